@@ -1,0 +1,33 @@
+# The README's two commands: `make demo` and `make test`. Each creates .venv (python3 -m venv +
+# pip, which takes torch/torchvision from this machine's local wheels) and installs what it needs,
+# Debian's dataset-fashion-mnist included.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.facompress-installed
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test venv data clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e ".[cpu,dev]"
+	@touch $(STAMP)
+
+data: $(FMNIST)
+
+$(FMNIST):
+	$(SUDO) apt-get install -y dataset-fashion-mnist || \
+	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y dataset-fashion-mnist)
+
+test: venv data
+	$(PY) -m pytest -q -p no:cacheprovider
+
+demo: venv data
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash benchmarks/demo.sh
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""The `facompress` command line (installed as `fa_compress.cli`)."""

@@ -1,0 +1,48 @@
+"""`facompress finetune`: gate the pretrained CNN's filters and fine-tune mainly the gates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ._common import user_errors_exit_2
+
+
+@user_errors_exit_2
+def finetune(
+    model: Annotated[str, typer.Option(help="Architecture name (see `facompress env` / errors list them).")] = "efficientnet_lite0",
+    weights: Annotated[str, typer.Option(help="imagenet, none, or a path to a state dict of the architecture.")] = "imagenet",
+    data: Annotated[str, typer.Option(help="fashion-mnist, imagefolder:PATH, flowers102, oxford-pets, stanford-cars, fgvc-aircraft, dtd, food101, fake.")] = "fashion-mnist",
+    data_root: Annotated[Optional[Path], typer.Option(help="Where datasets are looked for / downloaded.")] = None,
+    img_size: Annotated[int, typer.Option(help="Input resolution in pixels.")] = 64,
+    limit_train: Annotated[Optional[int], typer.Option(help="Use N training images (0 = all).")] = 6000,
+    limit_test: Annotated[Optional[int], typer.Option(help="Score on N test images (0 = all).")] = 2000,
+    schedule: Annotated[str, typer.Option(help="Comma-separated phases: head, gates, bn, all (one epoch each).")] = "head,gates,gates",
+    gate_l1: Annotated[float, typer.Option(help="L1 penalty on mean |gate| (pushes noise channels to 0).")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(help="Images per step (per process).")] = 64,
+    lr_head: Annotated[float, typer.Option(help="Peak learning rate of the classifier.")] = 3e-3,
+    lr_gates: Annotated[float, typer.Option(help="Peak learning rate of the gates.")] = 2e-2,
+    lr_all: Annotated[float, typer.Option(help="Peak learning rate of backbone weights (phase all).")] = 3e-4,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed repeats a CPU run exactly.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    run: Annotated[Optional[Path], typer.Option(help="Run directory to create (default: runs/<time>-<model>-<data>).")] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = phase ends only).")] = 0,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Insert a learnable gate per conv channel, fine-tune the schedule, keep the best model."""
+    from fa_compress.train import TrainConfig, parse_schedule
+    from fa_compress.train.stage import FinetuneOptions, finetune_run
+
+    train = TrainConfig(schedule=parse_schedule(schedule), batch_size=batch_size, lr_head=lr_head,
+                        lr_gates=lr_gates, lr_all=lr_all, gate_l1=gate_l1, seed=seed,
+                        checkpoint_every=checkpoint_every)
+    opts = FinetuneOptions(model=model, weights=weights, data=data, data_root=data_root, img_size=img_size,
+                           limit_train=limit_train or None, limit_test=limit_test or None, device=device,
+                           run=run, train=train, show_progress=not quiet)
+    result_run, result = finetune_run(opts)
+    best = result.best_test_acc
+    typer.echo(f"run: {result_run.path}")
+    typer.echo(f"best test accuracy: {best:.2%} (phase {result.best_index + 1}, {result.total_s:.0f} s)"
+               if best is not None else "no test split evaluated")

@@ -1,0 +1,141 @@
+"""What a benchmark produces, as frozen dataclasses, and their JSON form (the only place it lives).
+
+>>> text = report.to_json()
+>>> assert BenchReport.from_json(text) == report
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import CheckpointError
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where the numbers were measured: versions, threads, processor names."""
+
+    python: str
+    platform: str
+    torch: str
+    onnxruntime: str | None
+    torch_pruning: str | None
+    torch_threads: int
+    cpu_name: str
+    cpu_count: int
+    gpu_name: str | None
+    cuda: str | None
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """How the measurements were taken."""
+
+    batch_sizes: tuple[int, ...]
+    warmup: int
+    runs: int
+    img_size: int
+    eval_limit: int | None  # images of the test split used for accuracy; None = all
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    """One artifact on one backend at one batch size."""
+
+    backend: str
+    batch_size: int
+    median_ms: float
+    p90_ms: float
+    mean_ms: float
+    min_ms: float
+    n_runs: int
+    throughput_ips: float  # images per second at the median latency
+    settings: str = ""  # what the backend did: threads, precision, memory format
+
+
+@dataclass(frozen=True)
+class ArtifactResult:
+    """Everything measured about one artifact (a model file, an ONNX file, an engine)."""
+
+    name: str
+    kind: str  # "torch" | "onnx" | "tensorrt"
+    path: str  # relative to the run directory when inside it
+    size_mb: float | None  # bytes on disk / 1e6
+    params: int | None
+    macs: int | None  # multiply-accumulates per image at the benchmark's image size
+    top1_pct: float | None
+    top5_pct: float | None  # only where there are more than 5 classes
+    eval_images: int  # images the accuracy was measured on (0 = not measured)
+    latencies: tuple[LatencyResult, ...] = ()
+    source: str | None = None  # the artifact this one was made from (params and MACs come from it)
+
+    def latency(self, backend: str, batch_size: int) -> LatencyResult | None:
+        """The measurement on `backend` at `batch_size`, if any."""
+        return next((r for r in self.latencies if r.backend == backend and r.batch_size == batch_size), None)
+
+
+@dataclass(frozen=True)
+class SkippedBackend:
+    """A backend that measured nothing, and why (unavailable here, or failed on one artifact)."""
+
+    backend: str
+    reason: str
+    artifact: str | None = None  # None: unavailable for every artifact
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """The whole benchmark of a run."""
+
+    env: Environment
+    artifacts: tuple[ArtifactResult, ...]
+    skipped: tuple[SkippedBackend, ...]
+    created: str  # ISO 8601 local time with offset
+    settings: BenchSettings | None = None
+    run: str | None = None  # the run directory measured
+    notes: tuple[str, ...] = field(default=())
+
+    def artifact(self, name: str) -> ArtifactResult | None:
+        return next((a for a in self.artifacts if a.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT_VERSION, **asdict(self)}
+
+    def to_json(self) -> str:
+        """Stable, indented JSON (the same report always gives the same text)."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchReport:
+        try:
+            if data.get("format") != FORMAT_VERSION:
+                raise CheckpointError(f"benchmark report format {data.get('format')!r} is not "
+                                      f"{FORMAT_VERSION}; re-run `facompress bench`")
+            settings = data.get("settings")
+            if settings is not None:
+                settings = BenchSettings(**{**settings, "batch_sizes": tuple(settings["batch_sizes"])})
+            artifacts = tuple(
+                ArtifactResult(**{**a, "latencies": tuple(LatencyResult(**r) for r in a["latencies"])})
+                for a in data["artifacts"])
+            return cls(env=Environment(**data["env"]), artifacts=artifacts,
+                       skipped=tuple(SkippedBackend(**s) for s in data["skipped"]),
+                       created=data["created"], settings=settings, run=data.get("run"),
+                       notes=tuple(data.get("notes", ())))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"benchmark report is malformed ({type(exc).__name__}: {exc}); "
+                                  f"re-run `facompress bench`") from exc
+
+    @classmethod
+    def from_json(cls, text: str) -> BenchReport:
+        """Parse what `to_json` wrote; `CheckpointError` when the text is not such a report."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"benchmark report is not valid JSON ({exc}); re-run `facompress bench`") from exc
+        if not isinstance(data, dict):
+            raise CheckpointError("benchmark report is not a JSON object; re-run `facompress bench`")
+        return cls.from_dict(data)

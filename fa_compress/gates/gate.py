@@ -1,0 +1,48 @@
+"""The attention gate: one learnable scalar per output channel, living inside the BatchNorm.
+
+`GatedBatchNorm2d` computes `BN(x) * gate`, with the gate initialised to 1, so a gated model at
+initialisation computes exactly what the original computes. Keeping the gate inside the BatchNorm
+(rather than as a separate module after it) keeps module names unchanged, puts the gate before any
+activation and residual add by construction, and makes folding exact and trivial:
+`BN(x) * g == BN'(x)` with `gamma' = gamma * g` and `beta' = beta * g`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class GatedBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d followed by a learnable per-channel attention gate (init 1)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True) -> None:
+        super().__init__(num_features, eps=eps, momentum=momentum, affine=affine,
+                         track_running_stats=track_running_stats)
+        self.gate = nn.Parameter(torch.ones(num_features))
+
+    @classmethod
+    def from_batchnorm(cls, bn: nn.BatchNorm2d) -> GatedBatchNorm2d:
+        """A gated copy of `bn` sharing nothing with it: same statistics, affine and settings."""
+        gated = cls(bn.num_features, eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
+                    track_running_stats=bn.track_running_stats)
+        gated.load_state_dict(bn.state_dict(), strict=False)
+        gated.train(bn.training)
+        return gated.to(device=_device_of(bn), dtype=_dtype_of(bn))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (N, C, H, W) * (1, C, 1, 1)
+        return super().forward(x) * self.gate.view(1, -1, 1, 1)
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    for t in list(module.parameters()) + list(module.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def _dtype_of(module: nn.Module) -> torch.dtype:
+    for p in module.parameters():
+        return p.dtype
+    return torch.float32

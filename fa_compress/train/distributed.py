@@ -1,0 +1,72 @@
+"""Process-group set-up for torchrun: NCCL on CUDA, gloo on CPU; one process is a world of one."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where this process trains: its device and its place among the ranks."""
+
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """`auto` -> cuda when available else cpu; an explicit `cuda` without a GPU is a user error."""
+    from ..errors import MissingDependencyError
+
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise MissingDependencyError("--device cuda was asked but no CUDA GPU is visible; use --device cpu")
+    return torch.device(requested)
+
+
+def init_context(device: str = "auto") -> Context:
+    """Join the torchrun process group when launched by torchrun, else a single-process context."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Context(device=pick_device(device))
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = pick_device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return Context(device=dev, rank=rank, world=world)
+
+
+def all_reduce_sum(ctx: Context, *values: float) -> list[float]:
+    """Sum scalars over all ranks (identity on one process)."""
+    if not ctx.distributed:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=ctx.device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.tolist()
+
+
+def barrier(ctx: Context) -> None:
+    if ctx.distributed:
+        dist.barrier()
+
+
+def shutdown(ctx: Context) -> None:
+    if ctx.distributed and dist.is_initialized():
+        dist.destroy_process_group()

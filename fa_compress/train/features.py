@@ -1,0 +1,80 @@
+"""`head` phases on cached features: the backbone is frozen, so its features are computed once and
+the classifier trains on them for several cheap passes instead of re-running the backbone."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .config import TrainConfig
+from .distributed import Context, all_reduce_sum
+from .phases import configure_phase
+from .progress import PhaseBar
+from .sampler import ResumableSampler
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, head: nn.Module, dataset: Dataset, cfg: TrainConfig,
+                     ctx: Context, bar: PhaseBar, label: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inputs the head sees for every image of this rank's shard: ((N, F), (N,))."""
+    sampler = ResumableSampler(len(dataset), batch_size=cfg.batch_size, seed=cfg.seed, epoch=0,
+                               shuffle=False, rank=ctx.rank, world=ctx.world)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
+                        pin_memory=ctx.device.type == "cuda")
+    captured: list[torch.Tensor] = []
+    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach().float()))
+    labels: list[torch.Tensor] = []
+    bar.start(label, total=sampler.batches_per_epoch())
+    t0, seen = time.perf_counter(), 0
+    try:
+        for images, y in loader:
+            model(images.to(ctx.device))
+            labels.append(y)
+            seen += y.numel()
+            bar.update(loss=float("nan"), acc=float("nan"), images_per_s=seen / (time.perf_counter() - t0))
+    finally:
+        hook.remove()
+    feats = torch.cat([c.flatten(1) for c in captured])  # (N, F)
+    return feats, torch.cat(labels).to(ctx.device)
+
+
+def train_head_on_features(model: nn.Module, head: nn.Module, dataset: Dataset, cfg: TrainConfig,
+                           ctx: Context, bar: PhaseBar, index: int,
+                           cache: dict | None = None) -> tuple[float, float, float]:
+    """One `head` phase: features once (or from `cache`), then `cfg.head_feature_epochs` passes."""
+    configure_phase(model, head, "head")
+    t0 = time.perf_counter()
+    if cache is not None and "features" in cache:
+        feats, labels = cache["features"]
+    else:
+        feats, labels = extract_features(model, head, dataset, cfg, ctx, bar, f"{index + 1}:features")
+        if cache is not None:
+            cache["features"] = (feats, labels)
+    head.train()
+    net = nn.parallel.DistributedDataParallel(head) if ctx.distributed else head
+    n = feats.shape[0]
+    steps_per_pass = -(-n // cfg.batch_size)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr_head, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr_head, pct_start=0.15,
+                                                total_steps=steps_per_pass * cfg.head_feature_epochs)
+    g = torch.Generator().manual_seed(cfg.seed * 7919 + index)
+    bar.start(f"{index + 1}:head", total=cfg.head_feature_epochs)
+    for _ in range(cfg.head_feature_epochs):
+        loss_sum = correct = 0.0
+        for idx in torch.randperm(n, generator=g).split(cfg.batch_size):
+            logits = net(feats[idx.to(feats.device)])  # (B, classes)
+            loss = F.cross_entropy(logits, labels[idx.to(labels.device)])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += float(loss) * idx.numel()
+            correct += float((logits.argmax(1) == labels[idx.to(labels.device)]).sum())
+        bar.update(loss=loss_sum / n, acc=correct / n, images_per_s=n / (time.perf_counter() - t0))
+    head.eval()
+    loss_sum, correct, seen = all_reduce_sum(ctx, loss_sum, correct, float(n))
+    return loss_sum / seen, correct / seen, seen / (time.perf_counter() - t0)

@@ -1,0 +1,182 @@
+"""The fine-tuning loop: phases of one epoch each, AdamW + one-cycle LR, evaluation after each phase."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ..gates import GatedBatchNorm2d, gate_l1, has_gates
+from .config import FinetuneResult, PhaseResult, TrainConfig
+from .distributed import Context, all_reduce_sum
+from .features import train_head_on_features
+from .phases import configure_phase
+from .progress import PhaseBar
+from .sampler import ResumableSampler
+
+CheckpointFn = Callable[[dict[str, Any]], None]
+
+
+def _autocast(ctx: Context, cfg: TrainConfig):
+    if cfg.amp and ctx.device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def _to_device(x: torch.Tensor, ctx: Context, cfg: TrainConfig) -> torch.Tensor:
+    x = x.to(ctx.device, non_blocking=True)
+    if cfg.channels_last and ctx.device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, loader: DataLoader, ctx: Context, cfg: TrainConfig | None = None) -> float:
+    """Top-1 accuracy of `model` over `loader` (summed over ranks when distributed)."""
+    cfg = cfg or TrainConfig()
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    for images, labels in loader:
+        with _autocast(ctx, cfg):
+            logits = model(_to_device(images, ctx, cfg))  # (B, classes)
+        correct += int((logits.argmax(1).cpu() == labels).sum())
+        total += labels.numel()
+    model.train(was_training)
+    correct, total = all_reduce_sum(ctx, correct, total)
+    return correct / max(total, 1)
+
+
+def _param_groups(model: nn.Module, head: nn.Module, trainable: list[nn.Parameter],
+                  phase: str, cfg: TrainConfig) -> list[dict]:
+    ids = {id(p) for p in trainable}
+    gates = [m.gate for m in model.modules() if isinstance(m, GatedBatchNorm2d) and id(m.gate) in ids]
+    head_ids = {id(p) for p in head.parameters()}
+    taken = {id(p) for p in gates} | head_ids
+    rest = [p for p in trainable if id(p) not in taken]
+    groups = [{"params": [p for p in head.parameters() if id(p) in ids], "lr": cfg.lr_head,
+               "weight_decay": cfg.weight_decay}]
+    if gates:
+        groups.append({"params": gates, "lr": cfg.lr_gates, "weight_decay": 0.0})
+    if rest:
+        lr = cfg.lr_bn if phase == "bn" else cfg.lr_all
+        groups.append({"params": rest, "lr": lr, "weight_decay": 0.0 if phase == "bn" else cfg.weight_decay})
+    return groups
+
+
+def _make_optim(groups: list[dict], steps: int) -> tuple[torch.optim.Optimizer, Any]:
+    opt = torch.optim.AdamW(groups)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[g["lr"] for g in groups], total_steps=max(steps, 1), pct_start=0.15,
+        anneal_strategy="cos", cycle_momentum=False)
+    return opt, sched
+
+
+def _mean_gate(model: nn.Module) -> float | None:
+    return float(gate_l1(model)) if has_gates(model) else None
+
+
+def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, train_ds: Dataset,
+                    cfg: TrainConfig, ctx: Context, bar: PhaseBar, *, resume: dict | None = None,
+                    on_checkpoint: CheckpointFn | None = None) -> tuple[float, float, float]:
+    """One epoch of `phase` over images; returns (loss, accuracy, images/s) of this rank's share."""
+    trainable = configure_phase(model, head, phase)
+    net = nn.parallel.DistributedDataParallel(model) if ctx.distributed else model
+    start = resume["step"] if resume else 0
+    sampler = ResumableSampler(len(train_ds), batch_size=cfg.batch_size, seed=cfg.seed, epoch=index,
+                               rank=ctx.rank, world=ctx.world, start_batch=start)
+    loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler,
+                        pin_memory=ctx.device.type == "cuda")
+    steps = sampler.batches_per_epoch()
+    opt, sched = _make_optim(_param_groups(model, head, trainable, phase, cfg), steps)
+    sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
+    if resume:
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+        sums = dict(resume["sums"])
+    penalise = cfg.gate_l1 > 0 and phase in ("gates", "all") and has_gates(model)
+    bar.start(f"{index + 1}:{phase}", total=steps, completed=start)
+    t0, seen0 = time.perf_counter(), sums["seen"]
+    for step, (images, labels) in enumerate(loader, start=start):
+        images, labels = _to_device(images, ctx, cfg), labels.to(ctx.device)
+        with _autocast(ctx, cfg):
+            logits = net(images)  # (B, classes)
+            loss = F.cross_entropy(logits.float(), labels)
+            total = loss + cfg.gate_l1 * gate_l1(model) if penalise else loss
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        sched.step()
+        sums["loss"] += float(loss) * labels.numel()
+        sums["correct"] += float((logits.argmax(1) == labels).sum())
+        sums["seen"] += labels.numel()
+        rate = (sums["seen"] - seen0) / max(time.perf_counter() - t0, 1e-9)
+        bar.update(loss=sums["loss"] / sums["seen"], acc=sums["correct"] / sums["seen"], images_per_s=rate)
+        done = step + 1
+        if on_checkpoint and cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < steps:
+            on_checkpoint({"phase_index": index, "step": done, "optimizer": opt.state_dict(),
+                           "scheduler": sched.state_dict(), "sums": sums})
+    rate = (sums["seen"] - seen0) / max(time.perf_counter() - t0, 1e-9)
+    loss_sum, correct, seen = all_reduce_sum(ctx, sums["loss"], sums["correct"], sums["seen"])
+    return loss_sum / max(seen, 1), correct / max(seen, 1), rate * ctx.world
+
+
+def finetune(model: nn.Module, head: nn.Module, train_ds: Dataset, test_loader: DataLoader | None,
+             cfg: TrainConfig, ctx: Context, bar: PhaseBar, *,
+             on_best: Callable[[nn.Module, PhaseResult], None] | None = None,
+             on_checkpoint: CheckpointFn | None = None, resume: dict | None = None) -> FinetuneResult:
+    """Run `cfg.schedule`; after each phase evaluate, keep the best model (`on_best`), checkpoint.
+
+    `resume` is a state given earlier to `on_checkpoint`; the model must already hold its weights.
+    """
+    results = [PhaseResult(**r) for r in resume["results"]] if resume else []
+    best = resume["best"] if resume else {"index": -1, "acc": -1.0}
+    first = resume["phase_index"] if resume else 0
+    t_start = time.perf_counter() - (resume["elapsed_s"] if resume else 0.0)
+    cache: dict = {}  # cached backbone features, valid until a phase changes the backbone
+    for index in range(first, len(cfg.schedule)):
+        phase = cfg.schedule[index]
+        mid = resume if resume and resume.get("step") and index == first else None
+        t0 = time.perf_counter() - (mid["phase_elapsed_s"] if mid else 0.0)
+        if phase == "head":
+            loss, acc, rate = train_head_on_features(model, head, train_ds, cfg, ctx, bar, index, cache)
+        else:
+            cache.clear()
+            loss, acc, rate = run_image_phase(
+                model, head, phase, index, train_ds, cfg, ctx, bar, resume=mid,
+                on_checkpoint=_with_context(on_checkpoint, results, best, t_start, t0))
+        seconds = time.perf_counter() - t0
+        test_acc = evaluate(model, test_loader, ctx, cfg) if test_loader is not None else None
+        result = PhaseResult(index, phase, loss, acc, test_acc, seconds, rate, _mean_gate(model))
+        results.append(result)
+        bar.log(f"phase {index + 1}/{len(cfg.schedule)} {phase}: train loss {loss:.3f} acc {acc:.1%}"
+                + (f", test acc {test_acc:.2%}" if test_acc is not None else "") + f" ({seconds:.0f}s)")
+        if test_acc is None or test_acc > best["acc"]:
+            best = {"index": index, "acc": test_acc if test_acc is not None else -1.0}
+            if on_best:
+                on_best(model, result)
+        if on_checkpoint:
+            on_checkpoint({"phase_index": index + 1, "step": 0, "results": [r.to_dict() for r in results],
+                           "best": best, "elapsed_s": time.perf_counter() - t_start})
+    best_acc = best["acc"] if best["acc"] >= 0 else None
+    return FinetuneResult(tuple(results), best["index"], best_acc, time.perf_counter() - t_start)
+
+
+def _with_context(fn: CheckpointFn | None, results: list[PhaseResult], best: dict, t_start: float,
+                  t_phase: float) -> CheckpointFn | None:
+    """Add what `finetune` knows (results so far, best, elapsed time) to a mid-phase checkpoint."""
+    if fn is None:
+        return None
+
+    def wrapped(state: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        fn({**state, "results": [r.to_dict() for r in results], "best": best,
+            "elapsed_s": now - t_start, "phase_elapsed_s": now - t_phase})
+
+    return wrapped

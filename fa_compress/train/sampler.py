@@ -1,0 +1,42 @@
+"""A resumable, shardable sampler: the order depends only on (seed, epoch), so a run killed at
+step k of an epoch restarts at exactly the same batch, on one process or on many."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import Sampler
+
+
+class ResumableSampler(Sampler[int]):
+    """Seeded permutation of `n` indices for one epoch, sharded over `world` ranks, from `start_batch`.
+
+    Each rank gets every `world`-th index of the permutation (padded by wrapping so all ranks see
+    the same number of batches, as DistributedSampler does).
+    """
+
+    def __init__(self, n: int, *, batch_size: int, seed: int, epoch: int, shuffle: bool = True,
+                 rank: int = 0, world: int = 1, start_batch: int = 0) -> None:
+        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, epoch
+        self.shuffle, self.rank, self.world, self.start_batch = shuffle, rank, world, start_batch
+        self.per_rank = -(-n // world)  # ceil
+
+    def _indices(self) -> list[int]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        total = self.per_rank * self.world
+        order += order[: total - len(order)]  # pad so every rank has per_rank indices
+        return order[self.rank:total:self.world]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._indices()[self.start_batch * self.batch_size:])
+
+    def __len__(self) -> int:
+        return max(0, self.per_rank - self.start_batch * self.batch_size)
+
+    def batches_per_epoch(self) -> int:
+        return -(-self.per_rank // self.batch_size)

@@ -1,0 +1,158 @@
+"""The `finetune` stage: model + data -> gated, fine-tuned model in a run directory.
+
+>>> from fa_compress.train.stage import FinetuneOptions, finetune_run
+>>> run, result = finetune_run(FinetuneOptions())   # the embedded default: Lite0 on Fashion-MNIST
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..errors import ConfigError, NotFoundError
+from ..gates import gate_ranking, has_gates, insert_gates
+from ..run import Run, model_meta, runs_root
+from .config import FinetuneResult, TrainConfig
+from .distributed import Context, barrier, init_context
+from .loop import finetune
+from .progress import phase_bar
+from .sampler import ResumableSampler
+
+DEFAULT_MODEL = "efficientnet_lite0"
+DEFAULT_DATA = "fashion-mnist"
+STATE_FILE = "train_state.pt"
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """What `facompress finetune` was asked for."""
+
+    model: str = DEFAULT_MODEL
+    weights: str = "imagenet"
+    data: str = DEFAULT_DATA
+    data_root: Path | None = None
+    img_size: int = 64
+    limit_train: int | None = 6000   # the embedded default finishes in minutes on 2 cores
+    limit_test: int | None = 2000
+    gates: bool | None = None        # None: insert gates when the schedule has a `gates` phase
+    device: str = "auto"
+    run: Path | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not 16 <= self.img_size <= 1024:
+            raise ConfigError(f"--img-size must be in [16, 1024] (got {self.img_size})")
+        for name in ("limit_train", "limit_test"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be > 0 (got {value})")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["data_root"] = str(self.data_root) if self.data_root else None
+        d["run"] = str(self.run) if self.run else None
+        return d
+
+
+def _load_inputs(opts: FinetuneOptions):
+    from ..data import load_dataset
+    from ..models import build_model, get_head, get_spec
+
+    spec = get_spec(opts.model)  # unknown names fail here, before anything is written
+    bundle = load_dataset(opts.data, root=opts.data_root, img_size=opts.img_size,
+                          normalization=spec.normalization, limit_train=opts.limit_train,
+                          limit_test=opts.limit_test, seed=opts.train.seed)
+    model = build_model(opts.model, num_classes=len(bundle.classes), weights=opts.weights)
+    gated = opts.gates if opts.gates is not None else "gates" in opts.train.schedule
+    if gated:
+        insert_gates(model)
+    return spec, bundle, model, get_head(model, opts.model)
+
+
+def _test_loader(bundle, cfg: TrainConfig, ctx: Context) -> DataLoader:
+    sampler = ResumableSampler(len(bundle.test), batch_size=cfg.batch_size, seed=0, epoch=0,
+                               shuffle=False, rank=ctx.rank, world=ctx.world)
+    return DataLoader(bundle.test, batch_size=max(cfg.batch_size, 128), sampler=sampler,
+                      pin_memory=ctx.device.type == "cuda")
+
+
+def finetune_run(opts: FinetuneOptions) -> tuple[Run, FinetuneResult]:
+    """Fine-tune as asked and store the best model, the gate ranking and the metrics in a run."""
+    torch.manual_seed(opts.train.seed)
+    ctx = init_context(opts.device)
+    spec, bundle, model, head = _load_inputs(opts)
+    model.to(ctx.device)
+    norm = {"mean": list(spec.normalization.mean), "std": list(spec.normalization.std)}
+    run = _create_run(opts, ctx)
+    meta_extra = {"data": opts.data, "weights": opts.weights, "stage": "finetune"}
+
+    def on_best(m, phase_result) -> None:
+        if ctx.is_main:
+            meta = model_meta(m, arch=opts.model, classes=bundle.classes, img_size=opts.img_size,
+                              normalization=norm, phase=phase_result.index, **meta_extra)
+            run.save_model("finetuned", m, meta)
+
+    with phase_bar(opts.show_progress and ctx.is_main) as bar:
+        result = finetune(model, head, bundle.train, _test_loader(bundle, opts.train, ctx), opts.train, ctx,
+                          bar, on_best=on_best, on_checkpoint=_checkpointer(run, model, ctx))
+    barrier(ctx)
+    if ctx.is_main:
+        _finish(run, opts, bundle, result)
+    return run, result
+
+
+def _create_run(opts: FinetuneOptions, ctx: Context) -> Run:
+    """Rank 0 creates the run; the others open the same folder (torchrun shares the filesystem)."""
+    if ctx.is_main:
+        run = Run.create(name=f"{opts.model}-{opts.data.split(':')[0]}", path=opts.run)
+        run.record("finetune", {"status": "running", "options": opts.to_dict(), "world_size": ctx.world})
+        if ctx.distributed:
+            _broadcast_path(run.path, ctx)
+        return run
+    return Run(_broadcast_path(None, ctx))
+
+
+def _broadcast_path(path: Path | None, ctx: Context) -> Path:
+    import torch.distributed as dist
+
+    box = [str(path) if path is not None else None]
+    dist.broadcast_object_list(box, src=0)
+    return Path(box[0])
+
+
+def _checkpointer(run: Run, model, ctx: Context):
+    from ..run import save_train_state
+
+    def save(state: dict) -> None:
+        if ctx.is_main:
+            save_train_state(run.path / STATE_FILE, {**state, "model": model.state_dict(),
+                                                     "rng": torch.get_rng_state()})
+    return save
+
+
+def _finish(run: Run, opts: FinetuneOptions, bundle, result: FinetuneResult) -> None:
+    model, meta = run.load_model("finetuned")
+    rankings = gate_ranking(model, opts.img_size) if has_gates(model) else []
+    run.write_json("gates.json", [r.to_dict() for r in rankings])
+    if rankings:
+        from ..gates import gates_by_stage
+        from ..report.gates_plot import plot_gate_histograms  # matplotlib only here
+        plot_gate_histograms(gates_by_stage(rankings), run.path / "gate_histogram.png")
+    run.record("finetune", {
+        "status": "done", "options": opts.to_dict(),
+        "dataset": {"spec": opts.data, "classes": bundle.classes, "train_images": len(bundle.train),
+                    "test_images": len(bundle.test), "skipped_images": bundle.skipped_images,
+                    "source": bundle.source},
+        "artifacts": {"model": "finetuned.safetensors", "gates": "gates.json",
+                      **({"gate_histogram": "gate_histogram.png"} if rankings else {})},
+        "metrics": {**result.to_dict(), "gated_layers": len(rankings),
+                    "noise_channels": sum(r.noise for r in rankings),
+                    "amplified_channels": sum(r.amplified for r in rankings),
+                    "channels": sum(r.channels for r in rankings)},
+    })
+    run.mark_latest(runs_root())
