@@ -17,8 +17,7 @@ def balanced_subset(labels: Sequence[int] | torch.Tensor, limit: int | None, see
     """
     if limit is None:
         return None
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ConfigError(f"dataset limit must be a positive integer or None, got {limit!r}")
+    check_limit(limit)
     labels = torch.as_tensor(labels, dtype=torch.long)  # (N,)
     if limit >= labels.numel():
         return None
@@ -30,3 +29,9 @@ def balanced_subset(labels: Sequence[int] | torch.Tensor, limit: int | None, see
     rank = (one_hot.cumsum(0) * one_hot).sum(1) - 1  # (N,)
     by_rank = torch.sort(rank, stable=True).indices  # rank 0 of all classes first, then rank 1, ...
     return torch.sort(order[by_rank[:limit]]).values
+
+
+def check_limit(limit: int | None) -> None:
+    """`ConfigError` unless `limit` is None or a positive integer."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"dataset limit must be a positive integer or None, got {limit!r}")

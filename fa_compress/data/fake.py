@@ -15,6 +15,7 @@ import torch
 from ..errors import ConfigError
 from ..models import Normalization
 from ._bundle import DatasetBundle
+from ._subset import check_limit
 from .memory import InMemoryImageDataset
 
 DEFAULT_CLASSES = 10
@@ -33,7 +34,7 @@ def load_fake(
     limit_test: int | None,
     seed: int,
 ) -> DatasetBundle:
-    """`num_classes` synthetic classes, 512 train / 256 test images by default (limits can cut them)."""
+    """`num_classes` synthetic classes: 512 train / 256 test images, or as many as the limits say."""
     if not 2 <= num_classes <= MAX_CLASSES:
         raise ConfigError(f"fake:N needs 2 <= N <= {MAX_CLASSES} classes, got {num_classes}")
     generator = torch.Generator().manual_seed(seed)
@@ -42,7 +43,8 @@ def load_fake(
     frequencies = 1.0 + torch.randperm(num_classes, generator=generator).float() % 8  # (K,)
     splits = {}
     for split, default, limit in (("train", DEFAULT_TRAIN, limit_train), ("test", DEFAULT_TEST, limit_test)):
-        count = default if limit is None else min(default, limit)
+        check_limit(limit)
+        count = default if limit is None else limit  # generated data: a limit sets the size
         labels = torch.arange(count) % num_classes  # (N,) balanced
         labels = labels[torch.randperm(count, generator=generator)]
         images = _render(labels, colours, frequencies, img_size, generator)

@@ -8,6 +8,7 @@ or torchvision's `root/FashionMNIST/raw/`), Debian's `/usr/share/datasets/fashio
 
 from __future__ import annotations
 
+import functools
 import gzip
 from pathlib import Path
 
@@ -56,11 +57,16 @@ def load_fashion_mnist(
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (plain or gzip) as a uint8 array of its stored shape."""
+    """An IDX file (plain or gzip) as a uint8 array of its stored shape (a fresh copy)."""
+    stat = path.stat()
+    return _read_idx_cached(path.resolve(), stat.st_mtime_ns, stat.st_size).copy()
+
+
+@functools.lru_cache(maxsize=4)  # the four files: repeated loads in one process skip the gunzip
+def _read_idx_cached(path: Path, mtime_ns: int, size: int) -> np.ndarray:
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
-    raw = bytearray(raw)  # writable, so torch.from_numpy gets a tensor it may own
     if len(raw) < 4 or raw[0:2] != b"\x00\x00" or raw[2] != 0x08:
         raise CheckpointError(f"{path} is not an IDX file of unsigned bytes; re-download it")
     ndim = raw[3]

@@ -9,7 +9,8 @@ from .._deps import require
 
 def plot_gate_histograms(stage_gates: dict[str, list[float]], path: Path, title: str = "Gate values per stage") -> Path:
     """One histogram panel per stage (values at 1 = unchanged; >1 amplified; ~0 noise)."""
-    plt = require("matplotlib", "plots").pyplot
+    require("matplotlib", "plots")
+    import matplotlib.pyplot as plt
     n = max(len(stage_gates), 1)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 2.8), squeeze=False)
     for ax, (stage, values) in zip(axes[0], stage_gates.items()):

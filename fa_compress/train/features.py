@@ -14,6 +14,7 @@ from .config import TrainConfig
 from .distributed import Context, all_reduce_sum
 from .phases import configure_phase
 from .progress import PhaseBar
+from ..data import make_loader
 from .sampler import ResumableSampler
 
 
@@ -23,8 +24,7 @@ def extract_features(model: nn.Module, head: nn.Module, dataset: Dataset, cfg: T
     """The inputs the head sees for every image of this rank's shard: ((N, F), (N,))."""
     sampler = ResumableSampler(len(dataset), batch_size=cfg.batch_size, seed=cfg.seed, epoch=0,
                                shuffle=False, rank=ctx.rank, world=ctx.world)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
-                        pin_memory=ctx.device.type == "cuda")
+    loader = make_loader(dataset, cfg.batch_size, shuffle=False, sampler=sampler, device=ctx.device.type)
     captured: list[torch.Tensor] = []
     hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach().float()))
     labels: list[torch.Tensor] = []
@@ -72,7 +72,7 @@ def train_head_on_features(model: nn.Module, head: nn.Module, dataset: Dataset, 
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += float(loss) * idx.numel()
+            loss_sum += float(loss.detach()) * idx.numel()
             correct += float((logits.argmax(1) == labels[idx.to(labels.device)]).sum())
         bar.update(loss=loss_sum / n, acc=correct / n, images_per_s=n / (time.perf_counter() - t0))
     head.eval()

@@ -18,6 +18,7 @@ from .distributed import Context, all_reduce_sum
 from .features import train_head_on_features
 from .phases import configure_phase
 from .progress import PhaseBar
+from ..data import make_loader
 from .sampler import ResumableSampler
 
 CheckpointFn = Callable[[dict[str, Any]], None]
@@ -79,7 +80,7 @@ def _make_optim(groups: list[dict], steps: int) -> tuple[torch.optim.Optimizer, 
 
 
 def _mean_gate(model: nn.Module) -> float | None:
-    return float(gate_l1(model)) if has_gates(model) else None
+    return float(gate_l1(model).detach()) if has_gates(model) else None
 
 
 def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, train_ds: Dataset,
@@ -91,8 +92,8 @@ def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, t
     start = resume["step"] if resume else 0
     sampler = ResumableSampler(len(train_ds), batch_size=cfg.batch_size, seed=cfg.seed, epoch=index,
                                rank=ctx.rank, world=ctx.world, start_batch=start)
-    loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler,
-                        pin_memory=ctx.device.type == "cuda")
+    loader = make_loader(train_ds, cfg.batch_size, shuffle=False, sampler=sampler, device=ctx.device.type,
+                         seed=cfg.seed)
     steps = sampler.batches_per_epoch()
     opt, sched = _make_optim(_param_groups(model, head, trainable, phase, cfg), steps)
     sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
@@ -113,7 +114,7 @@ def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, t
         total.backward()
         opt.step()
         sched.step()
-        sums["loss"] += float(loss) * labels.numel()
+        sums["loss"] += float(loss.detach()) * labels.numel()
         sums["correct"] += float((logits.argmax(1) == labels).sum())
         sums["seen"] += labels.numel()
         rate = (sums["seen"] - seen0) / max(time.perf_counter() - t0, 1e-9)

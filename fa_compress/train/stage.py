@@ -20,6 +20,7 @@ from .config import FinetuneResult, TrainConfig
 from .distributed import Context, barrier, init_context
 from .loop import finetune
 from .progress import phase_bar
+from ..data import make_loader
 from .sampler import ResumableSampler
 
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -77,8 +78,8 @@ def _load_inputs(opts: FinetuneOptions):
 def _test_loader(bundle, cfg: TrainConfig, ctx: Context) -> DataLoader:
     sampler = ResumableSampler(len(bundle.test), batch_size=cfg.batch_size, seed=0, epoch=0,
                                shuffle=False, rank=ctx.rank, world=ctx.world)
-    return DataLoader(bundle.test, batch_size=max(cfg.batch_size, 128), sampler=sampler,
-                      pin_memory=ctx.device.type == "cuda")
+    return make_loader(bundle.test, max(cfg.batch_size, 128), shuffle=False, sampler=sampler,
+                       device=ctx.device.type)
 
 
 def finetune_run(opts: FinetuneOptions) -> tuple[Run, FinetuneResult]:

@@ -1,0 +1,68 @@
+"""`facompress bench`: latency, accuracy, size and MACs of every artifact in a run, on every backend here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ._common import user_errors_exit_2
+
+
+def parse_int_list(text: str, what: str) -> tuple[int, ...]:
+    """"1,8,64" -> (1, 8, 64); a `ConfigError` naming `what` for anything else."""
+    from fa_compress.errors import ConfigError
+
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated whole numbers like 1,8; got {text!r}") from None
+    if not values:
+        raise ConfigError(f"{what} is empty; pass e.g. 1,8")
+    return values
+
+
+@user_errors_exit_2
+def bench(
+    run: Annotated[Optional[Path], typer.Option(help="Run directory (default: the latest run).")] = None,
+    backend: Annotated[Optional[list[str]], typer.Option(
+        help="Backend to use (repeatable or comma-separated; default: all, unavailable ones listed): "
+             "torch-cpu, torch-cuda-fp32, torch-cuda-fp16, ort-cpu, ort-cuda, tensorrt.")] = None,
+    batch_sizes: Annotated[Optional[str], typer.Option(
+        help="Comma-separated batch sizes (default: 1,8; 1,8,64 on a GPU).")] = None,
+    warmup: Annotated[int, typer.Option(help="Untimed runs before timing.")] = 5,
+    runs: Annotated[int, typer.Option(help="Timed runs per measurement (median and p90 of these).")] = 30,
+    eval_limit: Annotated[Optional[int], typer.Option(
+        help="Test images for accuracy (default: the run's own test split).")] = None,
+    img_size: Annotated[Optional[int], typer.Option(help="Input size in px (default: the model's).")] = None,
+    threads: Annotated[Optional[int], typer.Option(
+        help="CPU threads for torch and onnxruntime (default: torch's, one per core).")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Benchmark every artifact of the run on every available backend; write report.md/json/html."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    from fa_compress.bench.run_bench import bench_run
+    from fa_compress.report import headline_table
+    from fa_compress.run import Run
+
+    names = [n.strip() for item in (backend or []) for n in item.split(",") if n.strip()] or None
+    sizes = parse_int_list(batch_sizes, "--batch-sizes") if batch_sizes else None
+    the_run = Run.resolve(run)
+    report = bench_run(the_run, backends=names, batch_sizes=sizes, warmup=warmup, runs=runs,
+                       eval_limit=eval_limit, img_size=img_size, threads=threads, progress=not quiet)
+    console = Console()
+    headline = headline_table(report)
+    table = RichTable(title=headline.title, caption=headline.note, box=box.SIMPLE_HEAD)
+    for i, header in enumerate(headline.headers):  # cells whole (headers may wrap), never cut with an ellipsis
+        table.add_column(header, min_width=max((len(row[i]) for row in headline.rows), default=0))
+    for row in headline.rows:
+        table.add_row(*row)
+    console.print(table)
+    for s in report.skipped:
+        console.print(f"skipped {s.backend}{f' on {s.artifact}' if s.artifact else ''}: {s.reason}",
+                      style="yellow", highlight=False)
+    console.print(f"report: {the_run.path / 'report.md'} (also report.html, report.json)", highlight=False)

@@ -1,0 +1,166 @@
+"""`facompress bench` as one call: every artifact a run holds, on every backend available here.
+
+Artifacts come from the manifest: each stage's `artifacts` maps a key to a file in the run;
+`.safetensors` files are PyTorch models, `.onnx` files ONNX models, `.engine`/`.plan` TensorRT
+engines; other files (JSON, PNG) are not benchmarked. An entry may also be `{"path": ..., "source":
+<artifact name>}`; ONNX files otherwise name their source model in their `model_name` metadata.
+
+>>> report = bench_run(Run.resolve(None), batch_sizes=(1, 8), progress=True)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError, NotFoundError, UserError
+from ..run import Run, load_model
+from .results import BenchReport
+from .suite import Artifact, bench_artifacts, check_options
+
+KINDS_BY_SUFFIX = {".safetensors": "torch", ".onnx": "onnx", ".engine": "tensorrt", ".plan": "tensorrt"}
+BENCH_STAGE = "bench"
+
+
+def default_batch_sizes() -> tuple[int, ...]:
+    """1 and 8; 64 as well where a CUDA GPU is present."""
+    return (1, 8, 64) if torch.cuda.is_available() else (1, 8)
+
+
+def _artifact_name(path: Path, kind: str) -> str:
+    """Model files by their stem ("finetuned", "pruned"), exported files by their name ("model.int8.onnx")."""
+    return path.name.removesuffix(".safetensors") if kind == "torch" else path.name
+
+
+def _onnx_source(path: Path) -> str | None:
+    """The `model_name` an ONNX export recorded in its metadata, if any."""
+    try:
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    except Exception:  # noqa: BLE001 - unreadable metadata only loses the source link
+        return None
+    return props.get("model_name") or None
+
+
+def discover_artifacts(run: Run) -> list[tuple[str, str, Path, str | None]]:
+    """(name, kind, path, source) of every benchmarkable file the manifest lists, once each, in stage order."""
+    found, seen = [], set()
+    for stage, entry in run.manifest["stages"].items():
+        if stage == BENCH_STAGE or not isinstance(entry, dict):
+            continue
+        for value in (entry.get("artifacts") or {}).values():
+            rel, source = (value.get("path"), value.get("source")) if isinstance(value, dict) else (value, None)
+            if not isinstance(rel, str):
+                continue
+            path = run.path / rel
+            kind = KINDS_BY_SUFFIX.get(path.suffix)
+            if kind is None or not path.is_file() or path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            if kind == "onnx" and source is None:
+                source = _onnx_source(path)
+            found.append((_artifact_name(path, kind), kind, path, source))
+    torch_names = {name for name, kind, _, _ in found if kind == "torch"}
+    return [(n, k, p, s if s in torch_names else None) for n, k, p, s in found]
+
+
+def _load_artifacts(run: Run, notes: list[str]) -> tuple[list[Artifact], int | None]:
+    """Artifacts with their torch models loaded (gates folded), and the image size the models were trained at."""
+    from ..gates import fold_gates, has_gates
+
+    artifacts, img_size = [], None
+    for name, kind, path, source in discover_artifacts(run):
+        model = None
+        if kind == "torch":
+            model, meta = load_model(path)
+            img_size = img_size or meta.get("img_size")
+            if has_gates(model):
+                fold_gates(model)
+                notes.append(f"{name}: gates folded into BatchNorm before measuring (exact, as exported)")
+        artifacts.append(Artifact(name, kind, path, model=model, source=source))
+    return artifacts, img_size
+
+
+def _eval_data(run: Run, eval_limit: int | None, notes: list[str]) -> Any:
+    from ..run_data import dataset_of_run
+
+    try:
+        bundle = dataset_of_run(run, limit_test=eval_limit if eval_limit is not None else "same")
+    except UserError as exc:
+        notes.append(f"accuracy not measured: {exc}")
+        return None
+    return torch.utils.data.DataLoader(bundle.test, batch_size=64, shuffle=False)
+
+
+def report_inputs(run: Run) -> dict[str, Any]:
+    """Gate values per stage (from the fine-tuning's gates.json) and channels per layer before and after
+    pruning (from the prune stage's metrics), for the report's plots; empty where the run has none."""
+    stages = run.manifest["stages"]
+    out: dict[str, Any] = {}
+    gates_rel = ((stages.get("finetune") or {}).get("artifacts") or {}).get("gates")
+    if gates_rel and (run.path / gates_rel).is_file():
+        by_stage: dict[str, list[float]] = {}
+        for layer in json.loads((run.path / gates_rel).read_text()):
+            by_stage.setdefault(layer["stage"], []).extend(layer["gates"])
+        out["gate_values"] = by_stage
+    prune_keys = sorted(k for k in stages if k == "prune" or k.startswith("prune:"))
+    if prune_keys:
+        metrics = (stages[prune_keys[0]] or {}).get("metrics") or {}
+        if metrics.get("channels_before") and metrics.get("channels_after"):
+            out["channels_before"], out["channels_after"] = metrics["channels_before"], metrics["channels_after"]
+    return out
+
+
+def summary(report: BenchReport) -> dict[str, Any]:
+    """The manifest's short form of a report: per artifact, accuracy, size and median latencies."""
+    return {a.name: {"kind": a.kind, "top1_pct": a.top1_pct, "size_mb": a.size_mb, "macs": a.macs,
+                     "latency_ms": {f"{r.backend}@{r.batch_size}": r.median_ms for r in a.latencies}}
+            for a in report.artifacts}
+
+
+def bench_run(run: Run, *, backends: Sequence[str] | None = None, batch_sizes: Sequence[int] | None = None,
+              warmup: int = 5, runs: int = 30, eval_limit: int | None = None, img_size: int | None = None,
+              threads: int | None = None, progress: bool = False, write: bool = True) -> BenchReport:
+    """Benchmark every artifact of `run`; with `write`, store report.{json,md,html} and plots in the run
+    and a summary in run.json. `backends=None` means all (the unavailable ones are listed with reasons).
+    `threads` sets torch's CPU threads (onnxruntime's CPU backend uses the same number) for the call."""
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    saved = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _bench_run(run, backends, batch_sizes, warmup, runs, eval_limit, img_size, progress, write)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _bench_run(run: Run, backends: Sequence[str] | None, batch_sizes: Sequence[int] | None, warmup: int,
+               runs: int, eval_limit: int | None, img_size: int | None, progress: bool, write: bool) -> BenchReport:
+    from ..report import write_report
+
+    sizes = tuple(batch_sizes or default_batch_sizes())
+    check_options(backends, sizes, img_size or 1, warmup, runs)  # fail before loading anything
+    if eval_limit is not None and eval_limit < 1:
+        raise ConfigError(f"--eval-limit must be >= 1 image, got {eval_limit}")
+    if not discover_artifacts(run):
+        raise NotFoundError(f"run {run.path} holds nothing to benchmark (no .safetensors model, .onnx file or "
+                            f"engine in run.json); run `facompress finetune` (then prune/export) first")
+    notes: list[str] = []
+    artifacts, trained_size = _load_artifacts(run, notes)
+    report = bench_artifacts(
+        artifacts, backends=backends, batch_sizes=sizes, warmup=warmup,
+        runs=runs, img_size=img_size or trained_size or 224, eval_data=_eval_data(run, eval_limit, notes),
+        eval_limit=eval_limit, progress=progress, root=run.path, run_label=run.path.name, notes=notes)
+    if write:
+        paths = write_report(run.path, report, **report_inputs(run))
+        run.record(BENCH_STAGE, {"status": "done", "artifacts": {p.name.replace(".", "_"): p.name for p in paths},
+                                 "summary": summary(report),
+                                 "skipped": [f"{s.backend}{f' ({s.artifact})' if s.artifact else ''}: {s.reason}"
+                                             for s in report.skipped]})
+    return report

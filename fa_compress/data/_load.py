@@ -1,0 +1,80 @@
+"""`load_dataset`: parse a dataset spec and hand it to the loader that knows it.
+
+Specs: `fashion-mnist`, `fake` / `fake:N`, `imagefolder:PATH`, and the torchvision sets
+`flowers102`, `oxford-pets`, `stanford-cars`, `fgvc-aircraft`, `dtd`, `food101`.
+The loaders import torch and torchvision, so they are imported only when a spec is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import errors
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..models import Normalization
+    from ._bundle import DatasetBundle
+
+# Kept here rather than imported from torchvision_sets so listing names never imports torch.
+_TORCHVISION_NAMES = ("dtd", "fgvc-aircraft", "flowers102", "food101", "oxford-pets", "stanford-cars")
+_MAX_IMG_SIZE = 1024
+
+
+def dataset_names() -> list[str]:
+    """Accepted dataset specs (`fake:N` and `imagefolder:PATH` take an argument)."""
+    return ["fake", "fake:N", "fashion-mnist", "imagefolder:PATH", *_TORCHVISION_NAMES]
+
+
+def load_dataset(
+    spec: str,
+    *,
+    root: Path | None = None,
+    img_size: int = 64,
+    normalization: Normalization,
+    limit_train: int | None = None,
+    limit_test: int | None = None,
+    seed: int = 0,
+) -> DatasetBundle:
+    """Load dataset `spec` at `img_size` px, normalised for the model that will read it.
+
+    `root` is where downloadable datasets live (and where Fashion-MNIST is looked for first);
+    `limit_train` / `limit_test` keep a seeded class-balanced subset.
+
+    >>> from fa_compress.models import get_spec
+    >>> bundle = load_dataset("fashion-mnist", normalization=get_spec("resnet18").normalization)
+    >>> x, y = bundle.train[0]          # float (3, 64, 64), int in 0..9
+    """
+    if isinstance(img_size, bool) or not isinstance(img_size, int) or not 8 <= img_size <= _MAX_IMG_SIZE:
+        raise ConfigError(f"img_size must be an integer from 8 to {_MAX_IMG_SIZE}, got {img_size!r}")
+    root = Path(root).expanduser() if root is not None else None
+    args = (img_size, normalization, limit_train, limit_test, seed)
+    kind, _, arg = spec.partition(":")
+    if spec == "fashion-mnist":
+        from .fashion_mnist import load_fashion_mnist
+
+        return load_fashion_mnist(root, *args)
+    if kind == "fake":
+        from .fake import DEFAULT_CLASSES, load_fake
+
+        return load_fake(_parse_classes(arg) if arg else DEFAULT_CLASSES, *args)
+    if kind == "imagefolder":
+        if not arg:
+            raise ConfigError("imagefolder needs a path: imagefolder:PATH (PATH/<class>/<image>)")
+        from .imagefolder import load_imagefolder
+
+        return load_imagefolder(Path(arg), *args)
+    if spec in _TORCHVISION_NAMES:
+        from .torchvision_sets import load_torchvision_set
+
+        return load_torchvision_set(spec, root, *args)
+    raise errors.unknown_name("dataset", spec, dataset_names())
+
+
+def _parse_classes(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"fake:N needs a whole number of classes, got fake:{text}") from None
+

@@ -1,0 +1,224 @@
+"""Reduced-precision ONNX: static INT8 (onnxruntime quantisation) and FP16 (onnxconverter-common).
+
+>>> q = quantize_int8(Path("model.onnx"), Path("model.int8.onnx"), calib_images)   # QDQ, TensorRT-ready
+>>> q.size_ratio                                                                   # ~0.25 for resnet18
+>>> convert_fp16(Path("model.onnx"), Path("model.fp16.onnx"))                      # float32 in and out
+
+The default INT8 form, "qdq", is the one TensorRT's explicit quantisation reads: QuantizeLinear /
+DequantizeLinear pairs, int8 activations and weights, symmetric scales (zero point 0), per-channel
+weights. Other forms exist for onnxruntime on CPUs; `benchmarks/int8_forms.py` measures them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._deps import require
+from ..checkpoint import atomic_write_bytes
+from ..errors import ConfigError, NotFoundError, unknown_name
+from ._records import size_mb
+
+
+@dataclass(frozen=True)
+class Int8Form:
+    """One way of writing a statically quantised model (see onnxruntime.quantization.quantize_static)."""
+
+    name: str
+    quant_format: str  # "qdq" (Q/DQ node pairs around float ops) or "qoperator" (QLinearConv, ...)
+    activations: str  # "s8" (int8) or "u8" (uint8)
+    per_channel: bool  # one weight scale per output channel (better accuracy) or one per tensor
+    symmetric_activations: bool  # zero point 0 (int8) / 128 (uint8); TensorRT requires it
+    reduce_range: bool  # 7-bit weights: avoids int16 accumulation overflow on AVX2 CPUs without VNNI
+    preprocess: bool  # run onnxruntime's quant_pre_process (shape inference + graph optimisation) first
+    quantize_bias: bool = True  # int32 bias behind a DequantizeLinear (QDQ only); TensorRT reads float biases
+
+
+INT8_FORMS: dict[str, Int8Form] = {
+    f.name: f
+    for f in (
+        # TensorRT explicit quantisation: symmetric int8 activations and weights (zero point 0, weights in
+        # [-127, 127]), per-channel weights, and biases left in float, as NVIDIA's own Q/DQ exporters write them
+        # (no int32 DequantizeLinear for TensorRT's parser to handle).
+        Int8Form("qdq", "qdq", "s8", per_channel=True, symmetric_activations=True, reduce_range=False, preprocess=True,
+                 quantize_bias=False),
+        # onnxruntime's own recommendation for x86: QOperator kernels, uint8 activations (asymmetric).
+        Int8Form("qoperator-u8", "qoperator", "u8", per_channel=True, symmetric_activations=False,
+                 reduce_range=False, preprocess=True),
+    )
+}
+DEFAULT_INT8_FORM = "qdq"
+
+
+@dataclass(frozen=True)
+class QuantizedExport:
+    """One INT8 file and how it compares in size with its FP32 source."""
+
+    path: Path
+    form: Int8Form
+    calib_images: int
+    fp32_size_mb: float
+    size_mb: float
+    size_ratio: float  # size_mb / fp32_size_mb
+    quantize_s: float
+
+
+class ImageCalibrationReader:
+    """Feeds real, already normalised images to onnxruntime's calibrator, `batch_size` at a time."""
+
+    def __init__(self, input_name: str, images: np.ndarray, batch_size: int = 16) -> None:
+        self.input_name = input_name
+        self.images = np.ascontiguousarray(images, dtype=np.float32)  # (N, C, H, W)
+        self.batch_size = batch_size
+        self._batches: Iterator[np.ndarray] = self._iter()
+
+    def _iter(self) -> Iterator[np.ndarray]:
+        for start in range(0, len(self.images), self.batch_size):
+            yield self.images[start : start + self.batch_size]  # (B, C, H, W)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._batches, None)
+        return None if batch is None else {self.input_name: batch}
+
+    def rewind(self) -> None:
+        self._batches = self._iter()
+
+
+def resolve_form(form: str | Int8Form) -> Int8Form:
+    """An `Int8Form` from its name (see `INT8_FORMS`) or itself."""
+    if isinstance(form, Int8Form):
+        return form
+    if form not in INT8_FORMS:
+        raise unknown_name("INT8 format", form, INT8_FORMS)
+    return INT8_FORMS[form]
+
+
+def quantize_int8(fp32_path: Path, out_path: Path, calib_images: torch.Tensor, *,
+                  form: str | Int8Form = DEFAULT_INT8_FORM, calibrate_method: str = "minmax",
+                  calib_batch_size: int = 16) -> QuantizedExport:
+    """Statically quantise `fp32_path` to `out_path`, calibrated on `calib_images` (N, 3, H, W), normalised.
+
+    `calibrate_method` is "minmax" (default: no clipping, safest for small calibration sets),
+    "entropy" or "percentile". The output is written atomically.
+    """
+    qz = _quantization_module()
+    fp32_path, out_path = Path(fp32_path), Path(out_path)
+    spec = resolve_form(form)
+    _check_paths(fp32_path, out_path)
+    if calib_images.ndim != 4 or len(calib_images) == 0:
+        raise ConfigError(f"INT8 calibration needs a non-empty (N, C, H, W) batch of real images, "
+                          f"got shape {tuple(calib_images.shape)}; raise --calib-samples")
+    methods = {"minmax": qz.CalibrationMethod.MinMax, "entropy": qz.CalibrationMethod.Entropy,
+               "percentile": qz.CalibrationMethod.Percentile}
+    if calibrate_method not in methods:
+        raise unknown_name("calibration method", calibrate_method, methods)
+    qtype = {"s8": qz.QuantType.QInt8, "u8": qz.QuantType.QUInt8}
+    if spec.activations not in qtype or spec.quant_format not in ("qdq", "qoperator"):
+        raise ConfigError(f"INT8 form {spec} is not valid: activations s8|u8, quant_format qdq|qoperator")
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="facompress-quant-") as tmp:
+        source = fp32_path
+        if spec.preprocess:
+            source = Path(tmp) / "pre.onnx"
+            with _quiet_quantizer():
+                qz.shape_inference.quant_pre_process(str(fp32_path), str(source))
+        reader = ImageCalibrationReader(_input_name(source), calib_images.detach().cpu().numpy(), calib_batch_size)
+        staged = Path(tmp) / "int8.onnx"
+        with _quiet_quantizer():
+            qz.quantize_static(
+                str(source), str(staged), reader,
+                quant_format=qz.QuantFormat.QDQ if spec.quant_format == "qdq" else qz.QuantFormat.QOperator,
+                activation_type=qtype[spec.activations], weight_type=qz.QuantType.QInt8,
+                per_channel=spec.per_channel, reduce_range=spec.reduce_range,
+                calibrate_method=methods[calibrate_method],
+                extra_options={"ActivationSymmetric": spec.symmetric_activations, "WeightSymmetric": True,
+                               "QuantizeBias": spec.quantize_bias},
+            )
+        atomic_write_bytes(out_path, staged.read_bytes())
+    fp32_mb, int8_mb = size_mb(fp32_path), size_mb(out_path)
+    return QuantizedExport(path=out_path, form=spec, calib_images=len(calib_images), fp32_size_mb=fp32_mb,
+                           size_mb=int8_mb, size_ratio=round(int8_mb / fp32_mb, 4),
+                           quantize_s=round(time.perf_counter() - start, 3))
+
+
+def convert_fp16(fp32_path: Path, out_path: Path) -> Path:
+    """Write an FP16 copy of `fp32_path` whose inputs and outputs stay float32 (casts inside the graph).
+
+    That is the form TensorRT's strongly typed builder turns into an FP16 engine.
+    """
+    onnx = require("onnx", "FP16 conversion")
+    float16 = require("onnxconverter_common", "FP16 conversion").float16
+    fp32_path, out_path = Path(fp32_path), Path(out_path)
+    _check_paths(fp32_path, out_path)
+    model = onnx.load(str(fp32_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "values truncated to fp16 range" style notices
+        half = float16.convert_float_to_float16(model, keep_io_types=True)
+    onnx.checker.check_model(half)
+    atomic_write_bytes(out_path, half.SerializeToString())
+    return out_path
+
+
+def onnx_precision(path: Path) -> str:
+    """"int8" (Q/DQ or QLinear nodes), "fp16" (float16 initializers) or "fp32": what a strongly typed
+    TensorRT build of this file will run in."""
+    onnx = require("onnx", "reading ONNX files")
+    graph = onnx.load(str(path), load_external_data=False).graph
+    ops = {n.op_type for n in graph.node}
+    if ops & {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger"}:
+        return "int8"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer):
+        return "fp16"
+    return "fp32"
+
+
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """Silence onnxruntime.quantization's advice, which it logs on the root logger, and its warnings."""
+
+    def drop(record: logging.LogRecord) -> bool:
+        return "onnxruntime" not in record.pathname or record.levelno >= logging.ERROR
+
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.removeFilter(drop)
+
+
+def _quantization_module() -> Any:
+    """onnxruntime.quantization with its shape_inference submodule loaded."""
+    require("onnxruntime", "INT8 quantisation")
+    importlib.import_module("onnxruntime.quantization.shape_inference")
+    return importlib.import_module("onnxruntime.quantization")
+
+
+def _check_paths(src: Path, dst: Path) -> None:
+    if not src.is_file():
+        raise NotFoundError(f"ONNX file {src} does not exist; export the FP32 model first")
+    if not dst.parent.is_dir():
+        raise NotFoundError(f"folder {dst.parent} does not exist; create it or choose another path")
+    if src.resolve() == dst.resolve():
+        raise ConfigError(f"the output {dst} would overwrite its own source; choose another name")
+
+
+def _input_name(path: Path) -> str:
+    onnx = require("onnx", "INT8 quantisation")
+    graph: Any = onnx.load(str(path), load_external_data=False).graph
+    initializers = {t.name for t in graph.initializer}
+    return next(i.name for i in graph.input if i.name not in initializers)

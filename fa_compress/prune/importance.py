@@ -1,0 +1,121 @@
+"""Channel importance criteria for torch-pruning, by name; `gate` is facompress's own.
+
+A torch-pruning *group* is every layer slice that must be removed together (a ResNet stage's
+residual stream couples each block's last BatchNorm and the downsample's; a depthwise conv ties its
+input and output). `GateImportance` scores each channel of a group by the gates of every gated
+BatchNorm in it and combines them with `reduction`.
+
+>>> imp = make_importance("gate", reduction="mean")
+>>> pruner = tp.pruner.MetaPruner(model, example, importance=imp, customized_pruners=GATE_PRUNERS)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from ..errors import unknown_name
+from ..gates import GatedBatchNorm2d
+
+REDUCTIONS = ("mean", "max", "sum", "prod")
+SCORES = ("gate", "scale")
+
+
+class GatedBatchNormPruner(tp.pruner.function.BatchnormPruner):
+    """torch-pruning's BatchNorm pruner, also removing the gate entries of pruned channels."""
+
+    def prune_out_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
+        keep = sorted(set(range(layer.num_features)) - set(idxs))
+        super().prune_out_channels(layer, idxs)
+        layer.gate = self._prune_parameter_and_grad(layer.gate, keep, 0)
+        return layer
+
+    prune_in_channels = prune_out_channels  # a BatchNorm ties its input and output channels
+
+
+GATE_PRUNER = GatedBatchNormPruner()
+GATE_PRUNERS = {GatedBatchNorm2d: GATE_PRUNER}
+
+
+# Equal gates (e.g. never trained) would tie, and torch-pruning's global threshold then removes
+# nothing; ties are broken by |gamma|, then by channel index, far below any learned difference.
+# Scores are float64 so these terms survive next to gates of order 1.
+TIE_BREAK = 1e-6
+
+
+def _channel_scores(layer: GatedBatchNorm2d, idxs: list[int], score: str) -> torch.Tensor:
+    gate = layer.gate.detach()[idxs].abs().double()
+    if score == "gate":
+        gamma = layer.weight.detach()[idxs].abs().double() if layer.affine else torch.ones_like(gate)
+        ramp = torch.arange(len(idxs), dtype=torch.float64) / max(len(idxs), 1)
+        return gate + TIE_BREAK * gamma / gamma.max().clamp(min=1e-12) + TIE_BREAK * 1e-3 * ramp
+    # `scale`: the channel's whole multiplier after normalisation, |gate * gamma / sqrt(var + eps)|
+    gamma = layer.weight.detach()[idxs].abs().double() if layer.affine else torch.ones_like(gate)
+    std = (layer.running_var.detach()[idxs].double() + layer.eps).sqrt()
+    return gate * gamma / std
+
+
+class GateImportance(tp.importance.Importance):
+    """Score channels by their learned gates, combined over every gated layer of the group."""
+
+    def __init__(self, reduction: str = "mean", score: str = "gate") -> None:
+        if reduction not in REDUCTIONS:
+            raise unknown_name("gate reduction", reduction, REDUCTIONS)
+        if score not in SCORES:
+            raise unknown_name("gate score", score, SCORES)
+        self.reduction, self.score = reduction, score
+
+    @torch.no_grad()
+    def __call__(self, group) -> torch.Tensor | None:
+        scores: list[torch.Tensor] = []
+        roots: list[list[int]] = []
+        for i, (dep, idxs) in enumerate(group):
+            if isinstance(dep.layer, GatedBatchNorm2d) and dep.pruning_fn == GATE_PRUNER.prune_out_channels:
+                scores.append(_channel_scores(dep.layer, list(idxs), self.score))
+                roots.append(list(group[i].root_idxs))
+        if any(r is None for rs in roots for r in rs):
+            return None  # torch-pruning could not map this group's indices to its root
+        if not scores:
+            return None  # no gate in this group: torch-pruning leaves it alone
+        return self._reduce(scores, roots)
+
+    def _reduce(self, scores: list[torch.Tensor], roots: list[list[int]]) -> torch.Tensor:
+        n = max(max(r) for r in roots) + 1
+        init = {"mean": 0.0, "sum": 0.0, "max": float("-inf"), "prod": 1.0}[self.reduction]
+        out = torch.full((n,), init, dtype=torch.float64)
+        count = torch.zeros(n, dtype=torch.float64)
+        for s, r in zip(scores, roots):
+            idx = torch.tensor(r)
+            if self.reduction in ("mean", "sum"):
+                out.scatter_add_(0, idx, s.cpu())
+            elif self.reduction == "max":
+                out[idx] = torch.maximum(out[idx], s.cpu())
+            else:
+                out[idx] = out[idx] * s.cpu()
+            count.scatter_add_(0, idx, torch.ones_like(s.cpu()))
+        if self.reduction == "mean":
+            out = out / count.clamp(min=1)
+        return out
+
+
+IMPORTANCES = ("gate", "l1", "bn", "taylor", "random")
+NEEDS_GATES = ("gate",)
+NEEDS_GRADIENTS = ("taylor",)
+
+
+def make_importance(name: str, *, reduction: str = "mean", score: str = "gate") -> tp.importance.Importance:
+    """The criterion called `name`; `gate` is facompress's, the others are torch-pruning's own."""
+    if name == "gate":
+        return GateImportance(reduction=reduction, score=score)
+    if name == "l1":
+        return tp.importance.MagnitudeImportance(p=1)
+    if name == "bn":
+        return tp.importance.BNScaleImportance()
+    if name == "taylor":
+        return tp.importance.TaylorImportance()
+    if name == "random":
+        return tp.importance.RandomImportance()
+    raise unknown_name("importance", name, IMPORTANCES)

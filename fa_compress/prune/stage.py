@@ -1,0 +1,124 @@
+"""The `prune` stage: fine-tuned run -> pruned, folded, recovered model with a report.
+
+>>> from fa_compress.prune.stage import PruneOptions, prune_run
+>>> result = prune_run(PruneOptions(settings=PruneSettings(keep=0.6)))
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..models import get_head
+from ..models.complexity import count_macs, count_params
+from ..run import Run, model_meta
+from ..run_data import dataset_of_run, finetune_options
+from ..train.config import TrainConfig
+from ..train.distributed import Context, init_context
+from ..train.loop import evaluate
+from ..train.progress import phase_bar
+from .pruner import PruneSettings, channel_counts, timed_prune
+from .recover import recover
+
+DEFAULT_RECOVER_EPOCHS = 1
+
+
+@dataclass(frozen=True)
+class PruneOptions:
+    """What `facompress prune` was asked for."""
+
+    settings: PruneSettings = field(default_factory=PruneSettings)
+    recover_epochs: int = DEFAULT_RECOVER_EPOCHS
+    run: Path | None = None
+    device: str = "auto"
+    output: str = "pruned"       # model name inside the run
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        from ..errors import ConfigError
+
+        if self.recover_epochs < 0:
+            raise ConfigError(f"--recover-epochs must be >= 0 (got {self.recover_epochs})")
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """Sizes and accuracies before and after, with the per-layer channel counts."""
+
+    params_before: int
+    params_after: int
+    macs_before: int
+    macs_after: int
+    size_mb_before: float
+    size_mb_after: float
+    acc_before: float
+    acc_pruned: float
+    acc_recovered: float | None
+    prune_s: float
+    recover_s: float
+    channels_before: dict[str, int]
+    channels_after: dict[str, int]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _taylor_gradients(dataset, ctx: Context, batches: int = 8):
+    def run(model) -> None:
+        model.eval()
+        loader = DataLoader(dataset, batch_size=32, shuffle=False)
+        for i, (x, y) in enumerate(loader):
+            if i >= batches:
+                break
+            torch.nn.functional.cross_entropy(model(x.to(ctx.device)), y.to(ctx.device)).backward()
+    return run
+
+
+def prune_run(opts: PruneOptions) -> tuple[Run, PruneResult]:
+    """Prune the run's fine-tuned model as asked, recover it, save it as `opts.output`, record it."""
+    run = Run.resolve(opts.run)
+    ft = finetune_options(run)
+    model, meta = run.load_model("finetuned")
+    ctx = init_context(opts.device)
+    bundle = dataset_of_run(run)
+    cfg = replace(TrainConfig(**{**ft["train"], "schedule": tuple(ft["train"]["schedule"])}))
+    test_loader = DataLoader(bundle.test, batch_size=128)
+    model.to(ctx.device)
+    img = meta["img_size"]
+    before = channel_counts(model)
+    params0, macs0 = count_params(_folded(model)), count_macs(model, img)
+    acc_before = evaluate(model, test_loader, ctx)
+    example = torch.zeros(1, 3, img, img, device=ctx.device)
+    pruned, prune_s = timed_prune(model, get_head(model, meta["arch"]), opts.settings, example,
+                                  _taylor_gradients(bundle.train, ctx))
+    acc_pruned = evaluate(pruned, test_loader, ctx)
+    with phase_bar(opts.show_progress and ctx.is_main) as bar:
+        import time
+
+        t0 = time.perf_counter()
+        rec = recover(pruned, get_head(pruned, meta["arch"]), bundle.train, test_loader, opts.recover_epochs,
+                      cfg, ctx, bar)
+        recover_s = time.perf_counter() - t0
+    acc_rec = evaluate(pruned, test_loader, ctx) if rec is not None else None
+    new_meta = model_meta(pruned, arch=meta["arch"], classes=meta["classes"], img_size=img,
+                          normalization=meta["normalization"], data=meta.get("data"), stage="prune",
+                          prune=asdict(opts.settings))
+    path = run.save_model(opts.output, pruned, new_meta)
+    result = PruneResult(params0, count_params(pruned), macs0, count_macs(pruned, img),
+                         run.model_path("finetuned").stat().st_size / 1e6, path.stat().st_size / 1e6,
+                         acc_before, acc_pruned, acc_rec, prune_s, recover_s, before, channel_counts(pruned))
+    run.record("prune" if opts.output == "pruned" else f"prune:{opts.output}", {
+        "status": "done", "settings": asdict(opts.settings), "recover_epochs": opts.recover_epochs,
+        "artifacts": {"model": path.name}, "metrics": result.to_dict()})
+    return run, result
+
+
+def _folded(model):
+    """A gate-free copy, so parameter counts compare like with like (gates fold away at export)."""
+    from ..gates import fold_gates, has_gates
+
+    return fold_gates(copy.deepcopy(model)) if has_gates(model) else model

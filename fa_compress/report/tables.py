@@ -1,0 +1,116 @@
+"""The report's tables as plain rows of text, shared by the Markdown and HTML writers.
+
+Every number is formatted here with a fixed number of digits, so a report rendered twice from the
+same `BenchReport` is the same text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..bench.results import ArtifactResult, BenchReport, LatencyResult
+
+NONE = "—"
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    note: str = ""
+
+
+def fmt(value: float | int | None, digits: int = 2, scale: float = 1.0) -> str:
+    """`value / scale` with `digits` decimals, or an em dash for None."""
+    return NONE if value is None else f"{value / scale:.{digits}f}"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f}×" if value >= 0.1 else f"{value:.3f}×"
+
+
+def headline_latency(artifact: ArtifactResult) -> LatencyResult | None:
+    """The artifact's fastest measurement at the smallest batch size it was measured at."""
+    if not artifact.latencies:
+        return None
+    smallest = min(r.batch_size for r in artifact.latencies)
+    at_smallest = [r for r in artifact.latencies if r.batch_size == smallest]
+    return min(at_smallest, key=lambda r: (r.median_ms, r.backend))
+
+
+def headline_table(report: BenchReport) -> Table:
+    """Artifact against the first one: accuracy, size, MACs and its best small-batch latency."""
+    rows, base = [], None
+    for a in report.artifacts:
+        lat = headline_latency(a)
+        if base is None and lat is not None:
+            base = lat.median_ms
+        ratio = _ratio(lat.median_ms / base) if lat is not None and base else NONE
+        rows.append((a.name, fmt(a.top1_pct), fmt(a.size_mb), fmt(a.macs, 1, 1e6),
+                     fmt(lat.median_ms if lat else None), f"{lat.backend} ({lat.batch_size})" if lat else NONE,
+                     ratio))
+    first = next((a.name for a in report.artifacts if a.latencies), None)
+    note = (f"ms: median latency on the artifact's fastest backend at its smallest batch; ratio: that "
+            f"latency over {first}'s (lower is faster)." if first else "")
+    return Table("Headline", ("artifact", "top-1 %", "MB", "MACs M", "ms", "backend (batch)", "ratio"),
+                 tuple(rows), note)
+
+
+def artifact_table(report: BenchReport) -> Table:
+    rows = tuple((a.name, a.kind, fmt(a.size_mb), fmt(a.params, 3, 1e6), fmt(a.macs, 1, 1e6),
+                  fmt(a.top1_pct), fmt(a.top5_pct), str(a.eval_images), a.source or NONE)
+                 for a in report.artifacts)
+    return Table("Artifacts", ("artifact", "kind", "size MB", "params M", "MACs M", "top-1 %", "top-5 %",
+                               "eval images", "made from"), rows,
+                 "MACs per image at the benchmark's image size; MB = 10^6 bytes.")
+
+
+def latency_table(report: BenchReport) -> Table:
+    """Every measurement; speed-up against the first artifact measured on the same backend and batch."""
+    base: dict[tuple[str, int], tuple[str, float]] = {}
+    rows = []
+    for a in report.artifacts:
+        for r in a.latencies:
+            key = (r.backend, r.batch_size)
+            base.setdefault(key, (a.name, r.median_ms))
+            name, ms = base[key]
+            speedup = f"{ms / r.median_ms:.2f}× vs {name}" if r.median_ms > 0 else NONE
+            rows.append((a.name, r.backend, str(r.batch_size), fmt(r.median_ms, 3), fmt(r.p90_ms, 3),
+                         fmt(r.throughput_ips, 1), str(r.n_runs), speedup))
+    return Table("Latency", ("artifact", "backend", "batch", "median ms", "p90 ms", "images/s", "runs",
+                             "speed-up"), tuple(rows),
+                 "Median and p90 of timed runs after warm-up; images/s = batch / median.")
+
+
+def backend_settings_table(report: BenchReport) -> Table:
+    seen: dict[str, str] = {}
+    for a in report.artifacts:
+        for r in a.latencies:
+            seen.setdefault(r.backend, r.settings)
+    return Table("Backends", ("backend", "settings"), tuple((k, v or NONE) for k, v in seen.items()))
+
+
+def skipped_table(report: BenchReport) -> Table:
+    rows = tuple((s.backend, s.artifact or "all", s.reason) for s in report.skipped)
+    return Table("Skipped backends", ("backend", "artifact", "reason"), rows)
+
+
+def environment_table(report: BenchReport) -> Table:
+    env, s = report.env, report.settings
+    rows = [("python", env.python), ("platform", env.platform), ("torch", env.torch),
+            ("onnxruntime", env.onnxruntime or NONE), ("torch-pruning", env.torch_pruning or NONE),
+            ("torch threads", str(env.torch_threads)), ("CPU", f"{env.cpu_name} ({env.cpu_count} logical)"),
+            ("GPU", env.gpu_name or NONE), ("CUDA", env.cuda or NONE)]
+    if s is not None:
+        rows += [("image size", f"{s.img_size} px"), ("batch sizes", ", ".join(map(str, s.batch_sizes))),
+                 ("warm-up / timed runs", f"{s.warmup} / {s.runs}"),
+                 ("accuracy images", "all" if s.eval_limit is None else f"≤ {s.eval_limit}")]
+    return Table("Environment", ("", ""), tuple(rows))
+
+
+def all_tables(report: BenchReport) -> list[Table]:
+    """The report's tables in reading order; empty ones are left out."""
+    tables = [headline_table(report), artifact_table(report), latency_table(report),
+              backend_settings_table(report), skipped_table(report), environment_table(report)]
+    return [t for t in tables if t.rows]

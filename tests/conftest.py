@@ -1,0 +1,39 @@
+"""Shared fixtures: small real architectures with randomised BatchNorm so tests see non-trivial numbers."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from torch import nn
+
+DEVICE = os.environ.get("FACOMPRESS_TEST_DEVICE", "cpu")
+
+
+def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BatchNorm non-trivial statistics and affine terms (fresh ones are identity-like)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
+    return model
+
+
+@pytest.fixture
+def resnet18_10() -> nn.Module:
+    from fa_compress.models import build_model
+
+    torch.manual_seed(0)
+    return randomize_batchnorm(build_model("resnet18", num_classes=10, weights="none")).eval()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_runs(tmp_path, monkeypatch):
+    """Every test writes runs under its own tmp folder, never into the repository."""
+    monkeypatch.setenv("FACOMPRESS_RUNS", str(tmp_path / "runs"))

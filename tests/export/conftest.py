@@ -1,0 +1,132 @@
+"""Fixtures for the export tests: one exported resnet18 shared per module, real images when installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+IMG = 32  # px: small enough for a fast run, large enough for resnet18's five stride-2 stages
+
+
+def randomized_resnet18(num_classes: int = 10, seed: int = 0) -> nn.Module:
+    """torchvision resnet18 (no weights) with non-trivial BatchNorm statistics, in eval mode."""
+    import torchvision
+
+    torch.manual_seed(seed)
+    model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
+    return model.eval()
+
+
+def mobile_block(num_classes: int = 10) -> nn.Module:
+    """A tiny mobilenet-style CNN (conv-BN-ReLU6, depthwise conv-BN-ReLU6, pool, linear): exports in ~0.5 s."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU6(),
+        nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False), nn.BatchNorm2d(16), nn.ReLU6(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, num_classes),
+    ).eval()
+
+
+def small_cnn(num_classes: int = 10) -> nn.Module:
+    """Three conv-BN-ReLU stages (16, 32, 64 channels): learns Fashion-MNIST to ~80% in a few seconds."""
+    torch.manual_seed(0)
+
+    def stage(c_in: int, c_out: int, pool: bool) -> list[nn.Module]:
+        layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+        return layers + ([nn.MaxPool2d(2)] if pool else [])
+
+    return nn.Sequential(*stage(3, 16, True), *stage(16, 32, True), *stage(32, 64, False),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes))
+
+
+def metadata(classes: int = 10) -> dict[str, str]:
+    from fa_compress.export import onnx_metadata
+
+    return onnx_metadata(classes=[f"c{i}" for i in range(classes)], img_size=IMG, mean=(0.5,) * 3,
+                         std=(0.5,) * 3, source_run="runs/test", model_name="resnet18")
+
+
+@pytest.fixture(scope="session")
+def make_resnet18():
+    """The factory above, for tests that need a fresh model."""
+    return randomized_resnet18
+
+
+@pytest.fixture(scope="session")
+def make_block():
+    """Factory of the tiny mobilenet-style CNN."""
+    return mobile_block
+
+
+@pytest.fixture(scope="session")
+def meta() -> dict[str, str]:
+    """ONNX metadata for a 10-class model at IMG px."""
+    return metadata()
+
+
+@pytest.fixture(scope="session")
+def img() -> int:
+    return IMG
+
+
+@pytest.fixture(scope="session")
+def resnet18() -> nn.Module:
+    """One shared model: tests must not modify it (deepcopy first)."""
+    return randomized_resnet18()
+
+
+@pytest.fixture(scope="session")
+def exported(resnet18, tmp_path_factory):
+    """(model, OnnxExport) of resnet18 at 32 px, written once per test session."""
+    from fa_compress.export import export_onnx
+
+    folder: Path = tmp_path_factory.mktemp("onnx")
+    return resnet18, export_onnx(resnet18, folder / "resnet18.onnx", img_size=IMG, metadata=metadata())
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist():
+    """Fashion-MNIST at 32 px (1000 train, 300 test images), or a skip where it is not installed."""
+    from fa_compress.data import load_dataset
+    from fa_compress.errors import NotFoundError
+    from fa_compress.models import Normalization
+
+    try:
+        return load_dataset("fashion-mnist", img_size=IMG, normalization=Normalization((0.5,) * 3, (0.5,) * 3),
+                            limit_train=1000, limit_test=300, seed=0)
+    except NotFoundError as exc:
+        pytest.skip(f"Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist): {exc}")
+
+
+@pytest.fixture(scope="session")
+def trained_cnn(fashion_mnist) -> nn.Module:
+    """`small_cnn` trained 3 epochs on the 1000 training images (eval mode)."""
+    x = torch.stack([fashion_mnist.train[i][0] for i in range(len(fashion_mnist.train))])  # (N, 3, 32, 32)
+    y = torch.tensor([fashion_mnist.train[i][1] for i in range(len(fashion_mnist.train))])  # (N,)
+    model = small_cnn().train()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for idx in torch.randperm(len(x), generator=g).split(50):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def real_images(fashion_mnist) -> torch.Tensor:
+    """16 real test images, normalised: (16, 3, 32, 32)."""
+    return torch.stack([fashion_mnist.test[i][0] for i in range(16)])

@@ -1,0 +1,87 @@
+"""INT8 (QDQ, TensorRT-ready) and FP16 ONNX: they run, they are small, they stay close to FP32."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from fa_compress.errors import ConfigError, NotFoundError
+from fa_compress.export import (
+    FP16_TOLERANCE, INT8_TOLERANCE, check_parity, convert_fp16, enforce, export_onnx, quantize_int8,
+)
+from fa_compress.export._ort import open_session, run_batches
+from fa_compress.export.quantize import onnx_precision
+
+INT8_MAX_DROP_POINTS = 2.0  # accuracy points on 300 real test images (the benchmark target is <= 1 on full sets)
+
+
+@pytest.fixture(scope="module")
+def int8(exported, tmp_path_factory):
+    _, fp32 = exported
+    calib = torch.randn(16, 3, 32, 32)  # (N, 3, H, W); the real-image calibration is tested below
+    return quantize_int8(fp32.path, tmp_path_factory.mktemp("int8") / "resnet18.int8.onnx", calib)
+
+
+def test_int8_runs_and_is_at_most_three_tenths_of_fp32(int8):
+    assert int8.size_ratio <= 0.3 and int8.size_mb < int8.fp32_size_mb
+    out = run_batches(open_session(int8.path), np.random.default_rng(0).standard_normal((5, 3, 32, 32)), 5)
+    assert out.shape == (5, 10) and np.isfinite(out).all()
+    assert onnx_precision(int8.path) == "int8" and int8.form.name == "qdq" and int8.calib_images == 16
+
+
+def test_int8_is_symmetric_qdq_with_per_channel_weights(int8):
+    graph = onnx.load(str(int8.path)).graph
+    ops = {n.op_type for n in graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops and "QLinearConv" not in ops
+    inits = {t.name: t for t in graph.initializer}
+    zero_points = [onnx.numpy_helper.to_array(inits[n.input[2]]) for n in graph.node
+                   if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2 and n.input[2] in inits]
+    assert zero_points and all(zp.dtype == np.int8 and not zp.any() for zp in zero_points)  # TensorRT: int8, zp 0
+    quantized = [onnx.numpy_helper.to_array(inits[n.input[0]]) for n in graph.node
+                 if n.op_type == "DequantizeLinear" and n.input[0] in inits]
+    assert all(w.dtype == np.int8 and w.min() >= -127 for w in quantized)  # symmetric weights, no int32 bias
+    weight_scales = [onnx.numpy_helper.to_array(inits[n.input[1]]) for n in graph.node
+                     if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].dims[0] == 64]
+    assert any(s.ndim == 1 and s.size == 64 for s in weight_scales)  # one scale per output channel
+
+
+def test_int8_accuracy_drop_on_real_images_is_small(fashion_mnist, trained_cnn, meta, tmp_path):
+    model = trained_cnn
+    fp32 = export_onnx(model, tmp_path / "cnn.onnx", img_size=32, metadata=meta)
+    calib = torch.stack([fashion_mnist.train[i][0] for i in range(128)])  # (128, 3, 32, 32), real images
+    int8 = quantize_int8(fp32.path, tmp_path / "cnn.int8.onnx", calib)
+    test_x = torch.stack([x for x, _ in fashion_mnist.test]).numpy()  # (300, 3, 32, 32)
+    test_y = np.array([y for _, y in fashion_mnist.test])
+    acc = {p: float(np.mean(run_batches(open_session(p), test_x, 64).argmax(1) == test_y)) * 100
+           for p in (fp32.path, int8.path)}
+    assert acc[fp32.path] > 50  # it learned something: a drop is meaningful
+    assert acc[fp32.path] - acc[int8.path] <= INT8_MAX_DROP_POINTS
+    enforce(check_parity(model, int8.path, torch.from_numpy(test_x[:64]), tolerance=INT8_TOLERANCE))
+
+
+def test_fp16_keeps_float32_io_and_passes_its_tolerance(exported, real_images, tmp_path):
+    model, fp32 = exported
+    path = convert_fp16(fp32.path, tmp_path / "resnet18.fp16.onnx")
+    graph = onnx.load(str(path)).graph
+    assert [i.type.tensor_type.elem_type for i in graph.input] == [onnx.TensorProto.FLOAT]
+    assert [o.type.tensor_type.elem_type for o in graph.output] == [onnx.TensorProto.FLOAT]
+    assert onnx_precision(path) == "fp16" and onnx_precision(fp32.path) == "fp32"
+    assert path.stat().st_size < 0.55 * fp32.path.stat().st_size
+    report = enforce(check_parity(model, path, real_images, tolerance=FP16_TOLERANCE))
+    assert 1e-6 < report.max_rel_err <= FP16_TOLERANCE.max_rel_err  # really half precision, still close
+
+
+def test_bad_requests_are_refused(exported, tmp_path):
+    _, fp32 = exported
+    calib = torch.randn(2, 3, 32, 32)
+    with pytest.raises(NotFoundError, match="qdq"):
+        quantize_int8(fp32.path, tmp_path / "q.onnx", calib, form="qdqq")
+    with pytest.raises(ConfigError, match="calib"):
+        quantize_int8(fp32.path, tmp_path / "q.onnx", calib[:0])
+    with pytest.raises(NotFoundError, match="does not exist"):
+        quantize_int8(fp32.path, tmp_path / "missing" / "q.onnx", calib)
+    with pytest.raises(ConfigError, match="overwrite"):
+        convert_fp16(fp32.path, fp32.path)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,63 @@
+"""The model registry: names, specs, errors."""
+
+import subprocess
+import sys
+
+import pytest
+
+from fa_compress.errors import NotFoundError
+from fa_compress.models import IMAGENET_NORMALIZATION, Normalization, get_spec, model_names
+
+EXPECTED = {
+    "efficientnet_b0",
+    "efficientnet_lite0",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "resnet101",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+}
+
+
+def test_model_names_lists_every_registered_architecture_sorted():
+    names = model_names()
+    assert set(names) == EXPECTED
+    assert names == sorted(names)
+
+
+def test_unknown_model_error_lists_known_names_and_suggests_close_ones():
+    with pytest.raises(NotFoundError) as info:
+        get_spec("resnet19")
+    message = str(info.value)
+    assert "unknown model 'resnet19'" in message
+    for name in EXPECTED:
+        assert name in message
+    assert "Did you mean resnet18" in message
+
+
+def test_specs_carry_head_path_and_normalisation():
+    assert get_spec("resnet50").head == "fc"
+    assert get_spec("mobilenet_v3_large").head == "classifier.3"
+    assert get_spec("resnet18").normalization == IMAGENET_NORMALIZATION
+    lite = get_spec("efficientnet_lite0")
+    assert lite.normalization == Normalization((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    assert lite.offline_weights is True
+    assert get_spec("resnet18").offline_weights is False
+    assert all(get_spec(n).default_img_size == 224 for n in EXPECTED)
+
+
+def test_normalization_is_frozen_and_serialises():
+    norm = Normalization((0.1, 0.2, 0.3), (0.4, 0.5, 0.6))
+    assert norm.to_json() == {"mean": [0.1, 0.2, 0.3], "std": [0.4, 0.5, 0.6]}
+    with pytest.raises(AttributeError):
+        norm.mean = (0.0, 0.0, 0.0)
+
+
+def test_importing_models_and_data_does_not_load_torch():
+    code = (
+        "import sys, fa_compress.models, fa_compress.data; "
+        "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
