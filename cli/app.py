@@ -56,3 +56,9 @@ def main(argv: list[str] | None = None) -> None:
         print("error: aborted", file=sys.stderr)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":  # torchrun starts `python -m fa_compress.cli.app`
+    from fa_compress.train.launch import torchrun_argv
+
+    main(torchrun_argv())

@@ -19,7 +19,8 @@ def export(
     opset: Annotated[int, typer.Option(help="ONNX opset, 13-20 (TensorRT 10 parses up to 20).")] = 17,
     int8: Annotated[bool, typer.Option(help="Also write a statically quantised INT8 ONNX.")] = False,
     int8_format: Annotated[str, typer.Option(
-        help="qdq (symmetric Q/DQ, for TensorRT) or qoperator-u8 (onnxruntime CPU kernels).")] = "qdq",
+        help="qdq (symmetric int8 Q/DQ: TensorRT), qdq-u8 (uint8 activations: ~3x faster on onnxruntime "
+             "CPU, not for TensorRT) or qoperator-u8.")] = "qdq",
     calib_samples: Annotated[int, typer.Option(help="Training images used to calibrate INT8.")] = 256,
     fp16: Annotated[bool, typer.Option(help="Also write an FP16 ONNX with float32 inputs and outputs.")] = False,
     trt: Annotated[bool, typer.Option(help="Also build a TensorRT engine (needs TensorRT and a CUDA GPU).")] = False,

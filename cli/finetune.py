@@ -29,19 +29,30 @@ def finetune(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     run: Annotated[Optional[Path], typer.Option(help="Run directory to create (default: runs/<time>-<model>-<data>).")] = None,
     checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = phase ends only).")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue --run (default: the latest) from its last checkpoint.")] = False,
+    nproc: Annotated[int, typer.Option(help="Processes to launch with torchrun on this machine (DDP; gloo on CPU).")] = 1,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Insert a learnable gate per conv channel, fine-tune the schedule, keep the best model."""
     from fa_compress.train import TrainConfig, parse_schedule
+    from fa_compress.train.launch import launch_torchrun, strip_option, under_torchrun
     from fa_compress.train.stage import FinetuneOptions, finetune_run
+
+    if nproc != 1 and not under_torchrun():
+        import sys
+
+        args = sys.argv[sys.argv.index("finetune") + 1:]
+        raise typer.Exit(launch_torchrun(["finetune", *strip_option(args, "--nproc")], nproc))
 
     train = TrainConfig(schedule=parse_schedule(schedule), batch_size=batch_size, lr_head=lr_head,
                         lr_gates=lr_gates, lr_all=lr_all, gate_l1=gate_l1, seed=seed,
                         checkpoint_every=checkpoint_every)
     opts = FinetuneOptions(model=model, weights=weights, data=data, data_root=data_root, img_size=img_size,
                            limit_train=limit_train or None, limit_test=limit_test or None, device=device,
-                           run=run, train=train, show_progress=not quiet)
+                           run=run, train=train, show_progress=not quiet, resume=resume)
     result_run, result = finetune_run(opts)
+    if under_torchrun() and int(__import__("os").environ.get("RANK", "0")) != 0:
+        return
     best = result.best_test_acc
     typer.echo(f"run: {result_run.path}")
     typer.echo(f"best test accuracy: {best:.2%} (phase {result.best_index + 1}, {result.total_s:.0f} s)"

@@ -19,6 +19,9 @@ def prune(
     ignore: Annotated[Optional[list[str]], typer.Option(help="Layer name to keep whole (repeatable).")] = None,
     recover_epochs: Annotated[int, typer.Option(help="Epochs of fine-tuning after pruning.")] = 1,
     gate_reduction: Annotated[str, typer.Option(help="How coupled layers' gates combine: mean, max, sum, prod.")] = "mean",
+    target_latency_ms: Annotated[Optional[float], typer.Option(help="Find the largest keep whose measured latency meets this (ms); overrides --keep.")] = None,
+    backend: Annotated[str, typer.Option(help="Backend the latency target is measured on (ort-cpu, torch-cpu, ...).")] = "ort-cpu",
+    batch_size: Annotated[int, typer.Option(help="Batch size the latency target is measured at.")] = 1,
     run: Annotated[Optional[Path], typer.Option(help="Run directory (default: the latest run).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
@@ -29,11 +32,17 @@ def prune(
 
     settings = PruneSettings(keep=keep, importance=importance, scope=scope, round_to=round_to,
                              ignore=tuple(ignore or ()), gate_reduction=gate_reduction)
-    result_run, r = prune_run(PruneOptions(settings=settings, recover_epochs=recover_epochs, run=run,
-                                           device=device, show_progress=not quiet))
+    result_run, r, search = prune_run(PruneOptions(
+        settings=settings, recover_epochs=recover_epochs, run=run, device=device, show_progress=not quiet,
+        target_latency_ms=target_latency_ms, backend=backend, batch_size=batch_size))
+    if search is not None:
+        for s in search.steps:
+            typer.echo(f"  keep {s.keep:.4f}: {s.median_ms:.2f} ms median (p90 {s.p90_ms:.2f}) "
+                       f"{'meets' if s.meets_target else 'misses'} {search.target_ms} ms")
+        typer.echo(f"largest keep meeting {search.target_ms} ms on {backend} at batch {batch_size}: {search.best_keep}")
     rec = f"{r.acc_recovered:.2%}" if r.acc_recovered is not None else "not run"
     typer.echo(f"run: {result_run.path}")
-    typer.echo(f"params {r.params_before / 1e6:.2f} M -> {r.params_after / 1e6:.2f} M   "
+    typer.echo(f"keep {r.keep}: params {r.params_before / 1e6:.2f} M -> {r.params_after / 1e6:.2f} M   "
                f"MACs {r.macs_before / 1e6:.1f} M -> {r.macs_after / 1e6:.1f} M   "
                f"file {r.size_mb_before:.1f} MB -> {r.size_mb_after:.1f} MB   (prune {r.prune_s:.2f} s)")
     typer.echo(f"accuracy: fine-tuned {r.acc_before:.2%}  pruned {r.acc_pruned:.2%}  recovered {rec}")

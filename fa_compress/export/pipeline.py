@@ -53,7 +53,10 @@ class ExportOptions:
         """Raise `ConfigError` for out-of-range options, before anything is loaded."""
         check_opset(self.opset)
         check_batch_bounds(self.min_batch, self.opt_batch, self.max_batch)
-        resolve_form(self.int8_format)
+        form = resolve_form(self.int8_format)
+        if self.trt and self.int8 and not (form.activations == "s8" and form.symmetric_activations):
+            raise ConfigError(f"--int8-format {form.name} cannot become a TensorRT engine (TensorRT needs int8 "
+                              "activations with zero point 0); use --int8-format qdq with --trt")
         if self.calib_samples < 1:
             raise ConfigError(f"--calib-samples must be >= 1 image, got {self.calib_samples} (default 256)")
         if self.parity_images < 1:

@@ -6,7 +6,12 @@
 
 The default INT8 form, "qdq", is the one TensorRT's explicit quantisation reads: QuantizeLinear /
 DequantizeLinear pairs, int8 activations and weights, symmetric scales (zero point 0), per-channel
-weights. Other forms exist for onnxruntime on CPUs; `benchmarks/int8_forms.py` measures them.
+weights. On onnxruntime's CPU provider that form is no faster than FP32: `benchmarks/int8_forms.py`
+measured resnet18 (64-224 px, batch 1 and 8, a 2-core Xeon with AVX-512 VNNI) at 0.7-1.3x the FP32
+latency for every int8-activation form, against 0.17-0.39x for uint8 activations ("qdq-u8",
+"qoperator-u8"), and 5-10x for QOperator with int8 activations. Per-channel vs per-tensor weights,
+reduce_range, pre-processing and int32 biases made no consistent difference. So: "qdq" for
+TensorRT, "qdq-u8" for onnxruntime on CPUs.
 """
 
 from __future__ import annotations
@@ -53,7 +58,11 @@ INT8_FORMS: dict[str, Int8Form] = {
         # (no int32 DequantizeLinear for TensorRT's parser to handle).
         Int8Form("qdq", "qdq", "s8", per_channel=True, symmetric_activations=True, reduce_range=False, preprocess=True,
                  quantize_bias=False),
-        # onnxruntime's own recommendation for x86: QOperator kernels, uint8 activations (asymmetric).
+        # The fastest form for onnxruntime on x86 CPUs (benchmarks/int8_forms.py): uint8 activations. Still
+        # QDQ, so other execution providers read it too; TensorRT does not (it needs int8, zero point 0).
+        Int8Form("qdq-u8", "qdq", "u8", per_channel=True, symmetric_activations=False, reduce_range=False,
+                 preprocess=True, quantize_bias=False),
+        # onnxruntime's classic x86 recommendation: QOperator kernels (QLinearConv, ...), uint8 activations.
         Int8Form("qoperator-u8", "qoperator", "u8", per_channel=True, symmetric_activations=False,
                  reduce_range=False, preprocess=True),
     )

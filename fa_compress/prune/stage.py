@@ -21,6 +21,7 @@ from ..train.config import TrainConfig
 from ..train.distributed import Context, init_context
 from ..train.loop import evaluate
 from ..train.progress import phase_bar
+from .latency_target import LatencySearch
 from .pruner import PruneSettings, channel_counts, timed_prune
 from .recover import recover
 
@@ -37,6 +38,9 @@ class PruneOptions:
     device: str = "auto"
     output: str = "pruned"       # model name inside the run
     show_progress: bool = True
+    target_latency_ms: float | None = None  # search the keep ratio by measured latency instead
+    backend: str = "ort-cpu"                # where the latency target is measured
+    batch_size: int = 1
 
     def __post_init__(self) -> None:
         from ..errors import ConfigError
@@ -58,6 +62,7 @@ class PruneResult:
     acc_before: float
     acc_pruned: float
     acc_recovered: float | None
+    keep: float
     prune_s: float
     recover_s: float
     channels_before: dict[str, int]
@@ -78,8 +83,9 @@ def _taylor_gradients(dataset, ctx: Context, batches: int = 8):
     return run
 
 
-def prune_run(opts: PruneOptions) -> tuple[Run, PruneResult]:
-    """Prune the run's fine-tuned model as asked, recover it, save it as `opts.output`, record it."""
+def prune_run(opts: PruneOptions) -> tuple[Run, PruneResult, LatencySearch | None]:
+    """Prune the run's fine-tuned model as asked (or to a latency target), recover it, save it as
+    `opts.output` and record it; returns the run, the result and the latency search if one ran."""
     run = Run.resolve(opts.run)
     ft = finetune_options(run)
     model, meta = run.load_model("finetuned")
@@ -93,7 +99,8 @@ def prune_run(opts: PruneOptions) -> tuple[Run, PruneResult]:
     params0, macs0 = count_params(_folded(model)), count_macs(model, img)
     acc_before = evaluate(model, test_loader, ctx)
     example = torch.zeros(1, 3, img, img, device=ctx.device)
-    pruned, prune_s = timed_prune(model, get_head(model, meta["arch"]), opts.settings, example,
+    settings, search = _settings_for_target(model, meta, opts)
+    pruned, prune_s = timed_prune(model, get_head(model, meta["arch"]), settings, example,
                                   _taylor_gradients(bundle.train, ctx))
     acc_pruned = evaluate(pruned, test_loader, ctx)
     with phase_bar(opts.show_progress and ctx.is_main) as bar:
@@ -106,15 +113,30 @@ def prune_run(opts: PruneOptions) -> tuple[Run, PruneResult]:
     acc_rec = evaluate(pruned, test_loader, ctx) if rec is not None else None
     new_meta = model_meta(pruned, arch=meta["arch"], classes=meta["classes"], img_size=img,
                           normalization=meta["normalization"], data=meta.get("data"), stage="prune",
-                          prune=asdict(opts.settings))
+                          prune=asdict(settings))
     path = run.save_model(opts.output, pruned, new_meta)
     result = PruneResult(params0, count_params(pruned), macs0, count_macs(pruned, img),
                          run.model_path("finetuned").stat().st_size / 1e6, path.stat().st_size / 1e6,
-                         acc_before, acc_pruned, acc_rec, prune_s, recover_s, before, channel_counts(pruned))
+                         acc_before, acc_pruned, acc_rec, settings.keep, prune_s, recover_s, before,
+                         channel_counts(pruned))
     run.record("prune" if opts.output == "pruned" else f"prune:{opts.output}", {
-        "status": "done", "settings": asdict(opts.settings), "recover_epochs": opts.recover_epochs,
+        "status": "done", "settings": asdict(settings), "recover_epochs": opts.recover_epochs,
+        "latency_search": search.to_dict() if search else None,
         "artifacts": {"model": path.name}, "metrics": result.to_dict()})
-    return run, result
+    return run, result, search
+
+
+def _settings_for_target(model, meta: dict, opts: PruneOptions):
+    """The settings to prune with: as given, or with the keep ratio found by a latency search."""
+    if opts.target_latency_ms is None:
+        return opts.settings, None
+    from ..models import get_spec
+    from .latency_target import backend_measure, search_keep_for_latency
+
+    measure = backend_measure(opts.backend, batch_size=opts.batch_size, img_size=meta["img_size"])
+    search = search_keep_for_latency(model.cpu(), get_spec(meta["arch"]).head, opts.settings,
+                                     target_ms=opts.target_latency_ms, measure=measure, img_size=meta["img_size"])
+    return replace(opts.settings, keep=search.best_keep), search
 
 
 def _folded(model):

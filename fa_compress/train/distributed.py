@@ -50,7 +50,35 @@ def init_context(device: str = "auto") -> Context:
         dev = torch.device("cuda", local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    if dev.type == "cpu":  # processes share the cores: one process per core, not cores² threads
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
     return Context(device=dev, rank=rank, world=world)
+
+
+def rank_batch_size(global_batch: int, ctx: Context) -> int:
+    """Each rank's share of the global batch; with rank r taking every world-th image of the
+    same permutation, the ranks together see exactly the batches one process would."""
+    from ..errors import ConfigError
+
+    if global_batch % ctx.world:
+        raise ConfigError(f"--batch-size {global_batch} must be divisible by the {ctx.world} processes")
+    return global_batch // ctx.world
+
+
+def all_gather_rows(ctx: Context, rows: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
+    """Assemble per-rank rows (with their dataset indices) into one (n, ...) tensor on every rank."""
+    if not ctx.distributed:
+        out = torch.empty((n, *rows.shape[1:]), dtype=rows.dtype, device=rows.device)
+        out[index.to(rows.device)] = rows
+        return out
+    parts = [torch.empty_like(rows) for _ in range(ctx.world)]
+    idx_parts = [torch.empty_like(index) for _ in range(ctx.world)]
+    dist.all_gather(parts, rows.contiguous())
+    dist.all_gather(idx_parts, index.contiguous())
+    out = torch.empty((n, *rows.shape[1:]), dtype=rows.dtype, device=rows.device)
+    for part, idx in zip(parts, idx_parts):
+        out[idx.to(rows.device)] = part
+    return out
 
 
 def all_reduce_sum(ctx: Context, *values: float) -> list[float]:

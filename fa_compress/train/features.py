@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .config import TrainConfig
-from .distributed import Context, all_reduce_sum
+from .distributed import Context, all_gather_rows, rank_batch_size
 from .phases import configure_phase
 from .progress import PhaseBar
 from ..data import make_loader
@@ -21,10 +21,15 @@ from .sampler import ResumableSampler
 @torch.no_grad()
 def extract_features(model: nn.Module, head: nn.Module, dataset: Dataset, cfg: TrainConfig,
                      ctx: Context, bar: PhaseBar, label: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The inputs the head sees for every image of this rank's shard: ((N, F), (N,))."""
-    sampler = ResumableSampler(len(dataset), batch_size=cfg.batch_size, seed=cfg.seed, epoch=0,
+    """The inputs the head sees for every image: ((N, F), (N,)), identical on every rank.
+
+    Each rank computes its shard; the shards are gathered, so all ranks then train the same head
+    on the same features with the same seed and need no gradient exchange.
+    """
+    per_rank = rank_batch_size(cfg.batch_size, ctx)
+    sampler = ResumableSampler(len(dataset), batch_size=per_rank, seed=cfg.seed, epoch=0,
                                shuffle=False, rank=ctx.rank, world=ctx.world)
-    loader = make_loader(dataset, cfg.batch_size, shuffle=False, sampler=sampler, device=ctx.device.type)
+    loader = make_loader(dataset, per_rank, shuffle=False, sampler=sampler, device=ctx.device.type)
     captured: list[torch.Tensor] = []
     hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach().float()))
     labels: list[torch.Tensor] = []
@@ -38,8 +43,11 @@ def extract_features(model: nn.Module, head: nn.Module, dataset: Dataset, cfg: T
             bar.update(loss=float("nan"), acc=float("nan"), images_per_s=seen / (time.perf_counter() - t0))
     finally:
         hook.remove()
-    feats = torch.cat([c.flatten(1) for c in captured])  # (N, F)
-    return feats, torch.cat(labels).to(ctx.device)
+    index = torch.tensor(sampler.indices(), device=ctx.device)
+    feats = torch.cat([c.flatten(1) for c in captured])  # (N_rank, F)
+    y = torch.cat(labels).to(ctx.device)
+    n = len(dataset)
+    return all_gather_rows(ctx, feats, index, n), all_gather_rows(ctx, y, index, n)
 
 
 def train_head_on_features(model: nn.Module, head: nn.Module, dataset: Dataset, cfg: TrainConfig,
@@ -55,7 +63,7 @@ def train_head_on_features(model: nn.Module, head: nn.Module, dataset: Dataset, 
         if cache is not None:
             cache["features"] = (feats, labels)
     head.train()
-    net = nn.parallel.DistributedDataParallel(head) if ctx.distributed else head
+    net = head  # every rank holds all features and trains the same head deterministically
     n = feats.shape[0]
     steps_per_pass = -(-n // cfg.batch_size)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr_head, weight_decay=cfg.weight_decay)
@@ -76,5 +84,4 @@ def train_head_on_features(model: nn.Module, head: nn.Module, dataset: Dataset, 
             correct += float((logits.argmax(1) == labels[idx.to(labels.device)]).sum())
         bar.update(loss=loss_sum / n, acc=correct / n, images_per_s=n / (time.perf_counter() - t0))
     head.eval()
-    loss_sum, correct, seen = all_reduce_sum(ctx, loss_sum, correct, float(n))
-    return loss_sum / seen, correct / seen, seen / (time.perf_counter() - t0)
+    return loss_sum / n, correct / n, n / (time.perf_counter() - t0)

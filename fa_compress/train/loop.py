@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..gates import GatedBatchNorm2d, gate_l1, has_gates
 from .config import FinetuneResult, PhaseResult, TrainConfig
-from .distributed import Context, all_reduce_sum
+from .distributed import Context, all_reduce_sum, rank_batch_size
 from .features import train_head_on_features
 from .phases import configure_phase
 from .progress import PhaseBar
@@ -90,9 +90,10 @@ def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, t
     trainable = configure_phase(model, head, phase)
     net = nn.parallel.DistributedDataParallel(model) if ctx.distributed else model
     start = resume["step"] if resume else 0
-    sampler = ResumableSampler(len(train_ds), batch_size=cfg.batch_size, seed=cfg.seed, epoch=index,
+    per_rank = rank_batch_size(cfg.batch_size, ctx)
+    sampler = ResumableSampler(len(train_ds), batch_size=per_rank, seed=cfg.seed, epoch=index,
                                rank=ctx.rank, world=ctx.world, start_batch=start)
-    loader = make_loader(train_ds, cfg.batch_size, shuffle=False, sampler=sampler, device=ctx.device.type,
+    loader = make_loader(train_ds, per_rank, shuffle=False, sampler=sampler, device=ctx.device.type,
                          seed=cfg.seed)
     steps = sampler.batches_per_epoch()
     opt, sched = _make_optim(_param_groups(model, head, trainable, phase, cfg), steps)

@@ -17,10 +17,11 @@ class ResumableSampler(Sampler[int]):
     """
 
     def __init__(self, n: int, *, batch_size: int, seed: int, epoch: int, shuffle: bool = True,
-                 rank: int = 0, world: int = 1, start_batch: int = 0) -> None:
+                 rank: int = 0, world: int = 1, start_batch: int = 0, pad: bool = True) -> None:
         self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, epoch
         self.shuffle, self.rank, self.world, self.start_batch = shuffle, rank, world, start_batch
-        self.per_rank = -(-n // world)  # ceil
+        self.pad = pad  # evaluation shards without padding, so no image is counted twice
+        self.per_rank = -(-n // world) if pad else len(range(rank, n, world))
 
     def _indices(self) -> list[int]:
         if self.shuffle:
@@ -28,9 +29,15 @@ class ResumableSampler(Sampler[int]):
             order = torch.randperm(self.n, generator=g).tolist()
         else:
             order = list(range(self.n))
+        if not self.pad:
+            return order[self.rank::self.world]
         total = self.per_rank * self.world
         order += order[: total - len(order)]  # pad so every rank has per_rank indices
         return order[self.rank:total:self.world]
+
+    def indices(self) -> list[int]:
+        """This rank's dataset indices for the whole epoch, in order (start_batch ignored)."""
+        return self._indices()
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._indices()[self.start_batch * self.batch_size:])

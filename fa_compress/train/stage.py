@@ -44,6 +44,7 @@ class FinetuneOptions:
     run: Path | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     show_progress: bool = True
+    resume: bool = False             # continue `run` (default: the latest) from its last checkpoint
 
     def __post_init__(self) -> None:
         if not 16 <= self.img_size <= 1024:
@@ -59,8 +60,15 @@ class FinetuneOptions:
         d["run"] = str(self.run) if self.run else None
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> FinetuneOptions:
+        """The options a run recorded (the inverse of `to_dict`)."""
+        train = TrainConfig(**{**d["train"], "schedule": tuple(d["train"]["schedule"])})
+        return cls(**{**d, "train": train, "data_root": Path(d["data_root"]) if d.get("data_root") else None,
+                      "run": Path(d["run"]) if d.get("run") else None})
 
-def _load_inputs(opts: FinetuneOptions):
+
+def _load_inputs(opts: FinetuneOptions, weights: str | None = None):
     from ..data import load_dataset
     from ..models import build_model, get_head, get_spec
 
@@ -68,7 +76,7 @@ def _load_inputs(opts: FinetuneOptions):
     bundle = load_dataset(opts.data, root=opts.data_root, img_size=opts.img_size,
                           normalization=spec.normalization, limit_train=opts.limit_train,
                           limit_test=opts.limit_test, seed=opts.train.seed)
-    model = build_model(opts.model, num_classes=len(bundle.classes), weights=opts.weights)
+    model = build_model(opts.model, num_classes=len(bundle.classes), weights=weights or opts.weights)
     gated = opts.gates if opts.gates is not None else "gates" in opts.train.schedule
     if gated:
         insert_gates(model)
@@ -77,19 +85,32 @@ def _load_inputs(opts: FinetuneOptions):
 
 def _test_loader(bundle, cfg: TrainConfig, ctx: Context) -> DataLoader:
     sampler = ResumableSampler(len(bundle.test), batch_size=cfg.batch_size, seed=0, epoch=0,
-                               shuffle=False, rank=ctx.rank, world=ctx.world)
+                               shuffle=False, rank=ctx.rank, world=ctx.world, pad=False)
     return make_loader(bundle.test, max(cfg.batch_size, 128), shuffle=False, sampler=sampler,
                        device=ctx.device.type)
 
 
 def finetune_run(opts: FinetuneOptions) -> tuple[Run, FinetuneResult]:
-    """Fine-tune as asked and store the best model, the gate ranking and the metrics in a run."""
-    torch.manual_seed(opts.train.seed)
+    """Fine-tune as asked and store the best model, the gate ranking and the metrics in a run.
+
+    With `opts.resume`, the run's recorded options are used and training continues from its last
+    checkpoint (phase end or every `checkpoint_every` steps) with optimizer, schedule, data order
+    and random state restored.
+    """
     ctx = init_context(opts.device)
-    spec, bundle, model, head = _load_inputs(opts)
+    state = None
+    if opts.resume:
+        run, opts, state = _resume_point(opts)
+    torch.manual_seed(opts.train.seed)
+    # a resumed model gets its weights from the checkpoint, not from --weights
+    spec, bundle, model, head = _load_inputs(opts, weights="none" if state is not None else None)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        torch.set_rng_state(state["rng"])
     model.to(ctx.device)
     norm = {"mean": list(spec.normalization.mean), "std": list(spec.normalization.std)}
-    run = _create_run(opts, ctx)
+    if state is None:
+        run = _create_run(opts, ctx)
     meta_extra = {"data": opts.data, "weights": opts.weights, "stage": "finetune"}
 
     def on_best(m, phase_result) -> None:
@@ -100,11 +121,28 @@ def finetune_run(opts: FinetuneOptions) -> tuple[Run, FinetuneResult]:
 
     with phase_bar(opts.show_progress and ctx.is_main) as bar:
         result = finetune(model, head, bundle.train, _test_loader(bundle, opts.train, ctx), opts.train, ctx,
-                          bar, on_best=on_best, on_checkpoint=_checkpointer(run, model, ctx))
+                          bar, on_best=on_best, on_checkpoint=_checkpointer(run, model, ctx), resume=state)
     barrier(ctx)
     if ctx.is_main:
-        _finish(run, opts, bundle, result)
+        _finish(run, opts, bundle, result, ctx)
     return run, result
+
+
+def _resume_point(asked: FinetuneOptions) -> tuple[Run, FinetuneOptions, dict]:
+    from ..run import load_train_state
+
+    run = Run.resolve(asked.run)
+    stage = run.stage("finetune")
+    if not stage or "options" not in stage:
+        raise NotFoundError(f"run {run.path} has no fine-tuning to resume")
+    if not (run.path / STATE_FILE).is_file():
+        raise NotFoundError(f"run {run.path} has no checkpoint ({STATE_FILE}) to resume from")
+    state = load_train_state(run.path / STATE_FILE)
+    opts = replace(FinetuneOptions.from_dict(stage["options"]), show_progress=asked.show_progress,
+                   device=asked.device, resume=True)
+    if state["phase_index"] >= len(opts.train.schedule) and not state.get("step"):
+        raise ConfigError(f"run {run.path} already finished all {len(opts.train.schedule)} phases")
+    return run, opts, state
 
 
 def _create_run(opts: FinetuneOptions, ctx: Context) -> Run:
@@ -136,16 +174,16 @@ def _checkpointer(run: Run, model, ctx: Context):
     return save
 
 
-def _finish(run: Run, opts: FinetuneOptions, bundle, result: FinetuneResult) -> None:
+def _finish(run: Run, opts: FinetuneOptions, bundle, result: FinetuneResult, ctx: Context) -> None:
     model, meta = run.load_model("finetuned")
     rankings = gate_ranking(model, opts.img_size) if has_gates(model) else []
     run.write_json("gates.json", [r.to_dict() for r in rankings])
     if rankings:
         from ..gates import gates_by_stage
-        from ..report.gates_plot import plot_gate_histograms  # matplotlib only here
+        from ..report.plots import plot_gate_histograms  # matplotlib only here
         plot_gate_histograms(gates_by_stage(rankings), run.path / "gate_histogram.png")
     run.record("finetune", {
-        "status": "done", "options": opts.to_dict(),
+        "status": "done", "options": opts.to_dict(), "world_size": ctx.world,
         "dataset": {"spec": opts.data, "classes": bundle.classes, "train_images": len(bundle.train),
                     "test_images": len(bundle.test), "skipped_images": bundle.skipped_images,
                     "source": bundle.source},

@@ -91,7 +91,8 @@ def test_bad_options_fail_before_anything_is_written(run, tmp_path):
     before = sorted(p.name for p in run.path.iterdir())
     for options, match in ((ExportOptions(opset=21), "13-20"), (ExportOptions(min_batch=4, opt_batch=2), "min <= opt"),
                            (ExportOptions(out=tmp_path / "nope"), "does not exist"),
-                           (ExportOptions(calib_samples=0), "calib")):
+                           (ExportOptions(calib_samples=0), "calib"),
+                           (ExportOptions(int8=True, int8_format="qdq-u8", trt=True), "TensorRT needs int8")):
         with pytest.raises((ConfigError, NotFoundError), match=match):
             export_run(run, options)
     assert sorted(p.name for p in run.path.iterdir()) == before

@@ -1,0 +1,108 @@
+"""Find the largest keep ratio whose *measured* latency meets a target (no MAC-based estimate).
+
+>>> search = search_keep_for_latency(model, head, PruneSettings(), target_ms=5.0,
+...                                  measure=backend_measure("ort-cpu", batch_size=1, img_size=64))
+>>> search.best_keep
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, UserError
+from .pruner import PruneSettings, prune_model
+
+MeasureFn = Callable[[nn.Module], tuple[float, float]]  # model -> (median_ms, p90_ms)
+
+
+@dataclass(frozen=True)
+class SearchStep:
+    keep: float
+    median_ms: float
+    p90_ms: float
+    meets_target: bool
+
+
+@dataclass(frozen=True)
+class LatencySearch:
+    target_ms: float
+    steps: tuple[SearchStep, ...]
+    best_keep: float
+
+    def to_dict(self) -> dict:
+        return {"target_ms": self.target_ms, "best_keep": self.best_keep, "steps": [asdict(s) for s in self.steps]}
+
+
+class UnreachableTarget(UserError):
+    """Even the smallest keep ratio tried is slower than the target."""
+
+
+def backend_measure(backend: str, *, batch_size: int, img_size: int, warmup: int = 5, runs: int = 20) -> MeasureFn:
+    """Measure a (pruned, gate-free) model on a latency backend; ONNX backends get a temporary export."""
+    from ..bench.backends import get_backend
+
+    if batch_size <= 0:
+        raise ConfigError(f"--batch-size must be > 0 (got {batch_size})")
+    impl = get_backend(backend)
+    impl.require_available()
+
+    def measure(model: nn.Module) -> tuple[float, float]:
+        model = model.eval()
+        if impl.artifact_kind == "torch":
+            stats = impl.measure(model, batch_size, img_size, warmup=warmup, runs=runs)
+        elif impl.artifact_kind == "onnx":
+            from ..export.onnx import export_onnx
+
+            with tempfile.TemporaryDirectory() as tmp:
+                path = export_onnx(model, Path(tmp) / "candidate.onnx", img_size=img_size, metadata={}).path
+                stats = impl.measure(path, batch_size, img_size, warmup=warmup, runs=runs)
+        else:
+            raise ConfigError(f"--backend {backend} cannot time a candidate model; use torch-cpu or ort-cpu")
+        return stats.median_ms, stats.p90_ms
+
+    return measure
+
+
+def _try(model: nn.Module, head_name: str, settings: PruneSettings, keep: float, example: torch.Tensor,
+         measure: MeasureFn, target_ms: float) -> SearchStep:
+    candidate = copy.deepcopy(model)
+    head = candidate.get_submodule(head_name)
+    if keep < 1:
+        prune_model(candidate, head, replace(settings, keep=keep), example)
+    else:
+        from ..gates import fold_gates
+
+        fold_gates(candidate)
+    median, p90 = measure(candidate)
+    return SearchStep(round(keep, 4), median, p90, median <= target_ms)
+
+
+def search_keep_for_latency(model: nn.Module, head_name: str, settings: PruneSettings, *, target_ms: float,
+                            measure: MeasureFn, img_size: int, min_keep: float = 0.1,
+                            iterations: int = 6) -> LatencySearch:
+    """Bisect keep in [min_keep, 1] on measured median latency; `model` itself is not modified."""
+    if target_ms <= 0:
+        raise ConfigError(f"--target-latency-ms must be > 0 (got {target_ms})")
+    example = torch.zeros(1, 3, img_size, img_size, device=next(model.parameters()).device)
+    steps = [_try(model, head_name, settings, 1.0, example, measure, target_ms)]
+    if steps[-1].meets_target:
+        return LatencySearch(target_ms, tuple(steps), 1.0)
+    steps.append(_try(model, head_name, settings, min_keep, example, measure, target_ms))
+    if not steps[-1].meets_target:
+        fastest = min(steps, key=lambda s: s.median_ms)
+        raise UnreachableTarget(
+            f"target {target_ms} ms is unreachable: the fastest measured was {fastest.median_ms:.2f} ms "
+            f"at keep {fastest.keep} (dense {steps[0].median_ms:.2f} ms); raise the target")
+    lo, hi = min_keep, 1.0  # lo meets the target, hi does not
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        steps.append(_try(model, head_name, settings, mid, example, measure, target_ms))
+        lo, hi = (mid, hi) if steps[-1].meets_target else (lo, mid)
+    return LatencySearch(target_ms, tuple(steps), round(lo, 4))
