@@ -47,8 +47,8 @@ def test_int8_is_symmetric_qdq_with_per_channel_weights(int8):
     assert any(s.ndim == 1 and s.size == 64 for s in weight_scales)  # one scale per output channel
 
 
-def test_int8_accuracy_drop_on_real_images_is_small(fashion_mnist, trained_cnn, meta, tmp_path):
-    model = trained_cnn
+def test_int8_accuracy_drop_on_real_images_is_small(fashion_mnist, fitted_cnn, meta, tmp_path):
+    model = fitted_cnn
     fp32 = export_onnx(model, tmp_path / "cnn.onnx", img_size=32, metadata=meta)
     calib = torch.stack([fashion_mnist.train[i][0] for i in range(128)])  # (128, 3, 32, 32), real images
     int8 = quantize_int8(fp32.path, tmp_path / "cnn.int8.onnx", calib)
@@ -56,7 +56,7 @@ def test_int8_accuracy_drop_on_real_images_is_small(fashion_mnist, trained_cnn, 
     test_y = np.array([y for _, y in fashion_mnist.test])
     acc = {p: float(np.mean(run_batches(open_session(p), test_x, 64).argmax(1) == test_y)) * 100
            for p in (fp32.path, int8.path)}
-    assert acc[fp32.path] > 50  # it learned something: a drop is meaningful
+    assert acc[fp32.path] > 60  # a real classifier: a drop is meaningful
     assert acc[fp32.path] - acc[int8.path] <= INT8_MAX_DROP_POINTS
     enforce(check_parity(model, int8.path, torch.from_numpy(test_x[:64]), tolerance=INT8_TOLERANCE))
 

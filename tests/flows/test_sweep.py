@@ -1,0 +1,36 @@
+"""The sweep on a tiny real run: prune + export + bench per keep ratio, frontier plot."""
+
+import json
+
+import pytest
+
+from fa_compress.prune.pruner import PruneSettings
+from fa_compress.sweep import model_name_for, parse_keeps, sweep_run
+from fa_compress.errors import ConfigError
+
+
+@pytest.mark.slow
+def test_sweep_on_a_tiny_run(tmp_path):
+    from fa_compress.train import TrainConfig
+    from fa_compress.train.stage import FinetuneOptions, finetune_run
+
+    run, _ = finetune_run(FinetuneOptions(model="resnet18", weights="none", data="fake", img_size=32,
+                                          limit_train=64, limit_test=32, run=tmp_path / "r", show_progress=False,
+                                          train=TrainConfig(schedule=("head", "gates"), batch_size=32)))
+    result = sweep_run(run, (0.75, 0.5), base=PruneSettings(), recover_epochs=0, batch_sizes=(1,), runs=3,
+                       show_progress=False)
+    assert [p.keep for p in result.points] == [0.75, 0.5]
+    assert result.dense.params > result.points[0].params > result.points[1].params
+    assert all(p.onnx_median_ms.get("ort-cpu@1", 0) > 0 for p in (result.dense, *result.points))
+    stored = json.loads((run.path / "sweep.json").read_text())
+    assert [p["model"] for p in stored["points"]] == [model_name_for(0.75), model_name_for(0.5)]
+    png = (run.path / result.plot).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_parse_keeps():
+    assert parse_keeps("0.9, 0.5") == (0.9, 0.5)
+    with pytest.raises(ConfigError):
+        parse_keeps("0.9,1.5")
+    with pytest.raises(ConfigError):
+        parse_keeps("a,b")
