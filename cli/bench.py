@@ -41,28 +41,14 @@ def bench(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Benchmark every artifact of the run on every available backend; write report.md/json/html."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table as RichTable
-
     from fa_compress.bench.run_bench import bench_run
-    from fa_compress.report import headline_table
     from fa_compress.run import Run
+
+    from ._headline import print_headline
 
     names = [n.strip() for item in (backend or []) for n in item.split(",") if n.strip()] or None
     sizes = parse_int_list(batch_sizes, "--batch-sizes") if batch_sizes else None
     the_run = Run.resolve(run)
     report = bench_run(the_run, backends=names, batch_sizes=sizes, warmup=warmup, runs=runs,
                        eval_limit=eval_limit, img_size=img_size, threads=threads, progress=not quiet)
-    console = Console()
-    headline = headline_table(report)
-    table = RichTable(title=headline.title, caption=headline.note, box=box.SIMPLE_HEAD)
-    for i, header in enumerate(headline.headers):  # cells whole (headers may wrap), never cut with an ellipsis
-        table.add_column(header, min_width=max((len(row[i]) for row in headline.rows), default=0))
-    for row in headline.rows:
-        table.add_row(*row)
-    console.print(table)
-    for s in report.skipped:
-        console.print(f"skipped {s.backend}{f' on {s.artifact}' if s.artifact else ''}: {s.reason}",
-                      style="yellow", highlight=False)
-    console.print(f"report: {the_run.path / 'report.md'} (also report.html, report.json)", highlight=False)
+    print_headline(report, the_run.path)

@@ -15,9 +15,12 @@ def report(
     run: Annotated[Optional[Path], typer.Option(help="Run directory (default: the latest run).")] = None,
 ) -> None:
     """Regenerate the run's report from its stored benchmark results, without measuring again."""
-    from fa_compress.report import regenerate_report
+    from fa_compress.report import load_report, regenerate_report
     from fa_compress.run import Run
 
+    from ._headline import print_headline
+
     the_run = Run.resolve(run)
-    for path in regenerate_report(the_run.path):
-        typer.echo(str(path))
+    written = regenerate_report(the_run.path)
+    typer.echo("regenerated: " + ", ".join(p.name for p in written))
+    print_headline(load_report(the_run.path), the_run.path)

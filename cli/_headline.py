@@ -1,0 +1,27 @@
+"""The headline table (dense vs pruned vs INT8) that `bench` and `report` end with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def print_headline(report, run_path: Path) -> None:
+    """Print the headline table, the skipped backends with reasons, and where the report is."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    from fa_compress.report import headline_table
+
+    console = Console()
+    headline = headline_table(report)
+    table = RichTable(title=headline.title, caption=headline.note, box=box.SIMPLE_HEAD)
+    for i, header in enumerate(headline.headers):  # cells whole (headers may wrap), never cut with an ellipsis
+        table.add_column(header, min_width=max((len(row[i]) for row in headline.rows), default=0))
+    for row in headline.rows:
+        table.add_row(*row)
+    console.print(table)
+    for s in report.skipped:
+        console.print(f"skipped {s.backend}{f' on {s.artifact}' if s.artifact else ''}: {s.reason}",
+                      style="yellow", highlight=False)
+    console.print(f"report: {run_path / 'report.md'} (also report.html, report.json)", highlight=False)
