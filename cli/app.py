@@ -20,7 +20,6 @@ app = typer.Typer(
 )
 app.command("finetune")(finetune.finetune)
 app.command("gates")(gates.gates)
-app.command("env")(env.env)
 
 
 def _register_optional() -> None:
@@ -38,6 +37,7 @@ def _register_optional() -> None:
 
 
 _register_optional()
+app.command("env")(env.env)
 
 
 # typer may bundle its own click: take the exception classes from typer's own hierarchy.
