@@ -11,6 +11,7 @@ are recorded in run.json before the error is raised. Where TensorRT or a CUDA GP
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,8 @@ class ExportOptions:
             raise ConfigError(f"parity needs at least 1 image, got {self.parity_images}")
         if self.workspace_mb < 64:
             raise ConfigError(f"--workspace-mb must be >= 64, got {self.workspace_mb} (default 2048)")
-        if self.out is not None and not Path(self.out).is_dir():
-            raise NotFoundError(f"--out folder {self.out} does not exist; create it or leave --out out")
+        if self.out is not None:
+            check_writable_folder(Path(self.out), "--out folder")
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,14 @@ class ExportResult:
     trt_missing: str | None = None  # why no engine was built
 
 
+def check_writable_folder(folder: Path, what: str) -> None:
+    """`NotFoundError` if `folder` is not an existing folder, `ConfigError` if this user cannot write there."""
+    if not folder.is_dir():
+        raise NotFoundError(f"{what} {folder} does not exist; create it or choose another")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {folder} is not writable by this user; choose another or fix its permissions")
+
+
 def pick_model(run: Run, model_name: str | None) -> str:
     """`model_name` if the run has it; else the newest model the run holds."""
     held = sorted(p.name.removesuffix(".safetensors") for p in run.path.glob("*.safetensors"))
@@ -123,6 +132,7 @@ def export_run(run: Run | Path | None = None, options: ExportOptions = ExportOpt
     model = model.to("cpu").eval()
     bundle = dataset_of_run(run)
     out = Path(opts.out) if opts.out is not None else run.path
+    check_writable_folder(out, "output folder")
     stage = STAGE if opts.model_name is None else f"{STAGE}:{name}"
     log = _Log(run, stage, opts, name, out)
 

@@ -103,13 +103,7 @@ def build_engine(onnx_path: Path, engine_path: Path, *, min_batch: int, opt_batc
     start = time.perf_counter()
     logger = _make_logger(trt)
     builder = trt.Builder(logger)
-    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
-        raise ConfigError(f"TensorRT's ONNX parser rejected {onnx_path.name}: {_parser_errors(parser)}")
-    if network.num_inputs != 1:
-        raise ConfigError(f"{onnx_path.name} has {network.num_inputs} inputs; facompress engines take one image batch")
-
+    network, _parser = _parse_onnx(trt, builder, logger, onnx_path)  # _parser holds the weights: keep it alive
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb * 2**20)
     profile = builder.create_optimization_profile()
@@ -238,6 +232,17 @@ def _attach_timing_cache(config: Any, path: Path | None) -> bool:
                   stacklevel=3)
     config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
     return False
+
+
+def _parse_onnx(trt: Any, builder: Any, logger: Any, onnx_path: Path) -> tuple[Any, Any]:
+    """A strongly typed network from `onnx_path` (the parser must outlive the build: it owns the weights)."""
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        raise ConfigError(f"TensorRT's ONNX parser rejected {onnx_path.name}: {_parser_errors(parser)}")
+    if network.num_inputs != 1:
+        raise ConfigError(f"{onnx_path.name} has {network.num_inputs} inputs; facompress engines take one image batch")
+    return network, parser
 
 
 def _parser_errors(parser: Any) -> str:

@@ -1,0 +1,168 @@
+"""ResNet50 at 224 px, dense vs keep 0.6: onnxruntime CPU latency ratio (issue 5's headline figure).
+
+    .venv/bin/python benchmarks/resnet50_ratio.py           # full: ~3-5 min on 2 busy cores
+    .venv/bin/python benchmarks/resnet50_ratio.py --quick   # calibration: few runs
+
+Three models, all plain (gates folded) torchvision resnet50s with random weights (weights "none": no
+ResNet ImageNet weights are available offline, and latency does not depend on weight values):
+
+- dense: the unpruned model;
+- gate: facompress's gate importance (`--importance gate`), gates drawn uniformly in [0, 1), keep 0.6,
+  global scope, round_to 8, then folded;
+- tp-random: torch-pruning's own RandomImportance at the same keep ratio, scope and round_to.
+
+Each is exported with fa_compress.export.export_onnx (TorchScript exporter, onnxslim, opset 17) and
+timed in onnxruntime (CPU) and PyTorch eager (CPU, float32), all six interleaved in one process, at
+batch 1 and 8. Ratios are of medians measured in the same rounds. The goal is pruned/dense <= 0.40
+on onnxruntime; the MAC ratio (~0.37) is the floor one can expect.
+
+Writes benchmarks/results/resnet50_ratio.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from pathlib import Path
+
+import torch
+
+import _common as C
+
+C.set_threads()
+
+from fa_compress.export import export_onnx, onnx_metadata  # noqa: E402
+from fa_compress.gates import insert_gates, iter_gates  # noqa: E402
+from fa_compress.models import build_model, get_head  # noqa: E402
+from fa_compress.models.complexity import count_macs, count_params  # noqa: E402
+from fa_compress.prune.pruner import PruneSettings, channel_counts, prune_model  # noqa: E402
+
+ARCH, IMG, KEEP, ROUND_TO = "resnet50", 224, 0.6, 8
+WORK = Path(__file__).resolve().parent / "work" / "resnet50_ratio"
+
+
+def build_models(seed: int = 0) -> tuple[dict[str, torch.nn.Module], dict[str, float]]:
+    """dense, gate-pruned and torch-pruning-random-pruned resnet50s, and each prune's wall time."""
+    torch.manual_seed(seed)
+    dense = build_model(ARCH, 1000, weights="none").eval()
+    example = torch.randn(1, 3, IMG, IMG)  # (1, 3, H, W)
+
+    gated = insert_gates(copy.deepcopy(dense))
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, bn in iter_gates(gated):
+            bn.gate.uniform_(0.0, 1.0, generator=gen)  # stand-in for learned gates
+    t0 = time.perf_counter()
+    gate = prune_model(gated, get_head(gated, ARCH), PruneSettings(keep=KEEP, importance="gate", round_to=ROUND_TO),
+                       example).eval()
+    t_gate = time.perf_counter() - t0
+
+    plain = copy.deepcopy(dense)
+    torch.manual_seed(seed)  # RandomImportance draws from torch's global generator
+    t0 = time.perf_counter()
+    rand = prune_model(plain, get_head(plain, ARCH), PruneSettings(keep=KEEP, importance="random", round_to=ROUND_TO),
+                       example).eval()
+    t_rand = time.perf_counter() - t0
+    return {"dense": dense, "gate": gate, "tp-random": rand}, {"gate": t_gate, "tp-random": t_rand}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few runs, to calibrate")
+    args = parser.parse_args()
+    plan = {1: (2, 5), 8: (1, 3)} if args.quick else {1: (5, 40), 8: (3, 15)}  # batch: (warmup, runs)
+
+    loads = {"at start": C.load_average()}
+    print(C.uptime_line())
+    start = time.perf_counter()
+    models, prune_s = build_models()
+    for name, m in models.items():
+        assert not any(True for _ in iter_gates(m)), f"{name} still has gates"
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    meta = onnx_metadata(classes=[str(i) for i in range(1000)], img_size=IMG, mean=(0.485, 0.456, 0.406),
+                         std=(0.229, 0.224, 0.225), model_name=ARCH)
+    info: dict[str, dict] = {}
+    sessions = {}
+    for name, m in models.items():
+        exported = export_onnx(m, WORK / f"{ARCH}_{name}.onnx", img_size=IMG, metadata=meta)
+        sessions[name] = C.ort_session(exported.path)
+        convs = channel_counts(m)
+        info[name] = {"params": count_params(m), "macs": count_macs(m, IMG), "onnx_mb": exported.size_mb,
+                      "onnx_nodes": exported.nodes_after, "export_s": exported.export_s,
+                      "conv_channels_total": sum(convs.values()), "prune_s": prune_s.get(name),
+                      "channels": convs}
+        print(f"{name:10s} params {info[name]['params'] / 1e6:6.2f} M  MACs {info[name]['macs'] / 1e9:5.2f} G  "
+              f"ONNX {exported.size_mb:6.1f} MiB")
+
+    latency: dict[int, dict[str, dict]] = {}
+    for batch, (warmup, runs) in plan.items():
+        steps = {}
+        for name, m in models.items():
+            steps[f"ort/{name}"] = C.ort_step(sessions[name], batch, IMG)
+            steps[f"eager/{name}"] = C.torch_step(m, batch, IMG)
+        stats = C.time_interleaved(steps, warmup, runs, progress=f"batch {batch}")
+        latency[batch] = {k: C.to_record(v) for k, v in stats.items()}
+        print(f"batch {batch}: " + ", ".join(f"{k} {v.median_ms:.1f} ms" for k, v in stats.items()) +
+              f"  [{C.uptime_line()}]")
+    loads["at end"] = C.load_average()
+    print(C.uptime_line())
+
+    dense = info["dense"]
+    rows, table = [], []
+    for batch in plan:
+        lat = latency[batch]
+        for name in models:
+            ort_m, eager_m = lat[f"ort/{name}"]["median_ms"], lat[f"eager/{name}"]["median_ms"]
+            row = {
+                "batch_size": batch, "model": name,
+                "ort_median_ms": ort_m, "ort_p90_ms": lat[f"ort/{name}"]["p90_ms"],
+                "eager_median_ms": eager_m, "eager_p90_ms": lat[f"eager/{name}"]["p90_ms"],
+                "ort_ratio_vs_dense": round(ort_m / lat["ort/dense"]["median_ms"], 3),
+                "eager_ratio_vs_dense": round(eager_m / lat["eager/dense"]["median_ms"], 3),
+                "ort_vs_eager": round(ort_m / eager_m, 3),
+                "mac_ratio_vs_dense": round(info[name]["macs"] / dense["macs"], 3),
+                "params_m": round(info[name]["params"] / 1e6, 2), "macs_g": round(info[name]["macs"] / 1e9, 3),
+            }
+            rows.append(row)
+            table.append([batch, name, row["params_m"], row["macs_g"], f"{row['mac_ratio_vs_dense']:.3f}",
+                          f"{C.ms(ort_m)} / {C.ms(row['ort_p90_ms'])}", f"**{row['ort_ratio_vs_dense']:.3f}**",
+                          f"{C.ms(eager_m)} / {C.ms(row['eager_p90_ms'])}", f"{row['eager_ratio_vs_dense']:.3f}",
+                          f"{row['ort_vs_eager']:.2f}"])
+
+    goal = {str(b): {n: next(r["ort_ratio_vs_dense"] for r in rows if r["batch_size"] == b and r["model"] == n) <= 0.40
+                     for n in ("gate", "tp-random")} for b in plan}
+    env = C.env_record(onnxruntime_settings=C.ort_settings())
+    notes = [
+        "Weights: random (`weights none`): no ResNet ImageNet weights are available offline; latency does not "
+        "depend on weight values. Gates for `gate` importance drawn uniformly in [0, 1) (seed 0).",
+        f"Prune: keep {KEEP}, global scope, round_to {ROUND_TO}, max 90% per layer, classifier outputs kept; "
+        "all three models are plain (gates folded) torchvision ResNets.",
+        f"Timing: all six (3 models x onnxruntime/eager) interleaved round by round in one process; "
+        f"warm-up/runs per batch size {', '.join(f'b{b}: {w}/{r}' for b, (w, r) in plan.items())}. "
+        f"{C.ort_settings()}; PyTorch eager CPU float32, inference_mode, torch threads {C.THREADS}.",
+        "Ratios are of medians from the same rounds. Goal: ONNX Runtime pruned/dense <= 0.40; "
+        "the MAC ratio is the floor.",
+    ]
+    md = C.md_header("ResNet50 224 px: keep 0.6 vs dense, onnxruntime CPU", env, loads, notes)
+    md += "\n" + C.md_table(
+        ["batch", "model", "params M", "MACs G", "MAC ratio", "ORT median / p90 ms", "ORT ratio",
+         "eager median / p90 ms", "eager ratio", "ORT / eager"], table) + "\n"
+    md += ("\nPrune time (s, one run each): " +
+           ", ".join(f"{n} {info[n]['prune_s']:.2f}" for n in ("gate", "tp-random")) +
+           ". ONNX size MiB: " + ", ".join(f"{n} {info[n]['onnx_mb']:.1f}" for n in models) + ".\n")
+    md += "\nGoal ORT ratio <= 0.40 met: " + "; ".join(
+        f"batch {b}: " + ", ".join(f"{n} {'yes' if ok else 'NO'}" for n, ok in g.items()) for b, g in goal.items()) + "\n"
+    data = {"what": "resnet50 224 px, dense vs keep 0.6 (gate importance, tp random), onnxruntime CPU and torch eager",
+            "command": C.command_line(), "quick": args.quick, "environment": env, "load_average": loads,
+            "settings": {"keep": KEEP, "round_to": ROUND_TO, "img_size": IMG, "scope": "global",
+                         "weights": "none (random)", "gate_init": "uniform[0,1), seed 0",
+                         "warmup_runs": {str(b): list(p) for b, p in plan.items()}},
+            "models": info, "latency": {str(b): v for b, v in latency.items()}, "rows": rows, "goal_met": goal,
+            "wall_s": round(time.perf_counter() - start, 1)}
+    C.write_results("resnet50_ratio", data, md)
+
+
+if __name__ == "__main__":
+    main()
