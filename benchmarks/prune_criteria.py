@@ -1,0 +1,134 @@
+"""Issue 3 benchmark: each importance criterion at several keep ratios, accuracy right after
+pruning and after the same recovery budget, with params and MACs.
+
+    .venv/bin/python benchmarks/prune_criteria.py --run runs/<lite0 default run>
+    .venv/bin/python benchmarks/prune_criteria.py --make-run resnet18 --tag resnet18
+
+`--make-run ARCH` first fine-tunes ARCH on Fashion-MNIST (no pretrained weights exist offline for
+torchvision models, so they start from `--weights none` and train `all` phases before the gates).
+Results: benchmarks/results/prune_criteria_<tag>.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from fa_compress.gates import fold_gates
+from fa_compress.models import get_head
+from fa_compress.models.complexity import count_macs, count_params
+from fa_compress.prune.pruner import PruneSettings, prune_model
+from fa_compress.prune.recover import recover
+from fa_compress.run import Run
+from fa_compress.run_data import dataset_of_run, finetune_options
+from fa_compress.train import TrainConfig
+from fa_compress.train.distributed import Context
+from fa_compress.train.loop import evaluate
+from fa_compress.train.progress import phase_bar
+
+RESULTS = Path(__file__).parent / "results"
+CRITERIA = ("gate", "l1", "bn", "taylor", "random")
+
+
+def make_run(arch: str, limit_train: int, img_size: int, root: Path) -> Run:
+    from fa_compress.train.stage import FinetuneOptions, finetune_run
+
+    opts = FinetuneOptions(model=arch, weights="none", img_size=img_size, limit_train=limit_train,
+                           limit_test=2000, run=root / f"{arch}-{int(time.time())}", show_progress=False,
+                           train=TrainConfig(schedule=("all", "all", "all", "gates"), lr_all=2e-3))
+    run, result = finetune_run(opts)
+    print(f"fine-tuned {arch}: best test acc {result.best_test_acc:.4f} in {result.total_s:.0f} s")
+    return run
+
+
+def taylor_fn(dataset, batches: int = 8):
+    def run(model):
+        model.eval()
+        for i, (x, y) in enumerate(DataLoader(dataset, batch_size=32)):
+            if i >= batches:
+                break
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+    return run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", type=Path)
+    ap.add_argument("--make-run", metavar="ARCH")
+    ap.add_argument("--img-size", type=int, default=32)
+    ap.add_argument("--limit-train", type=int, default=6000)
+    ap.add_argument("--keeps", default="0.9,0.75,0.6,0.5")
+    ap.add_argument("--criteria", default=",".join(CRITERIA))
+    ap.add_argument("--recover-images", type=int, default=2000, help="recovery budget: one epoch over N images")
+    ap.add_argument("--reductions", default="mean", help="gate group combinations to compare, e.g. mean,max,sum,prod")
+    ap.add_argument("--tag", default="lite0")
+    args = ap.parse_args()
+
+    run = make_run(args.make_run, args.limit_train, args.img_size, Path("/tmp/facompress-bench-runs")) \
+        if args.make_run else Run.resolve(args.run)
+    ft = finetune_options(run)
+    dense, meta = run.load_model("finetuned")
+    arch, img = meta["arch"], meta["img_size"]
+    bundle = dataset_of_run(run)
+    test = DataLoader(bundle.test, batch_size=256)
+    ctx = Context(device=torch.device("cpu"))
+    cfg = TrainConfig(**{**ft["train"], "schedule": tuple(ft["train"]["schedule"])})
+    recover_ds = Subset(bundle.train, list(range(min(args.recover_images, len(bundle.train)))))
+    example = torch.zeros(1, 3, img, img)
+    acc_dense = evaluate(dense, test, ctx)
+    rows = []
+    variants = [(c, r) for c in args.criteria.split(",") for r in (args.reductions.split(",") if c == "gate" else ["-"])]
+    for keep in (float(k) for k in args.keeps.split(",")):
+        for criterion, reduction in variants:
+            model = copy.deepcopy(dense)
+            settings = PruneSettings(keep=keep, importance=criterion,
+                                     gate_reduction=reduction if reduction != "-" else "mean")
+            torch.manual_seed(0)
+            t0 = time.perf_counter()
+            prune_model(model, get_head(model, arch), settings, example, taylor_fn(bundle.train))
+            prune_s = time.perf_counter() - t0
+            acc_pruned = evaluate(model, test, ctx)
+            t0 = time.perf_counter()
+            with phase_bar(False) as bar:
+                recover(model, get_head(model, arch), recover_ds, None, 1, replace(cfg, seed=0), ctx, bar)
+            acc_rec = evaluate(model, test, ctx)
+            row = {"keep": keep, "criterion": criterion, "reduction": reduction, "acc_pruned": acc_pruned,
+                   "acc_recovered": acc_rec, "params": count_params(model), "macs": count_macs(model, img),
+                   "prune_s": prune_s, "recover_s": time.perf_counter() - t0}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    out = {"run": str(run.path), "arch": arch, "img_size": img, "dense_acc": acc_dense,
+           "dense_params": count_params(fold_gates(copy.deepcopy(dense))), "dense_macs": count_macs(dense, img),
+           "recover_budget": f"1 epoch over {len(recover_ds)} training images (BatchNorm re-estimated first)",
+           "test_images": len(bundle.test), "load_avg": os.getloadavg(), "rows": rows}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"prune_criteria_{args.tag}.json").write_text(json.dumps(out, indent=1))
+    (RESULTS / f"prune_criteria_{args.tag}.md").write_text(to_markdown(out, args))
+    print(to_markdown(out, args))
+
+
+def to_markdown(out: dict, args) -> str:
+    lines = [f"# Pruning criteria: {out['arch']} on Fashion-MNIST ({out['img_size']} px)", "",
+             f"`.venv/bin/python benchmarks/prune_criteria.py {' '.join(f'--{k.replace(chr(95), chr(45))} {v}' for k, v in vars(args).items() if v not in (None, False))}`",
+             "", f"Dense fine-tuned: {100 * out['dense_acc']:.2f}% on {out['test_images']} test images, "
+             f"{out['dense_params'] / 1e6:.2f} M params, {out['dense_macs'] / 1e6:.1f} M MACs. "
+             f"Recovery budget: {out['recover_budget']}. Load average {out['load_avg'][0]:.1f}.", "",
+             "| keep | criterion | after prune % | after recovery % | params M | MACs M |",
+             "|---:|---|---:|---:|---:|---:|"]
+    for r in out["rows"]:
+        name = r["criterion"] + (f" ({r['reduction']})" if r["reduction"] != "-" else "")
+        lines.append(f"| {r['keep']} | {name} | {100 * r['acc_pruned']:.2f} | {100 * r['acc_recovered']:.2f} | "
+                     f"{r['params'] / 1e6:.2f} | {r['macs'] / 1e6:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
