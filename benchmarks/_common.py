@@ -34,8 +34,25 @@ RESULTS = Path(__file__).resolve().parent / "results"
 THREADS = 2  # this machine has 2 cores; torch and onnxruntime intra-op threads are both set to it
 
 
-def set_threads(threads: int = THREADS) -> None:
-    """Fix torch's intra-op threads (and one inter-op thread) before any model is built."""
+def add_options(parser: Any) -> None:
+    """--quick and --threads, shared by the latency scripts."""
+    parser.add_argument("--quick", action="store_true", help="few runs, to calibrate")
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help=f"torch and onnxruntime intra-op threads (default {THREADS}, the machine's cores); "
+                             f"other values write results/<name>.threads<N>.*")
+
+
+def result_name(base: str) -> str:
+    """results/<base>.* at the default thread count, results/<base>.threads<N>.* otherwise."""
+    return base if THREADS == 2 else f"{base}.threads{THREADS}"
+
+
+def set_threads(threads: int | None = None) -> None:
+    """Fix torch's intra-op threads (and one inter-op thread), and the onnxruntime sessions' to come."""
+    global THREADS
+    if threads is not None:
+        THREADS = threads
+    threads = THREADS
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)
@@ -63,7 +80,7 @@ def command_line() -> str:
     return " ".join([".venv/bin/python", shlex.quote(script_arg), *map(shlex.quote, sys.argv[1:])])
 
 
-def ort_session(path: Path, threads: int = THREADS) -> Any:
+def ort_session(path: Path, threads: int | None = None) -> Any:
     """An onnxruntime CPU session, all graph optimisations, `threads` intra-op threads, no spinning.
 
     Spinning is off so that a session's worker threads stop burning the cores after its call
@@ -71,6 +88,7 @@ def ort_session(path: Path, threads: int = THREADS) -> Any:
     """
     import onnxruntime as ort
 
+    threads = threads or THREADS
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -80,9 +98,10 @@ def ort_session(path: Path, threads: int = THREADS) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def ort_settings(threads: int = THREADS) -> str:
+def ort_settings(threads: int | None = None) -> str:
     import onnxruntime as ort
 
+    threads = threads or THREADS
     return (f"onnxruntime {ort.__version__} CPUExecutionProvider, intra_op_threads={threads}, "
             f"inter_op_threads=1, ORT_ENABLE_ALL, allow_spinning=0")
 
@@ -133,6 +152,14 @@ def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, list[float]
     n = len(ordered)
     median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
     return median, times, result
+
+
+EAGER_NOTE = (
+    "PyTorch eager (OpenMP) splits each op statically across its threads and waits for all of them: when other "
+    "jobs hold the cores (load above the core count), one descheduled thread stalls every op, so eager at 2 threads "
+    "swings from minute to minute and can be several times slower than at 1 thread; onnxruntime's pool lets the "
+    "calling thread take the work and degrades far less. On this shared machine eager figures at 2 threads are "
+    "pessimistic; `--threads 1` gives the contention-robust comparison.")
 
 
 def env_record(**extra: Any) -> dict[str, Any]:

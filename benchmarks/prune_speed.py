@@ -83,8 +83,9 @@ def prune_breakdown(template: torch.nn.Module, example: torch.Tensor) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="few runs, to calibrate")
+    C.add_options(parser)
     args = parser.parse_args()
+    C.set_threads(args.threads)
     repeats = 2 if args.quick else 5
     plan = {1: (2, 5), 8: (1, 3)} if args.quick else {1: (5, 30), 8: (3, 12)}  # batch: (warmup, runs)
 
@@ -136,6 +137,7 @@ def main() -> None:
         f"{repeats} runs, each on a fresh deep copy (copy not timed).",
         f"Latency: PyTorch eager CPU float32, inference_mode, torch threads {C.THREADS}, dense and pruned "
         "interleaved round by round; ratio of medians from the same rounds.",
+        C.EAGER_NOTE,
     ]
     md = C.md_header("ResNet50: prune time and PyTorch eager latency, keep 0.6 vs dense", env, loads, notes)
     md += "\n" + C.md_table(
@@ -156,7 +158,7 @@ def main() -> None:
                       "breakdown": breakdown, "settings": C.to_record(SETTINGS)},
             "models": info, "mac_ratio": round(mac_ratio, 3), "latency": latency, "rows": rows,
             "wall_s": round(time.perf_counter() - start, 1)}
-    C.write_results("prune_speed", data, md)
+    C.write_results(C.result_name("prune_speed"), data, md)
 
 
 if __name__ == "__main__":

@@ -34,22 +34,28 @@ def finetune(
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Insert a learnable gate per conv channel, fine-tune the schedule, keep the best model."""
+    from fa_compress.errors import ConfigError
     from fa_compress.train import TrainConfig, parse_schedule
     from fa_compress.train.launch import launch_torchrun, strip_option, under_torchrun
     from fa_compress.train.stage import FinetuneOptions, finetune_run
 
-    if nproc != 1 and not under_torchrun():
-        import sys
-
-        args = sys.argv[sys.argv.index("finetune") + 1:]
-        raise typer.Exit(launch_torchrun(["finetune", *strip_option(args, "--nproc")], nproc))
-
+    if nproc < 1:
+        raise ConfigError(f"--nproc must be >= 1 (got {nproc})")
     train = TrainConfig(schedule=parse_schedule(schedule), batch_size=batch_size, lr_head=lr_head,
                         lr_gates=lr_gates, lr_all=lr_all, gate_l1=gate_l1, seed=seed,
                         checkpoint_every=checkpoint_every)
     opts = FinetuneOptions(model=model, weights=weights, data=data, data_root=data_root, img_size=img_size,
                            limit_train=limit_train or None, limit_test=limit_test or None, device=device,
                            run=run, train=train, show_progress=not quiet, resume=resume)
+    if nproc != 1 and not under_torchrun():
+        import sys
+
+        from fa_compress.models import get_spec
+
+        get_spec(model)  # options and names are checked once here, not once per worker inside torchrun
+        args = sys.argv[sys.argv.index("finetune") + 1:]
+        raise typer.Exit(launch_torchrun(["finetune", *strip_option(args, "--nproc")], nproc))
+
     result_run, result = finetune_run(opts)
     if under_torchrun() and int(__import__("os").environ.get("RANK", "0")) != 0:
         return

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._common import user_errors_exit_2
+from .bench import parse_int_list
 
 
 @user_errors_exit_2
@@ -25,7 +26,7 @@ def sweep(
     from fa_compress.prune.pruner import PruneSettings
     from fa_compress.sweep import parse_keeps, sweep_run
 
-    sizes = tuple(int(b) for b in batch_sizes.split(",") if b.strip())
+    sizes = parse_int_list(batch_sizes, "--batch-sizes")
     result = sweep_run(run, parse_keeps(keep), base=PruneSettings(importance=importance),
                        recover_epochs=recover_epochs, int8=int8, batch_sizes=sizes, runs=runs,
                        show_progress=not quiet)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError, NotFoundError
+from .errors import CheckpointError, NotFoundError, OutputError
 
 _META_KEY = "facompress"
 
@@ -27,16 +27,25 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     if not path.parent.is_dir():
         raise NotFoundError(f"folder {path.parent} does not exist; create it or choose another path")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _unwritable(path, exc) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _unwritable(path, exc) from exc
         raise
+
+
+def _unwritable(path: Path, exc: OSError) -> OutputError:
+    return OutputError(f"cannot write {path}: {exc.strerror or exc}; choose a folder you can write to")
 
 
 def save_model_file(path: Path, state_dict: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
@@ -62,7 +71,13 @@ def load_model_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         raise CheckpointError(f"{path} is not a readable safetensors model file ({exc}); re-create it") from exc
     if raw_meta is None:
         raise CheckpointError(f"{path} has no facompress metadata; it was not written by facompress")
-    return tensors, json.loads(raw_meta)
+    try:
+        meta = json.loads(raw_meta)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} has damaged facompress metadata (not JSON: {exc}); re-create it") from exc
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} has damaged facompress metadata (not a JSON object); re-create it")
+    return tensors, meta
 
 
 def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
@@ -93,7 +108,7 @@ def load_torch_file(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        text = str(exc).split("\n")[0]
+        text = str(exc).split("\n")[0][:200] or type(exc).__name__
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             raise CheckpointError(
                 f"{path} holds objects other than tensors and plain containers; refused to unpickle it "

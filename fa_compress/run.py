@@ -20,7 +20,7 @@ from typing import Any
 from torch import nn
 
 from .checkpoint import atomic_write_bytes, load_model_file, save_model_file
-from .errors import CheckpointError, NotFoundError
+from .errors import CheckpointError, NotFoundError, OutputError
 
 MANIFEST = "run.json"
 LATEST = "LATEST"
@@ -67,9 +67,15 @@ class Run:
         path = Path(path)
         if (path / MANIFEST).exists():
             raise NotFoundError(f"{path} already holds a run; pass another --run or remove it")
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"{path} is a file, not a folder; pass a new folder for --run")
         if path.exists() and any(path.iterdir()):
             raise NotFoundError(f"{path} exists and is not empty; pass a new folder for --run")
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where a parent folder should be, no permission, ...
+            raise OutputError(f"cannot create the run folder {path}: {exc.strerror or exc}; "
+                              f"pass --run DIR in a folder you can write to") from exc
         run = cls(path)
         _write_json(run.manifest_path, {"format": FORMAT_VERSION, "created": _now(), "stages": {}})
         return run
@@ -164,7 +170,23 @@ class Run:
         if not path.is_file():
             raise NotFoundError(f"run {self.path} has no model {name!r} ({path.name} missing); "
                                 f"run the stage that makes it first")
-        return load_model(path)
+        model, meta = load_model(path)
+        self.check_model_meta(path, meta)
+        return model, meta
+
+    def check_model_meta(self, path: Path, meta: dict[str, Any]) -> None:
+        """`CheckpointError` when a model file's architecture or classes are not the run's own
+        (a file copied in from another run would prune, export or score against the wrong labels)."""
+        stage = self.stage("finetune") or {}
+        arch = (stage.get("options") or {}).get("model")
+        if arch and meta.get("arch") != arch:
+            raise CheckpointError(f"{path} holds a {meta.get('arch')} model but run {self.path} fine-tuned {arch}; "
+                                  f"it comes from another run: restore the run's own file or use that run")
+        classes = (stage.get("dataset") or {}).get("classes")
+        theirs = meta.get("classes") if isinstance(meta.get("classes"), list) else []
+        if classes is not None and theirs != list(classes):
+            raise CheckpointError(f"{path} was trained for {len(theirs)} classes ({_few(theirs)}) but run {self.path} "
+                                  f"fine-tuned on {len(classes)} ({_few(classes)}); it comes from another run")
 
 
 def model_meta(model: nn.Module, *, arch: str, classes: list[str], img_size: int,
@@ -190,9 +212,7 @@ def load_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     from .models.structure import apply_structure
 
     state, meta = load_model_file(path)
-    for key in ("arch", "num_classes", "structure"):
-        if key not in meta:
-            raise CheckpointError(f"{path} metadata lacks {key!r}; it was not written by this facompress")
+    _check_meta(path, meta, state)
     model = build_model(meta["arch"], meta["num_classes"], weights="none")
     apply_structure(model, meta["structure"])
     if meta.get("gated"):
@@ -205,6 +225,41 @@ def load_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
                               f"{' '.join(first[:2])[:300]}") from exc
     model.eval()
     return model, meta
+
+
+def _check_meta(path: Path, meta: dict[str, Any], state: dict[str, Any]) -> None:
+    """`CheckpointError` unless the metadata names a known architecture and its class and channel
+    counts match the tensors in the file (checked before any layer is built)."""
+    from .models import get_spec, model_names
+    from .models.structure import check_structure
+
+    for key in ("arch", "num_classes", "structure"):
+        if key not in meta:
+            raise CheckpointError(f"{path} metadata lacks {key!r}; it was not written by this facompress")
+    arch, num_classes = meta["arch"], meta["num_classes"]
+    if not isinstance(arch, str) or arch not in model_names():
+        raise CheckpointError(f"{path} names architecture {arch!r}, which facompress does not know "
+                              f"(known: {', '.join(model_names())})")
+    head_key = f"{get_spec(arch).head}.weight"
+    head = state.get(head_key)
+    if head is None:
+        raise CheckpointError(f"{path} says it holds a {arch} but has no {head_key}; its tensors are "
+                              f"of another architecture")
+    if type(num_classes) is not int or tuple(head.shape[:1]) != (num_classes,):
+        raise CheckpointError(f"{path} metadata says {num_classes!r} classes, which its classifier weights "
+                              f"do not bear out; the file is damaged")
+    img_size = meta.get("img_size")
+    if "img_size" in meta and (type(img_size) is not int or not 8 <= img_size <= 1024):
+        raise CheckpointError(f"{path} metadata gives img_size {img_size!r}, not a size in 8-1024 px; "
+                              f"the file is damaged")
+    try:
+        check_structure(meta["structure"], state)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path} is damaged: {exc}") from exc
+
+
+def _few(names: list[str], shown: int = 3) -> str:
+    return ", ".join(map(str, names[:shown])) + (", ..." if len(names) > shown else "")
 
 
 def _now() -> str:

@@ -65,9 +65,14 @@ def sweep_run(run: Run | Path | None, keeps: Sequence[float], *, base: PruneSett
     from .export.pipeline import ExportOptions, export_run
     from .prune.stage import PruneOptions, prune_run
 
+    from .bench.suite import check_options
+
     run = run if isinstance(run, Run) else Run.resolve(run)
     for k in keeps:
         PruneSettings(keep=k)
+    check_options(backends, batch_sizes, 1, 0, runs)  # before the first prune writes anything
+    if recover_epochs < 0:
+        raise ConfigError(f"--recover-epochs must be >= 0 (got {recover_epochs})")
     results = {}
     for k in keeps:
         name = model_name_for(k)

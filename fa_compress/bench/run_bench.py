@@ -24,6 +24,7 @@ from .suite import Artifact, bench_artifacts, check_options
 
 KINDS_BY_SUFFIX = {".safetensors": "torch", ".onnx": "onnx", ".engine": "tensorrt", ".plan": "tensorrt"}
 BENCH_STAGE = "bench"
+MIN_IMG_SIZE, MAX_IMG_SIZE = 16, 1024  # px: the range `finetune --img-size` accepts
 
 
 def default_batch_sizes() -> tuple[int, ...]:
@@ -71,13 +72,17 @@ def discover_artifacts(run: Run) -> list[tuple[str, str, Path, str | None]]:
 
 def _load_artifacts(run: Run, notes: list[str]) -> tuple[list[Artifact], int | None]:
     """Artifacts with their torch models loaded (gates folded), and the image size the models were trained at."""
+    from ..export.onnx import check_onnx_file
     from ..gates import fold_gates, has_gates
 
     artifacts, img_size = [], None
     for name, kind, path, source in discover_artifacts(run):
         model = None
+        if kind == "onnx":
+            check_onnx_file(path)  # a damaged file is refused before anything is measured or written
         if kind == "torch":
             model, meta = load_model(path)
+            run.check_model_meta(path, meta)
             img_size = img_size or meta.get("img_size")
             if has_gates(model):
                 fold_gates(model)
@@ -145,7 +150,10 @@ def _bench_run(run: Run, backends: Sequence[str] | None, batch_sizes: Sequence[i
     from ..report import write_report
 
     sizes = tuple(batch_sizes or default_batch_sizes())
-    check_options(backends, sizes, img_size or 1, warmup, runs)  # fail before loading anything
+    check_options(backends, sizes, img_size or MIN_IMG_SIZE, warmup, runs)  # fail before loading anything
+    if img_size is not None and not MIN_IMG_SIZE <= img_size <= MAX_IMG_SIZE:
+        raise ConfigError(f"--img-size must be in [{MIN_IMG_SIZE}, {MAX_IMG_SIZE}] px (got {img_size}); "
+                          f"leave it out to measure at the size the model was trained at")
     if eval_limit is not None and eval_limit < 1:
         raise ConfigError(f"--eval-limit must be >= 1 image, got {eval_limit}")
     if not discover_artifacts(run):

@@ -36,7 +36,7 @@ from torch import nn
 
 from .._deps import require
 from ..checkpoint import atomic_write_bytes
-from ..errors import ConfigError, NotFoundError
+from ..errors import CheckpointError, ConfigError, NotFoundError
 from ._records import size_mb
 
 INPUT_NAME = "input"
@@ -104,6 +104,20 @@ def read_metadata(path: Path) -> dict[str, str]:
         raise NotFoundError(f"ONNX file {path} does not exist")
     proto = onnx.load(str(path), load_external_data=False)
     return {p.key: p.value for p in proto.metadata_props}
+
+
+def check_onnx_file(path: Path) -> None:
+    """`CheckpointError` unless `path` parses as an ONNX model that passes onnx's checker."""
+    onnx = require("onnx", "reading ONNX files")
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"ONNX file {path} does not exist")
+    try:
+        onnx.checker.check_model(onnx.load(str(path), load_external_data=False))
+    except Exception as exc:  # noqa: BLE001 - protobuf DecodeError, ValidationError, ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise CheckpointError(f"{path} is not a readable ONNX model ({first}); it is truncated or corrupt: "
+                              f"re-create it with `facompress export`") from exc
 
 
 def export_onnx(model: nn.Module, path: Path, *, img_size: int, opset: int = DEFAULT_OPSET,

@@ -13,6 +13,7 @@ their base classes and keep their own class.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError
@@ -46,6 +47,37 @@ def describe_structure(model: nn.Module) -> Structure:
         elif isinstance(module, nn.Linear):
             structure[name] = {"kind": "linear", "in": int(module.in_features), "out": int(module.out_features)}
     return structure
+
+
+_COUNTS = {"conv": ("in", "out", "groups"), "bn": ("features",), "linear": ("in", "out")}
+
+
+def check_structure(structure: object, state: Mapping[str, torch.Tensor]) -> None:
+    """`CheckpointError` unless `structure` is well formed and the tensors in `state` bear out every
+    channel count in it, so a damaged or hostile file cannot make a loader build layers of any size."""
+    if not isinstance(structure, dict):
+        raise CheckpointError("its structure record is not a JSON object")
+    for name, entry in structure.items():
+        kind = entry.get("kind") if isinstance(entry, dict) else None
+        if kind not in _COUNTS:
+            raise CheckpointError(f"structure entry {name!r} is not a conv, bn or linear record")
+        counts = [entry.get(k) for k in _COUNTS[kind]]
+        if not all(type(c) is int and c >= 1 for c in counts):
+            raise CheckpointError(f"structure entry {name!r} has channel counts that are not positive integers")
+        want = _leading_shape(kind, entry)
+        tensor = state.get(f"{name}.weight", state.get(f"{name}.running_mean"))
+        if tensor is None or tuple(tensor.shape[:len(want)]) != want:
+            got = "no weight" if tensor is None else f"weights of shape {tuple(tensor.shape)}"
+            raise CheckpointError(f"structure entry {name!r} says {want} channels but the file holds {got}")
+
+
+def _leading_shape(kind: str, entry: dict) -> tuple[int, ...]:
+    """The leading dimensions of the layer's weight that a structure entry fixes."""
+    if kind == "conv":
+        return entry["out"], entry["in"] // entry["groups"]  # weight (O, I/groups, kh, kw)
+    if kind == "bn":
+        return (entry["features"],)  # weight or running_mean (C,)
+    return entry["out"], entry["in"]  # linear weight (O, I)
 
 
 def apply_structure(model: nn.Module, structure: Structure) -> None:

@@ -11,9 +11,9 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from ..errors import ConfigError, NotFoundError
+from ..errors import ConfigError, NotFoundError, unknown_name
 from ..gates import fold_gates, has_gates
-from .importance import GATE_PRUNERS, NEEDS_GATES, NEEDS_GRADIENTS, make_importance
+from .importance import GATE_PRUNERS, IMPORTANCES, NEEDS_GATES, NEEDS_GRADIENTS, REDUCTIONS, make_importance
 
 SCOPES = ("global", "layer")
 
@@ -34,6 +34,10 @@ class PruneSettings:
     def __post_init__(self) -> None:
         if not 0 < self.keep <= 1:
             raise ConfigError(f"--keep must be in (0, 1] (got {self.keep}); e.g. --keep 0.6 keeps 60% of channels")
+        if self.importance not in IMPORTANCES:
+            raise unknown_name("importance", self.importance, IMPORTANCES)
+        if self.gate_reduction not in REDUCTIONS:
+            raise unknown_name("gate reduction", self.gate_reduction, REDUCTIONS)
         if self.scope not in SCOPES:
             raise ConfigError(f"--scope must be one of {', '.join(SCOPES)} (got {self.scope!r})")
         if self.round_to < 1:
@@ -59,6 +63,16 @@ def _resolve_ignored(model: nn.Module, names: Sequence[str], head: nn.Module) ->
     return ignored
 
 
+def check_fits(model: nn.Module, head: nn.Module, settings: PruneSettings) -> None:
+    """Raise for settings this model cannot take (a gate criterion without gates, an `--ignore` name it
+    lacks), so callers can fail before any work is done."""
+    if settings.importance in NEEDS_GATES and not has_gates(model):
+        without = ", ".join(i for i in IMPORTANCES if i not in NEEDS_GATES)
+        raise ConfigError(f"--importance {settings.importance} needs a gated model, and this one has no gates; "
+                          f"criteria that work without gates: {without}")
+    _resolve_ignored(model, settings.ignore, head)
+
+
 def prune_model(model: nn.Module, head: nn.Module, settings: PruneSettings, example: torch.Tensor,
                 gradient_fn: Callable[[nn.Module], None] | None = None) -> nn.Module:
     """Remove the lowest-ranked channels of `model` in place and fold its gates; return it.
@@ -66,13 +80,10 @@ def prune_model(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
     `gradient_fn(model)` must run forward+backward on training data when the criterion needs
     gradients (`taylor`). Raises `ConfigError` when the keep ratio would empty a layer.
     """
-    gated = has_gates(model)
-    if settings.importance in NEEDS_GATES and not gated:
-        raise ConfigError(f"--importance {settings.importance} needs a gated model, and this one has no gates; "
-                          f"criteria that work without gates: l1, bn, taylor, random")
-    if settings.importance != "gate" and gated:
+    check_fits(model, head, settings)
+    if settings.importance != "gate" and has_gates(model):
         fold_gates(model)  # exact; torch-pruning's own criteria then see plain BatchNorms
-    ignored = _resolve_ignored(model, settings.ignore, head)
+    ignored = _resolve_ignored(model, settings.ignore, head)  # after folding: it replaces the BatchNorms
     importance = make_importance(settings.importance, reduction=settings.gate_reduction, score=settings.gate_score)
     pruner = tp.pruner.MetaPruner(
         model, example, importance=importance, pruning_ratio=1 - settings.keep,

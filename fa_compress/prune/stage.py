@@ -22,7 +22,7 @@ from ..train.distributed import Context, init_context
 from ..train.loop import evaluate
 from ..train.progress import phase_bar
 from .latency_target import LatencySearch
-from .pruner import PruneSettings, channel_counts, timed_prune
+from .pruner import PruneSettings, channel_counts, check_fits, timed_prune
 from .recover import recover
 
 DEFAULT_RECOVER_EPOCHS = 1
@@ -43,10 +43,16 @@ class PruneOptions:
     batch_size: int = 1
 
     def __post_init__(self) -> None:
+        from ..bench.backends import get_backend
         from ..errors import ConfigError
 
         if self.recover_epochs < 0:
             raise ConfigError(f"--recover-epochs must be >= 0 (got {self.recover_epochs})")
+        get_backend(self.backend)  # an unknown name fails here, with the known ones listed
+        if self.batch_size <= 0:
+            raise ConfigError(f"--batch-size must be > 0 (got {self.batch_size})")
+        if self.target_latency_ms is not None and not self.target_latency_ms > 0:
+            raise ConfigError(f"--target-latency-ms must be > 0 ms (got {self.target_latency_ms})")
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ def prune_run(opts: PruneOptions) -> tuple[Run, PruneResult, LatencySearch | Non
     run = Run.resolve(opts.run)
     ft = finetune_options(run)
     model, meta = run.load_model("finetuned")
+    check_fits(model, get_head(model, meta["arch"]), opts.settings)  # before the data is loaded and scored
     ctx = init_context(opts.device)
     bundle = dataset_of_run(run)
     cfg = replace(TrainConfig(**{**ft["train"], "schedule": tuple(ft["train"]["schedule"])}))

@@ -28,13 +28,16 @@ class Context:
 
 def pick_device(requested: str = "auto") -> torch.device:
     """`auto` -> cuda when available else cpu; an explicit `cuda` without a GPU is a user error."""
-    from ..errors import MissingDependencyError
+    from ..errors import ConfigError, MissingDependencyError
 
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise MissingDependencyError("--device cuda was asked but no CUDA GPU is visible; use --device cpu")
-    return torch.device(requested)
+    try:
+        return torch.device(requested)
+    except RuntimeError:
+        raise ConfigError(f"unknown --device {requested!r}; use auto, cpu, cuda or cuda:N") from None
 
 
 def init_context(device: str = "auto") -> Context:

@@ -155,21 +155,21 @@ class Case:
 
 
 def _resnet18_in_mobilenet_run(s: Scene) -> list[str]:
+    """A well-formed resnet18 model file copied over the mobilenet_v2 run's fine-tuned model."""
     shutil.copyfile(s.resnet18_file(), s.run / "finetuned.safetensors")
     return ["prune", "--run", str(s.run), "--quiet"]
 
 
 def _other_class_count(s: Scene) -> list[str]:
+    """The run's own model with a 3-class head, saved consistently, in a run fine-tuned on 10 classes."""
+    import torch
+
     from fa_compress.run import load_model, model_meta, save_model
 
     model, meta = load_model(s.run / "finetuned.safetensors")
-    classes = meta["classes"][:3]
-    head = model.classifier[1]
-    import torch
-
-    model.classifier[1] = torch.nn.Linear(head.in_features, 3)
+    model.classifier[1] = torch.nn.Linear(model.classifier[1].in_features, 3)
     save_model(s.run / "finetuned.safetensors", model,
-               model_meta(model, arch="mobilenet_v2", classes=classes, img_size=meta["img_size"],
+               model_meta(model, arch="mobilenet_v2", classes=meta["classes"][:3], img_size=meta["img_size"],
                           normalization=meta["normalization"]))
     return ["prune", "--run", str(s.run), "--quiet"]
 
@@ -231,6 +231,7 @@ FINETUNE = [
     Case("imagefolder-10pct-corrupt", lambda s: ft(data=f"imagefolder:{image_folder(s, corrupt=2)}"),
          "cannot be read"),
     Case("run-under-a-file", lambda s: ft("--run", str(_under_a_file(s))), "somefile"),
+    Case("run-is-a-file", lambda s: ft("--run", str(s.file("run.txt", b"x"))), "is a file"),
     Case("run-not-empty", lambda s: ft("--run", str(_not_a_run(s))), "not empty"),
     Case("run-already-a-run", lambda s: ft("--run", str(s.run)), "already"),
     Case("resume-missing-run", lambda s: ["finetune", "--resume", "--run", str(s.tmp / "nope")], "does not exist"),
@@ -392,10 +393,10 @@ ALL = [(f"{group}-{c.id}", c) for group, cases in (
 
 
 # ---- the checks -----------------------------------------------------------------------------------
-def snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """Every file under `root` (hidden ones too): relative path -> (size, mtime in ns)."""
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file() or p.is_symlink()}
+def snapshot(root: Path) -> dict[str, tuple[int, int] | str]:
+    """Everything under `root`, hidden entries too: file -> (size, mtime in ns); folder -> "dir"."""
+    return {str(p.relative_to(root)): "dir" if p.is_dir() else (p.lstat().st_size, p.lstat().st_mtime_ns)
+            for p in sorted(root.rglob("*"))}
 
 
 def assert_refused(code: object, out: str, err: str, word: str) -> None:
@@ -430,7 +431,6 @@ def test_bad_input_is_refused_cleanly(case: Case, scene: Scene, capsys):
 
 SUBPROCESS = [
     Case("finetune-unknown-model", lambda s: ft(model="foo"), "model"),
-    Case("prune-keep-0", lambda s: _prune(s, "--keep", "0"), "keep"),
     Case("bench-random-bytes-onnx", lambda s: _bench(s), "pruned.onnx",
          prepare=lambda s: garble(s.run / "pruned.onnx")),
 ]
@@ -449,19 +449,46 @@ def test_real_process_exit_code_and_stderr(case: Case, scene: Scene):
     assert snapshot(scene.tmp) == before, "files were created, changed or removed"
 
 
-def test_read_only_output_folder_is_refused(scene: Scene, capsys):
-    """export --out into a folder this user cannot write to (root can write anywhere: skipped)."""
-    out = scene.folder("readonly")
-    out.chmod(0o555)
+READ_ONLY = [
+    Case("finetune-run-in-read-only-folder", lambda s: ft("--run", str(s.tmp / "readonly" / "run")), "readonly"),
+    Case("export-out-read-only-folder", lambda s: _export(s, "--out", str(s.tmp / "readonly")), "readonly"),
+]
+
+
+@pytest.mark.parametrize("case", READ_ONLY, ids=[c.id for c in READ_ONLY])
+def test_read_only_output_folder_is_refused(case: Case, scene: Scene, capsys):
+    """Writing into a folder this user cannot write to (root and CAP_DAC_OVERRIDE can: skipped there;
+    the `*-under-a-file` cases above fail for root too)."""
+    folder = scene.folder("readonly")
+    folder.chmod(0o555)
     try:
-        if os.access(out, os.W_OK):
+        if os.access(folder, os.W_OK):
             pytest.skip("running as root (or with CAP_DAC_OVERRIDE): a read-only folder is still writable")
-        argv = _export(scene, "--out", str(out))
+        argv = case.argv(scene)
         before = snapshot(scene.tmp)
+        capsys.readouterr()
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
-        o, e = capsys.readouterr()
-        assert_refused(exit_info.value.code, o, e, "readonly")
+        out, err = capsys.readouterr()
+        assert_refused(exit_info.value.code, out, err, case.word)
         assert snapshot(scene.tmp) == before
     finally:
-        out.chmod(0o755)
+        folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("failing", ["mkstemp", "replace"])
+def test_unwritable_target_is_an_output_error_and_leaves_nothing(failing, tmp_path, monkeypatch):
+    """What a read-only folder or a full disk does to `atomic_write_bytes`, simulated (root can write
+    anywhere): an `OutputError` (exit 2 in the CLI) and no temporary file left behind."""
+    import tempfile
+
+    from fa_compress.checkpoint import atomic_write_bytes
+    from fa_compress.errors import OutputError
+
+    def deny(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile if failing == "mkstemp" else os, failing, deny)
+    with pytest.raises(OutputError, match="cannot write .*Permission denied"):
+        atomic_write_bytes(tmp_path / "model.onnx", b"data")
+    assert list(tmp_path.iterdir()) == []
