@@ -13,6 +13,10 @@ from fa_compress.errors import UserError
 
 F = TypeVar("F", bound=Callable)
 
+# The arguments the app was started with (set by `app.main`), so a command can re-launch itself
+# (e.g. `finetune --nproc N` under torchrun) whether it came from the shell or from `main(argv)`.
+INVOCATION: list[str] = []
+
 
 def user_errors_exit_2(fn: F) -> F:
     """Wrap a command so a `UserError` prints `error: <message>` on stderr and exits with 2."""

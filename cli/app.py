@@ -46,6 +46,9 @@ _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Usage
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: usage errors become one line on stderr and exit code 2."""
+    from . import _common
+
+    _common.INVOCATION[:] = list(argv) if argv is not None else sys.argv[1:]
     try:
         code = app(args=argv, standalone_mode=False)
     except _UsageError as exc:

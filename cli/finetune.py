@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -52,13 +53,16 @@ def finetune(
 
         from fa_compress.models import get_spec
 
+        from ._common import INVOCATION
+
         get_spec(model)  # options and names are checked once here, not once per worker inside torchrun
-        args = sys.argv[sys.argv.index("finetune") + 1:]
+        invocation = INVOCATION or sys.argv[1:]
+        args = invocation[invocation.index("finetune") + 1:]
         raise typer.Exit(launch_torchrun(["finetune", *strip_option(args, "--nproc")], nproc))
 
     result_run, result = finetune_run(opts)
-    if under_torchrun() and int(__import__("os").environ.get("RANK", "0")) != 0:
-        return
+    if under_torchrun() and int(os.environ.get("RANK", "0")) != 0:
+        return  # rank 0 reports
     best = result.best_test_acc
     typer.echo(f"run: {result_run.path}")
     typer.echo(f"best test accuracy: {best:.2%} (phase {result.best_index + 1}, {result.total_s:.0f} s)"

@@ -22,5 +22,6 @@ def report(
 
     the_run = Run.resolve(run)
     written = regenerate_report(the_run.path)
-    typer.echo("regenerated: " + ", ".join(p.name for p in written))
+    for path in written:
+        typer.echo(f"regenerated {path}")
     print_headline(load_report(the_run.path), the_run.path)
