@@ -21,10 +21,11 @@ def finetune(
     limit_train: Annotated[Optional[int], typer.Option(help="Use N training images (0 = all).")] = 6000,
     limit_test: Annotated[Optional[int], typer.Option(help="Score on N test images (0 = all).")] = 2000,
     schedule: Annotated[str, typer.Option(help="Comma-separated phases: head, gates, bn, all (one epoch each).")] = "head,gates,gates",
-    gate_l1: Annotated[float, typer.Option(help="L1 penalty on mean |gate| (pushes noise channels to 0).")] = 1e-3,
-    batch_size: Annotated[int, typer.Option(help="Images per step (per process).")] = 64,
-    lr_head: Annotated[float, typer.Option(help="Peak learning rate of the classifier.")] = 3e-3,
-    lr_gates: Annotated[float, typer.Option(help="Peak learning rate of the gates.")] = 2e-2,
+    gate_l1: Annotated[float, typer.Option(help="L1 penalty on mean |gate| (pushes noise channels to 0).")] = 1.0,
+    batch_size: Annotated[int, typer.Option(help="Images per step (all processes together).")] = 32,
+    lr_head: Annotated[float, typer.Option(help="Peak learning rate of the classifier in head phases.")] = 3e-3,
+    lr_head_tuning: Annotated[float, typer.Option(help="Peak learning rate of the classifier in the other phases.")] = 3e-4,
+    lr_gates: Annotated[float, typer.Option(help="Peak learning rate of the gates.")] = 1e-2,
     lr_all: Annotated[float, typer.Option(help="Peak learning rate of backbone weights (phase all).")] = 3e-4,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed repeats a CPU run exactly.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -43,7 +44,7 @@ def finetune(
     if nproc < 1:
         raise ConfigError(f"--nproc must be >= 1 (got {nproc})")
     train = TrainConfig(schedule=parse_schedule(schedule), batch_size=batch_size, lr_head=lr_head,
-                        lr_gates=lr_gates, lr_all=lr_all, gate_l1=gate_l1, seed=seed,
+                        lr_head_tuning=lr_head_tuning, lr_gates=lr_gates, lr_all=lr_all, gate_l1=gate_l1, seed=seed,
                         checkpoint_every=checkpoint_every)
     opts = FinetuneOptions(model=model, weights=weights, data=data, data_root=data_root, img_size=img_size,
                            limit_train=limit_train or None, limit_test=limit_test or None, device=device,

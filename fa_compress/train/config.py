@@ -12,13 +12,14 @@ class TrainConfig:
     """How to fine-tune. Defaults are the measured ones (benchmarks/finetune_compare.py)."""
 
     schedule: tuple[str, ...] = ("head", "gates", "gates")
-    batch_size: int = 64
-    lr_head: float = 3e-3      # AdamW on the fresh classifier
-    lr_gates: float = 2e-2     # gates are scalars near 1: they need a larger step than weights
+    batch_size: int = 32       # 32 beat 64 for gate phases at equal epochs (86.5% vs 85.5% after one)
+    lr_head: float = 3e-3      # AdamW on the fresh classifier, in `head` phases (cached features)
+    lr_head_tuning: float = 3e-4  # the classifier in the other phases: it is already fitted by then
+    lr_gates: float = 1e-2     # gates are scalars near 1; 3e-3 learned less, 2e-2+ destabilised
     lr_bn: float = 1e-3
     lr_all: float = 3e-4       # full fine-tuning (baseline): the usual transfer-learning rate
     weight_decay: float = 1e-4  # never applied to gates: decay would fight the L1 penalty
-    gate_l1: float = 1e-3      # penalty on mean |gate|, pushing noise channels toward zero
+    gate_l1: float = 1.0       # penalty on mean |gate|; 1.0 drove ~17% of gates under 0.1 AND scored best
     head_feature_epochs: int = 8  # passes of the head over cached features within one `head` phase
     seed: int = 0
     amp: bool = True           # bf16 autocast where the device is CUDA; ignored on CPU
@@ -30,7 +31,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
             raise ConfigError(f"--batch-size must be > 0 (got {self.batch_size})")
-        for name in ("lr_head", "lr_gates", "lr_bn", "lr_all"):
+        for name in ("lr_head", "lr_head_tuning", "lr_gates", "lr_bn", "lr_all"):
             if not 0 < getattr(self, name) < 10:
                 raise ConfigError(f"{name} must be in (0, 10) (got {getattr(self, name)})")
         if self.gate_l1 < 0:

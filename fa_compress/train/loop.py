@@ -61,7 +61,8 @@ def _param_groups(model: nn.Module, head: nn.Module, trainable: list[nn.Paramete
     head_ids = {id(p) for p in head.parameters()}
     taken = {id(p) for p in gates} | head_ids
     rest = [p for p in trainable if id(p) not in taken]
-    groups = [{"params": [p for p in head.parameters() if id(p) in ids], "lr": cfg.lr_head,
+    head_lr = cfg.lr_head if phase == "head" else cfg.lr_head_tuning
+    groups = [{"params": [p for p in head.parameters() if id(p) in ids], "lr": head_lr,
                "weight_decay": cfg.weight_decay}]
     if gates:
         groups.append({"params": gates, "lr": cfg.lr_gates, "weight_decay": 0.0})
