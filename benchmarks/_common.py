@@ -120,9 +120,12 @@ def torch_step(model: torch.nn.Module, batch_size: int, img_size: int) -> Callab
     return get_backend("torch-cpu").load(model).step_fn(batch_size, img_size)
 
 
-def time_interleaved(steps: dict[str, Callable[[], None]], warmup: int, runs: int,
-                     progress: str = "") -> dict[str, LatencyStats]:
-    """Latency of each step: `warmup` untimed rounds, then `runs` timed rounds, one call of each per round."""
+def time_interleaved(steps: dict[str, Callable[[], None]], warmup: int, runs: int, progress: str = "",
+                     samples_out: dict[str, list[float]] | None = None) -> dict[str, LatencyStats]:
+    """Latency of each step: `warmup` untimed rounds, then `runs` timed rounds, one call of each per round.
+
+    The raw timed samples (s) are appended to `samples_out[name]` when it is given.
+    """
     samples: dict[str, list[float]] = {name: [] for name in steps}
     names = list(steps)
     with torch.inference_mode():
@@ -138,6 +141,9 @@ def time_interleaved(steps: dict[str, Callable[[], None]], warmup: int, runs: in
                 print(f"\r  {progress}: round {r + 1}/{warmup + runs}", end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
+    if samples_out is not None:
+        for name, values in samples.items():
+            samples_out.setdefault(name, []).extend(values)
     return {name: summarize(s) for name, s in samples.items()}
 
 

@@ -8,13 +8,14 @@ Distributed: the CLI as a user types it,
     facompress finetune --model mobilenet_v2 --weights none --data fake --img-size 32 \
         --limit-train 1024 --schedule gates --quiet --run DIR [--nproc 2]
 
-alternating 1-process and 2-process runs (torchrun, gloo on CPU) so that load from other jobs hits
-both alike; images/s is read from DIR/run.json (stages.finetune.metrics.phases[*].images_per_s, the
-training throughput of the phase, summed over ranks). The single process uses torch's default
-threads (2 here); under `--nproc 2` each rank runs 1 thread (fa_compress.train.distributed), and the
-global batch of 64 is split 32 + 32. On 2 cores the 2-process run cannot beat one process that already
-uses both cores: the figure measures DDP's overhead (gradient all-reduce over gloo, two processes'
-Python overhead), not a speed-up.
+in rounds of four configurations, rotated each round so that load from other jobs hits all alike: one
+process with torch's default threads (2 here) and OpenMP's default waiting, as a user runs it; one
+process with OMP_NUM_THREADS=1; one process, 2 threads, OMP_WAIT_POLICY=PASSIVE; and `--nproc 2`
+(torchrun, gloo on CPU; each rank runs 1 thread, fa_compress.train.distributed, and the global batch
+is split between the ranks). images/s is read from DIR/run.json (stages.finetune.metrics.phases[*]
+.images_per_s, the training throughput of the phase, summed over ranks). On 2 cores the 2-process
+run cannot beat one process that uses both cores well: the figure measures DDP's overhead (gradient
+all-reduce over gloo, a second Python process), not a speed-up.
 
 Checkpoint cost: a resnet50 training state as fine-tuning writes it (fa_compress.run.save_train_state:
 model state, AdamW state after one step, scheduler, counters; torch.save to memory, then temporary file,
@@ -78,9 +79,12 @@ def run_finetune(label: str, nproc: int, changes: dict[str, str], run_dir: Path,
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     manifest = json.loads((run_dir / "run.json").read_text())
-    phases = manifest["stages"]["finetune"]["metrics"]["phases"]
+    stage = manifest["stages"]["finetune"]
+    phases = stage["metrics"]["phases"]
     shutil.rmtree(run_dir)
-    return {"config": label, "nproc": nproc, "env": changes, "images_per_s": [p["images_per_s"] for p in phases],
+    return {"config": label, "nproc": nproc, "env": changes, "world_size": stage.get("world_size"),
+            "batch_size": stage.get("options", {}).get("batch_size"),
+            "images_per_s": [p["images_per_s"] for p in phases],
             "phase_seconds": [p["seconds"] for p in phases], "wall_s": round(wall, 2),
             "load_before": load_before, "load_after": C.load_average()}
 
@@ -149,11 +153,13 @@ def main() -> None:
     ratios = {label: [round(pr[two] / pr[label], 3) for pr in per_round] for label, _, _ in CONFIGS}
     envrec = C.env_record(finetune_env="inherited shell environment, OMP_WAIT_POLICY and OMP_NUM_THREADS unset "
                                        "unless the configuration sets them")
+    batch = runs[0]["batch_size"]
     notes = [
         "Fine-tuning: `facompress " + " ".join(FINETUNE) + " --run DIR` with and without `--nproc 2` "
         f"(torchrun --standalone, gloo), {rounds} round(s) of all configurations in rotating order; mobilenet_v2, "
-        "random weights, fake data, 32 px, 1024 images, one `gates` phase; global batch 64 (2 x 32 under --nproc 2); each of 2 ranks runs 1 "
-        "torch thread. images/s from run.json (training phase, summed over ranks). The shell environment is "
+        f"random weights, fake data, 32 px, 1024 images, one `gates` phase; default global batch {batch} "
+        f"(2 x {batch // 2 if batch else '?'} under --nproc 2); each of 2 ranks runs 1 torch thread. images/s "
+        "from run.json (training phase, summed over ranks). The shell environment is "
         "inherited without OMP_WAIT_POLICY / OMP_NUM_THREADS except where a configuration sets them.",
         "On an idle 2-core machine two processes cannot beat one process that uses both cores well: against the "
         "1-thread and PASSIVE single processes the ratio shows DDP's cost (gloo all-reduce, a second Python "

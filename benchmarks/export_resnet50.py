@@ -160,7 +160,8 @@ def main() -> None:
         "is not measurable with random weights; INT8 parity vs PyTorch is shown only as a sanity check.",
         f"INT8: quantize_int8, minmax calibration on {calib_n} random-normal images, forms {', '.join(forms)}. "
         f"The latency ratio uses the faster of the CPU forms {', '.join(CPU_FORMS)} (uint8 activations; "
-        "benchmarks/int8_forms.py found them the fastest on this CPU); \"qdq\" (int8 activations) is the TensorRT form.",
+        "benchmarks/int8_forms.py found them the fastest on this CPU); \"qdq\" (int8 activations) is the "
+        "TensorRT form.",
         f"Timing: PyTorch eager and every ONNX file of both models interleaved round by round in one process; "
         f"warm-up/runs {', '.join(f'b{b}: {w}/{r}' for b, (w, r) in plan.items())}. {C.ort_settings()}; eager CPU "
         f"float32, inference_mode, torch threads {C.THREADS}.",
@@ -180,7 +181,8 @@ def main() -> None:
         ["batch", "model", "eager median / p90 ms", "ORT FP32 median / p90 ms", "ORT / eager",
          "fastest CPU INT8 median / p90 ms", "INT8 / FP32", "other INT8 forms / FP32"], table) + "\n"
     md += "\nINT8 parity vs PyTorch (random weights, sanity only): " + "; ".join(
-        f"{name} {f}: max rel {q['parity_vs_torch']['max_rel_err']:.3f}, top-1 {q['parity_vs_torch']['top1_agreement']:.0%}"
+        f"{name} {f}: max rel {q['parity_vs_torch']['max_rel_err']:.3f}, "
+        f"top-1 {q['parity_vs_torch']['top1_agreement']:.0%}"
         for name, e in info.items() for f, q in e["int8"].items()) + ".\n"
     data = {"what": "resnet50 dense and keep 0.6: export, parity, ORT vs eager, INT8 vs FP32",
             "command": C.command_line(), "quick": args.quick, "environment": env, "load_average": loads,
