@@ -47,5 +47,6 @@ def recover(model: nn.Module, head: nn.Module, train_ds: Dataset, test_loader: D
         return None
     from dataclasses import replace
 
-    recovery_cfg = replace(cfg, schedule=("all",) * epochs, gate_l1=0.0)
+    # The pruned model's classifier is already fitted: tune it at lr_head_tuning from the first epoch.
+    recovery_cfg = replace(cfg, schedule=("all",) * epochs, gate_l1=0.0, lr_head=cfg.lr_head_tuning)
     return finetune(model, head, train_ds, test_loader, recovery_cfg, ctx, bar)

