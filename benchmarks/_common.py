@@ -197,9 +197,10 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def md_header(title: str, env: dict[str, Any], loads: dict[str, list[float]], notes: Sequence[str] = ()) -> str:
-    """Title, exact command, environment and load averages, then notes."""
-    lines = [f"# {title}", "", "```", command_line(), "```", "",
+def md_header(title: str, env: dict[str, Any], loads: dict[str, list[float]], notes: Sequence[str] = (),
+              command: str | None = None) -> str:
+    """Title, exact command (this process's unless given), environment and load averages, then notes."""
+    lines = [f"# {title}", "", "```", command or command_line(), "```", "",
              f"- Environment: {env['cpu_name']} ({env['cpu_count']} cores), Python {env['python']}, "
              f"torch {env['torch']} (threads {env['torch_threads']}, inter-op {env['torch_interop_threads']}, "
              f"OMP_WAIT_POLICY={env['OMP_WAIT_POLICY']}), "

@@ -48,8 +48,7 @@ METHODS = {  # name -> schedule (one epoch per phase)
     "probe": ("head", "head", "head"),                 # linear probe; later head phases reuse the features
     "full": ("all", "all", "all"),                     # conventional full fine-tuning, fresh classifier
     "probe+full": ("head", "all", "all"),              # full fine-tuning after a probe (LP-FT)
-    # Phases are independent one-cycles from a fixed seed, so the first three phases of this run are
-    # exactly the default `facompress finetune` (head,gates,gates); the fourth shows one more epoch.
+    # Phases are independent one-cycles from a fixed seed: this is exactly the default `facompress finetune`.
     "gates": ("head", "gates", "gates", "gates"),
     "bn": ("head", "bn", "bn"),                        # BatchNorm affine instead of gates, same frozen convs
     "gates-only": ("gates", "gates", "gates"),         # no probe first (not run by default)
@@ -172,20 +171,20 @@ def verdict(budgets: list[float], best: dict[str, list[float | None]], method: s
     losses = [(budgets[i], m, best[m][i]) for i in range(start, len(budgets)) for m in best
               if best[m][i] is not None and best[m][i] > ours[i]]
     text = (f"`{method}` is highest (ties included) at {len(wins)} of {len(budgets) - start} budgets from "
-            f"{budgets[start]:.0f} s on.")
+            f"{budgets[start]:.1f} s on.")
     if losses:
-        text += " Beaten at: " + "; ".join(f"{b:.0f} s by {m} ({100 * a:.2f}% vs {100 * ours[budgets.index(b)]:.2f}%)"
+        text += " Beaten at: " + "; ".join(f"{b:.1f} s by {m} ({100 * a:.2f}% vs {100 * ours[budgets.index(b)]:.2f}%)"
                                           for b, m, a in losses) + "."
     return text
 
 
 def to_markdown(args: argparse.Namespace, env: dict, loads: dict, results: list[MethodResult],
-                overhead: list[StepOverhead]) -> str:
+                overhead: list[StepOverhead], command: str | None = None) -> str:
     """The three tables: equal epochs, equal wall time, step overhead."""
     notes = [f"{args.limit_train} training / {args.limit_test} test images at {IMG_SIZE} px, {ARCH} ImageNet "
              f"weights, default TrainConfig except the schedule; seconds are training time only (evaluation "
              f"excluded), so they move with the machine's load."]
-    text = C.md_header("Fine-tuning comparison: Lite0 + Fashion-MNIST", env, loads, notes)
+    text = C.md_header("Fine-tuning comparison: Lite0 + Fashion-MNIST", env, loads, notes, command)
     n = max(len(r.points) for r in results)
     rows = []
     for r in results:
@@ -201,7 +200,7 @@ def to_markdown(args: argparse.Namespace, env: dict, loads: dict, results: list[
         accs = {name: best[name][i] for name in best}
         top = max((a for a in accs.values() if a is not None), default=None)
         leaders = [name for name, a in accs.items() if a is not None and a == top]
-        rows.append([f"{b:.0f}", *("-" if a is None else f"{100 * a:.2f}" for a in accs.values()), ", ".join(leaders)])
+        rows.append([f"{b:.1f}", *("-" if a is None else f"{100 * a:.2f}" for a in accs.values()), ", ".join(leaders)])
     text += "\n\n## Equal wall time\n\nBest test accuracy (%) reached within each budget (s).\n\n"
     text += C.md_table(["budget s", *best, "highest"], rows)
     text += "\n\n" + verdict(budgets, best)
@@ -215,21 +214,28 @@ def to_markdown(args: argparse.Namespace, env: dict, loads: dict, results: list[
 
 
 def plot(results: list[MethodResult], path: Any) -> None:
-    """Test accuracy against cumulative training wall time, one line per method."""
+    """Left: test accuracy after each phase against cumulative training time. Right: the best accuracy
+    reached within each budget (the equal-wall-time view), one line per method."""
     from fa_compress._deps import require
 
     require("matplotlib", "the accuracy-vs-time plot")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, (raw, best) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    end = max(p.cumulative_s for r in results for p in r.points) * 1.05
     for r in results:
-        ax.plot([0] + [p.cumulative_s for p in r.points], [None] + [100 * p.test_acc for p in r.points],
-                marker="o", label=f"{r.name} ({','.join(r.schedule)})")
-    ax.set_xlabel("cumulative training wall time (s)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Lite0 + Fashion-MNIST: accuracy vs wall time")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        t, acc = [p.cumulative_s for p in r.points], [100 * p.test_acc for p in r.points]
+        line, = raw.plot(t, acc, marker="o", label=f"{r.name} ({','.join(r.schedule)})")
+        running = [max(acc[: i + 1]) for i in range(len(acc))]
+        best.step(t + [end], running + running[-1:], where="post", color=line.get_color(), label=r.name)
+    raw.set_title("after each phase")
+    best.set_title("best within budget (equal wall time)")
+    for ax in (raw, best):
+        ax.set_xlabel("cumulative training wall time (s)")
+        ax.grid(alpha=0.3)
+    raw.set_ylabel("test accuracy (%)")
+    raw.legend(fontsize=8)
+    fig.suptitle("EfficientNet-Lite0 + Fashion-MNIST (64 px)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -243,6 +249,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                     help=f"comma-separated, from {', '.join(METHODS)} (default {','.join(DEFAULT_METHODS)})")
     ap.add_argument("--overhead-steps", type=int, default=None, help="timed steps per pair (default 40; --quick 8)")
+    ap.add_argument("--render", metavar="JSON", help="rewrite the Markdown and plot from a stored result, measuring nothing")
     args = ap.parse_args(argv)
     args.limit_train = args.limit_train or (1000 if args.quick else 6000)
     args.limit_test = args.limit_test or (500 if args.quick else 2000)
@@ -254,8 +261,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def render(path: str, args: argparse.Namespace) -> None:
+    """Rebuild `<name>.md` and `<name>.png` from `<name>.json` (e.g. after a change of layout)."""
+    import json
+    from pathlib import Path
+
+    data = json.loads(Path(path).read_text())
+    command = data.get("command", ".venv/bin/python benchmarks/finetune_compare.py")  # older results lack it
+    results = [MethodResult(**{**m, "schedule": tuple(m["schedule"]),
+                               "points": tuple(PhasePoint(**p) for p in m["points"])}) for m in data["methods"]]
+    overhead = [StepOverhead(**o) for o in data["step_overhead"]]
+    args.limit_train, args.limit_test = data["settings"]["limit_train"], data["settings"]["limit_test"]
+    stem = Path(path).with_suffix("")
+    stem.with_suffix(".md").write_text(to_markdown(args, data["environment"], data["load_average"], results, overhead,
+                                                           command))
+    plot(results, stem.with_suffix(".png"))
+    print(f"rewrote {stem}.md and .png")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.render:
+        return render(args.render, args)
     C.set_threads(args.threads)
     loads = {"at start": C.load_average()}
     print(C.uptime_line(), flush=True)
@@ -272,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
     env = C.env_record()
     name = C.result_name("finetune_compare" + ("_quick" if args.quick else ""))
     budgets, best = equal_time(results)
-    data = {"settings": {"limit_train": args.limit_train, "limit_test": args.limit_test, "img_size": IMG_SIZE,
+    data = {"command": C.command_line(), "settings": {"limit_train": args.limit_train, "limit_test": args.limit_test, "img_size": IMG_SIZE,
                          "arch": ARCH, "train_config": cfg.to_dict()},
             "environment": env, "load_average": loads, "methods": [asdict(r) for r in results],
             "equal_time": {"budgets_s": budgets, "best_test_acc": best},

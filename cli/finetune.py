@@ -20,7 +20,7 @@ def finetune(
     img_size: Annotated[int, typer.Option(help="Input resolution in pixels.")] = 64,
     limit_train: Annotated[Optional[int], typer.Option(help="Use N training images (0 = all).")] = 6000,
     limit_test: Annotated[Optional[int], typer.Option(help="Score on N test images (0 = all).")] = 2000,
-    schedule: Annotated[str, typer.Option(help="Comma-separated phases: head, gates, bn, all (one epoch each).")] = "head,gates,gates",
+    schedule: Annotated[str, typer.Option(help="Comma-separated phases: head, gates, bn, all (one epoch each).")] = "head,gates,gates,gates",
     gate_l1: Annotated[float, typer.Option(help="L1 penalty on mean |gate| (pushes noise channels to 0).")] = 1.0,
     batch_size: Annotated[int, typer.Option(help="Images per step (all processes together).")] = 32,
     lr_head: Annotated[float, typer.Option(help="Peak learning rate of the classifier in head phases and while it is fresh.")] = 3e-3,

@@ -1,0 +1,180 @@
+"""Issue 3 benchmark: how to spend ONE recovery epoch after pruning at keep 0.6.
+
+    .venv/bin/python benchmarks/prune_recovery.py --run RUN            # a fine-tuned (default) run
+    .venv/bin/python benchmarks/prune_recovery.py --run RUN --methods abrupt,fade --keep 0.5
+
+Every method starts from the run's fine-tuned gated model, removes the same channels (gate
+ranking, global scope, round_to 8) and trains for one epoch over the run's training split, with
+the default learning rates unless the method says otherwise:
+
+- `abrupt`: prune, re-estimate BatchNorm statistics, one epoch of `all` (what `facompress prune`
+  did until now).
+- `abrupt-lr1e-3`: the same with the backbone at lr 1e-3.
+- `abrupt-kd`: the same, the loss distilled from the dense fine-tuned model (T=4, alpha 0.7).
+- `fade`: the epoch runs on the *unpruned* model while the gates of the channels chosen for removal
+  ramp linearly to exactly zero (by 70% of the epoch; the rest trains with them at zero); then the
+  structural prune removes channels whose gates are zero, which changes no output.
+- `fade-kd`: `fade` with the distilled loss.
+
+Results: benchmarks/results/prune_recovery.{json,md}. Accuracy is on the run's test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+
+import _common as C  # sets OMP_WAIT_POLICY before torch loads
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from fa_compress.gates import GatedBatchNorm2d
+from fa_compress.models import get_head
+from fa_compress.prune.pruner import PruneSettings, prune_model
+from fa_compress.prune.recover import recalibrate_batchnorm
+from fa_compress.run import Run
+from fa_compress.run_data import dataset_of_run, finetune_options
+from fa_compress.train import TrainConfig, configure_phase
+from fa_compress.train.distributed import Context
+from fa_compress.train.loop import _make_optim, _param_groups, evaluate
+from fa_compress.data import make_loader
+
+METHODS = ("abrupt", "abrupt-lr1e-3", "abrupt-kd", "fade", "fade-kd")
+
+
+def removed_channels(model, head, settings: PruneSettings, example) -> dict[str, torch.Tensor]:
+    """Per gated BatchNorm name, a bool mask of the channels `prune_model` would remove.
+
+    Found by pruning a copy whose running means hold each channel's index: what survives is kept."""
+    probe = copy.deepcopy(model)
+    names = {}
+    for name, m in probe.named_modules():
+        if isinstance(m, GatedBatchNorm2d):
+            m.running_mean.copy_(torch.arange(m.num_features, dtype=m.running_mean.dtype))
+            names[name] = m.num_features
+    heads = get_head(probe, ARCH[0])
+    prune_model(probe, heads, settings, example)
+    pruned = dict(probe.named_modules())
+    masks = {}
+    for name, n in names.items():
+        mask = torch.ones(n, dtype=torch.bool)
+        mask[pruned[name].running_mean.round().long()] = False
+        masks[name] = mask
+    return masks
+
+
+ARCH = [""]
+
+
+def train_epoch(model, head, dataset, cfg: TrainConfig, *, lr_all: float, teacher=None, fade=None,
+                alpha: float = 0.7, temperature: float = 4.0) -> float:
+    """One epoch of `all`; `fade` = (masks, start gates) ramps the masked gates to zero. Returns s."""
+    trainable = configure_phase(model, head, "all")
+    loader = make_loader(dataset, cfg.batch_size, shuffle=True, seed=cfg.seed)
+    steps = len(loader)
+    opt, sched = _make_optim(_param_groups(model, head, trainable, "all", replace_lr(cfg, lr_all), True), steps)
+    gated = {n: m for n, m in model.named_modules() if isinstance(m, GatedBatchNorm2d)}
+    t0 = time.perf_counter()
+    for step, (x, y) in enumerate(loader):
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        if teacher is not None:
+            with torch.no_grad():
+                t_logits = teacher(x)
+            kd = F.kl_div(F.log_softmax(logits / temperature, 1), F.softmax(t_logits / temperature, 1),
+                          reduction="batchmean") * temperature ** 2
+            loss = (1 - alpha) * loss + alpha * kd
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if fade is not None:
+            masks, start = fade
+            scale = max(0.0, 1.0 - (step + 1) / (0.7 * steps))
+            with torch.no_grad():
+                for name, mask in masks.items():
+                    gated[name].gate[mask] = start[name][mask] * scale
+    return time.perf_counter() - t0
+
+
+def replace_lr(cfg: TrainConfig, lr_all: float) -> TrainConfig:
+    from dataclasses import replace
+
+    return replace(cfg, lr_all=lr_all, gate_l1=0.0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    C.add_options(ap)
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--keep", type=float, default=0.6)
+    ap.add_argument("--methods", default=",".join(METHODS))
+    args = ap.parse_args(argv)
+    C.set_threads(args.threads)
+    loads = {"at start": C.load_average()}
+    run = Run.resolve(args.run)
+    ft = finetune_options(run)
+    dense, meta = run.load_model("finetuned")
+    ARCH[0] = meta["arch"]
+    cfg = TrainConfig(**{**ft["train"], "schedule": tuple(ft["train"]["schedule"])})
+    bundle = dataset_of_run(run)
+    test = DataLoader(bundle.test, batch_size=256)
+    ctx = Context(device=torch.device("cpu"))
+    example = torch.zeros(1, 3, meta["img_size"], meta["img_size"])
+    settings = PruneSettings(keep=args.keep)
+    acc_dense = evaluate(dense, test, ctx)
+    print(f"dense {acc_dense:.4f}", flush=True)
+    teacher = copy.deepcopy(dense).eval()
+    rows = []
+    for method in args.methods.split(","):
+        model = copy.deepcopy(dense)
+        head = get_head(model, meta["arch"])
+        torch.manual_seed(0)
+        lr = 1e-3 if method.endswith("lr1e-3") else cfg.lr_all
+        kd = teacher if method.endswith("-kd") else None
+        if method.startswith("abrupt"):
+            prune_model(model, head, settings, example)
+            acc_cut = evaluate(model, test, ctx)
+            recalibrate_batchnorm(model, bundle.train, ctx)
+            acc_before_training = evaluate(model, test, ctx)
+            seconds = train_epoch(model, get_head(model, meta["arch"]), bundle.train, cfg, lr_all=lr, teacher=kd)
+            acc_trained = evaluate(model, test, ctx)
+            acc_final = acc_trained
+        else:
+            masks = removed_channels(model, head, settings, example)
+            start = {n: m.gate.detach().clone() for n, m in model.named_modules() if isinstance(m, GatedBatchNorm2d)}
+            acc_cut = acc_before_training = None
+            seconds = train_epoch(model, head, bundle.train, cfg, lr_all=lr, teacher=kd, fade=(masks, start))
+            acc_trained = evaluate(model, test, ctx)
+            prune_model(model, get_head(model, meta["arch"]), settings, example)
+            acc_final = evaluate(model, test, ctx)
+        row = {"method": method, "acc_cut": acc_cut, "acc_bn_recalibrated": acc_before_training,
+               "acc_after_epoch_unpruned_or_pruned": acc_trained, "acc_final": acc_final, "train_s": seconds,
+               "params": sum(p.numel() for p in model.parameters())}
+        rows.append(row)
+        print(row, flush=True)
+    loads["at end"] = C.load_average()
+    data = {"run": str(run.path), "arch": meta["arch"], "keep": args.keep, "dense_acc": acc_dense,
+            "train_images": len(bundle.train), "test_images": len(bundle.test), "rows": rows,
+            "environment": C.env_record(), "load_average": loads}
+    C.write_results(C.result_name("prune_recovery"), data, to_markdown(data, args, loads))
+
+
+def to_markdown(data: dict, args, loads) -> str:
+    pct = lambda a: "-" if a is None else f"{100 * a:.2f}"  # noqa: E731
+    notes = [f"{data['arch']} fine-tuned run `{data['run']}`, keep {data['keep']} (gate ranking, global, round_to 8); "
+             f"one epoch over {data['train_images']} training images per method; dense fine-tuned "
+             f"{100 * data['dense_acc']:.2f}% on {data['test_images']} test images."]
+    text = C.md_header("One recovery epoch after pruning: abrupt vs fade", data["environment"], loads, notes)
+    rows = [[r["method"], pct(r["acc_cut"]), pct(r["acc_bn_recalibrated"]), pct(r["acc_final"]),
+             f"{100 * (r['acc_final'] - data['dense_acc']):+.2f}", f"{r['train_s']:.0f}"] for r in data["rows"]]
+    text += "\n" + C.md_table(["method", "right after prune %", "BN re-estimated %", "after the epoch, pruned %",
+                               "vs dense (points)", "epoch s"], rows)
+    return text
+
+
+if __name__ == "__main__":
+    sys.exit(main())
