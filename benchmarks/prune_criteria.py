@@ -26,7 +26,7 @@ from fa_compress.gates import fold_gates
 from fa_compress.models import get_head
 from fa_compress.models.complexity import count_macs, count_params
 from fa_compress.prune.pruner import PruneSettings, prune_model
-from fa_compress.prune.recover import recover
+from fa_compress.prune.recover import DEFAULT_RECOVER_LR, recover
 from fa_compress.run import Run
 from fa_compress.run_data import dataset_of_run, finetune_options
 from fa_compress.train import TrainConfig
@@ -107,7 +107,8 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     out = {"run": str(run.path), "arch": arch, "img_size": img, "dense_acc": acc_dense,
            "dense_params": count_params(fold_gates(copy.deepcopy(dense))), "dense_macs": count_macs(dense, img),
-           "recover_budget": f"1 epoch over {len(recover_ds)} training images (BatchNorm re-estimated first)",
+           "recover_budget": f"1 epoch over {len(recover_ds)} training images, backbone lr {DEFAULT_RECOVER_LR} "
+                             "(BatchNorm re-estimated first)",
            "test_images": len(bundle.test), "load_avg": os.getloadavg(), "rows": rows}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"prune_criteria_{args.tag}.json").write_text(json.dumps(out, indent=1))

@@ -4,17 +4,17 @@
     .venv/bin/python benchmarks/prune_recovery.py --run RUN --methods abrupt,fade --keep 0.5
 
 Every method starts from the run's fine-tuned gated model, removes the same channels (gate
-ranking, global scope, round_to 8) and trains for one epoch over the run's training split, with
-the default learning rates unless the method says otherwise:
+ranking, global scope, round_to 8) and trains for one epoch (phase `all`) over the run's training
+split. A method is `KIND[:OPTION...]`:
 
 - `abrupt`: prune, re-estimate BatchNorm statistics, one epoch of `all` (what `facompress prune`
-  did until now).
-- `abrupt-lr1e-3`: the same with the backbone at lr 1e-3.
-- `abrupt-kd`: the same, the loss distilled from the dense fine-tuned model (T=4, alpha 0.7).
+  does).
 - `fade`: the epoch runs on the *unpruned* model while the gates of the channels chosen for removal
   ramp linearly to exactly zero (by 70% of the epoch; the rest trains with them at zero); then the
   structural prune removes channels whose gates are zero, which changes no output.
-- `fade-kd`: `fade` with the distilled loss.
+- options: `lrX` the backbone's peak learning rate (default: the fine-tuning `lr_all`, 3e-4);
+  `headX` the classifier's (default `lr_head_tuning`); `kd` distils from the dense fine-tuned model
+  (T=4, alpha 0.7); `norecal` skips the BatchNorm re-estimation.
 
 Results: benchmarks/results/prune_recovery.{json,md}. Accuracy is on the run's test split.
 """
@@ -42,10 +42,10 @@ from fa_compress.train.distributed import Context
 from fa_compress.train.loop import _make_optim, _param_groups, evaluate
 from fa_compress.data import make_loader
 
-METHODS = ("abrupt", "abrupt-lr1e-3", "abrupt-kd", "fade", "fade-kd")
+METHODS = ("abrupt", "abrupt:lr1e-3", "abrupt:lr3e-3", "abrupt:lr3e-3:norecal", "abrupt:lr3e-3:kd", "fade:lr3e-3")
 
 
-def removed_channels(model, head, settings: PruneSettings, example) -> dict[str, torch.Tensor]:
+def removed_channels(model, arch: str, settings: PruneSettings, example) -> dict[str, torch.Tensor]:
     """Per gated BatchNorm name, a bool mask of the channels `prune_model` would remove.
 
     Found by pruning a copy whose running means hold each channel's index: what survives is kept."""
@@ -55,8 +55,7 @@ def removed_channels(model, head, settings: PruneSettings, example) -> dict[str,
         if isinstance(m, GatedBatchNorm2d):
             m.running_mean.copy_(torch.arange(m.num_features, dtype=m.running_mean.dtype))
             names[name] = m.num_features
-    heads = get_head(probe, ARCH[0])
-    prune_model(probe, heads, settings, example)
+    prune_model(probe, get_head(probe, arch), settings, example)
     pruned = dict(probe.named_modules())
     masks = {}
     for name, n in names.items():
@@ -66,16 +65,14 @@ def removed_channels(model, head, settings: PruneSettings, example) -> dict[str,
     return masks
 
 
-ARCH = [""]
-
-
-def train_epoch(model, head, dataset, cfg: TrainConfig, *, lr_all: float, teacher=None, fade=None,
-                alpha: float = 0.7, temperature: float = 4.0) -> float:
+def train_epoch(model, head, dataset, cfg: TrainConfig, *, lr_all: float, lr_head: float | None = None,
+                teacher=None, fade=None, alpha: float = 0.7, temperature: float = 4.0) -> float:
     """One epoch of `all`; `fade` = (masks, start gates) ramps the masked gates to zero. Returns s."""
     trainable = configure_phase(model, head, "all")
     loader = make_loader(dataset, cfg.batch_size, shuffle=True, seed=cfg.seed)
     steps = len(loader)
-    opt, sched = _make_optim(_param_groups(model, head, trainable, "all", replace_lr(cfg, lr_all), True), steps)
+    opt, sched = _make_optim(_param_groups(model, head, trainable, "all", replace_lr(cfg, lr_all, lr_head), True),
+                            steps)
     gated = {n: m for n, m in model.named_modules() if isinstance(m, GatedBatchNorm2d)}
     t0 = time.perf_counter()
     for step, (x, y) in enumerate(loader):
@@ -100,10 +97,10 @@ def train_epoch(model, head, dataset, cfg: TrainConfig, *, lr_all: float, teache
     return time.perf_counter() - t0
 
 
-def replace_lr(cfg: TrainConfig, lr_all: float) -> TrainConfig:
+def replace_lr(cfg: TrainConfig, lr_all: float, lr_head: float | None) -> TrainConfig:
     from dataclasses import replace
 
-    return replace(cfg, lr_all=lr_all, gate_l1=0.0)
+    return replace(cfg, lr_all=lr_all, lr_head_tuning=lr_head or cfg.lr_head_tuning, gate_l1=0.0)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -118,7 +115,6 @@ def main(argv: list[str] | None = None) -> None:
     run = Run.resolve(args.run)
     ft = finetune_options(run)
     dense, meta = run.load_model("finetuned")
-    ARCH[0] = meta["arch"]
     cfg = TrainConfig(**{**ft["train"], "schedule": tuple(ft["train"]["schedule"])})
     bundle = dataset_of_run(run)
     test = DataLoader(bundle.test, batch_size=256)
@@ -133,21 +129,26 @@ def main(argv: list[str] | None = None) -> None:
         model = copy.deepcopy(dense)
         head = get_head(model, meta["arch"])
         torch.manual_seed(0)
-        lr = 1e-3 if method.endswith("lr1e-3") else cfg.lr_all
-        kd = teacher if method.endswith("-kd") else None
+        parts = method.split(":")
+        lr = next((float(p[2:]) for p in parts if p.startswith("lr")), cfg.lr_all)
+        kd = teacher if "kd" in parts else None
+        lr_head = next((float(p[4:]) for p in parts if p.startswith("head")), None)
         if method.startswith("abrupt"):
             prune_model(model, head, settings, example)
             acc_cut = evaluate(model, test, ctx)
-            recalibrate_batchnorm(model, bundle.train, ctx)
-            acc_before_training = evaluate(model, test, ctx)
-            seconds = train_epoch(model, get_head(model, meta["arch"]), bundle.train, cfg, lr_all=lr, teacher=kd)
+            acc_before_training = None
+            if "norecal" not in parts:
+                recalibrate_batchnorm(model, bundle.train, ctx)
+                acc_before_training = evaluate(model, test, ctx)
+            seconds = train_epoch(model, get_head(model, meta["arch"]), bundle.train, cfg, lr_all=lr, lr_head=lr_head, teacher=kd)
             acc_trained = evaluate(model, test, ctx)
             acc_final = acc_trained
         else:
-            masks = removed_channels(model, head, settings, example)
+            masks = removed_channels(model, meta["arch"], settings, example)
             start = {n: m.gate.detach().clone() for n, m in model.named_modules() if isinstance(m, GatedBatchNorm2d)}
             acc_cut = acc_before_training = None
-            seconds = train_epoch(model, head, bundle.train, cfg, lr_all=lr, teacher=kd, fade=(masks, start))
+            seconds = train_epoch(model, head, bundle.train, cfg, lr_all=lr, lr_head=lr_head, teacher=kd,
+                                  fade=(masks, start))
             acc_trained = evaluate(model, test, ctx)
             prune_model(model, get_head(model, meta["arch"]), settings, example)
             acc_final = evaluate(model, test, ctx)

@@ -275,6 +275,7 @@ PRUNE = [
     Case("round-to-0", lambda s: _prune(s, "--round-to", "0"), "round-to"),
     Case("unknown-gate-reduction", lambda s: _prune(s, "--gate-reduction", "median"), "reduction"),
     Case("recover-epochs-negative", lambda s: _prune(s, "--recover-epochs", "-1"), "recover-epochs"),
+    Case("recover-lr-0", lambda s: _prune(s, "--recover-lr", "0"), "recover-lr"),
     Case("ignore-unknown-layer", lambda s: _prune(s, "--ignore", "layer9.conv"), "layer9.conv"),
     Case("unknown-backend", lambda s: _prune(s, "--target-latency-ms", "5", "--backend", "qux"), "qux"),
     Case("unknown-backend-without-target", lambda s: _prune(s, "--backend", "qux"), "qux"),
