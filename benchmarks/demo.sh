@@ -11,6 +11,8 @@ step "facompress gates"
 facompress gates --layers 5
 step "facompress prune --keep 0.6"
 facompress prune --keep 0.6
+step "facompress export --model finetuned   (the dense baseline, so bench compares like with like)"
+facompress export --model finetuned
 step "facompress export --int8"
 facompress export --int8
 step "facompress bench"

@@ -67,7 +67,9 @@ def main() -> None:
     ap.add_argument("--limit-train", type=int, default=6000)
     ap.add_argument("--keeps", default="0.9,0.75,0.6,0.5")
     ap.add_argument("--criteria", default=",".join(CRITERIA))
-    ap.add_argument("--recover-images", type=int, default=2000, help="recovery budget: one epoch over N images")
+    ap.add_argument("--recover-images", type=int, default=None,
+                    help="recovery budget: one epoch over N training images (default: the whole training split, "
+                         "as `facompress prune` does)")
     ap.add_argument("--reductions", default="mean", help="gate group combinations to compare, e.g. mean,max,sum,prod")
     ap.add_argument("--tag", default="lite0")
     args = ap.parse_args()
@@ -81,7 +83,8 @@ def main() -> None:
     test = DataLoader(bundle.test, batch_size=256)
     ctx = Context(device=torch.device("cpu"))
     cfg = TrainConfig(**{**ft["train"], "schedule": tuple(ft["train"]["schedule"])})
-    recover_ds = Subset(bundle.train, list(range(min(args.recover_images, len(bundle.train)))))
+    n_recover = min(args.recover_images or len(bundle.train), len(bundle.train))
+    recover_ds = Subset(bundle.train, list(range(n_recover)))
     example = torch.zeros(1, 3, img, img)
     acc_dense = evaluate(dense, test, ctx)
     rows = []

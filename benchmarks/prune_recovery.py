@@ -14,9 +14,12 @@ split. A method is `KIND[:OPTION...]`:
   structural prune removes channels whose gates are zero, which changes no output.
 - options: `lrX` the backbone's peak learning rate (default: the fine-tuning `lr_all`, 3e-4);
   `headX` the classifier's (default `lr_head_tuning`); `kd` distils from the dense fine-tuned model
-  (T=4, alpha 0.7); `norecal` skips the BatchNorm re-estimation.
+  (T=4, alpha 0.7); `norecal` skips the BatchNorm re-estimation; `frozenbn` keeps BatchNorm
+  statistics fixed during the epoch (eval mode; affine terms still train); `gates` trains fresh
+  gates (re-inserted at 1, folded after) and the classifier instead of everything, BatchNorm frozen,
+  as a `gates` fine-tuning phase does; `bn` trains BatchNorm affine terms and the classifier.
 
-Results: benchmarks/results/prune_recovery.{json,md}. Accuracy is on the run's test split.
+Results: benchmarks/results/prune_recovery_keep<KEEP>.{json,md}. Accuracy is on the run's test split.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from fa_compress.gates import GatedBatchNorm2d
+from fa_compress.gates import GatedBatchNorm2d, fold_gates, insert_gates
 from fa_compress.models import get_head
 from fa_compress.prune.pruner import PruneSettings, prune_model
 from fa_compress.prune.recover import recalibrate_batchnorm
@@ -42,7 +45,8 @@ from fa_compress.train.distributed import Context
 from fa_compress.train.loop import _make_optim, _param_groups, evaluate
 from fa_compress.data import make_loader
 
-METHODS = ("abrupt", "abrupt:lr1e-3", "abrupt:lr3e-3", "abrupt:lr3e-3:norecal", "abrupt:lr3e-3:kd", "fade:lr3e-3")
+METHODS = ("abrupt", "abrupt:lr1e-3", "abrupt:lr3e-3", "abrupt:lr3e-3:kd", "abrupt:lr1e-3:frozenbn:norecal",
+           "abrupt:gates:norecal", "abrupt:gates", "fade:lr3e-3")
 
 
 def removed_channels(model, arch: str, settings: PruneSettings, example) -> dict[str, torch.Tensor]:
@@ -66,12 +70,17 @@ def removed_channels(model, arch: str, settings: PruneSettings, example) -> dict
 
 
 def train_epoch(model, head, dataset, cfg: TrainConfig, *, lr_all: float, lr_head: float | None = None,
-                teacher=None, fade=None, alpha: float = 0.7, temperature: float = 4.0) -> float:
+                teacher=None, fade=None, frozen_bn: bool = False, phase: str = "all", alpha: float = 0.7,
+                temperature: float = 4.0) -> float:
     """One epoch of `all`; `fade` = (masks, start gates) ramps the masked gates to zero. Returns s."""
-    trainable = configure_phase(model, head, "all")
+    trainable = configure_phase(model, head, phase)
+    if frozen_bn:  # statistics stay as fine-tuning left them; affine terms still train
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
     loader = make_loader(dataset, cfg.batch_size, shuffle=True, seed=cfg.seed)
     steps = len(loader)
-    opt, sched = _make_optim(_param_groups(model, head, trainable, "all", replace_lr(cfg, lr_all, lr_head), True),
+    opt, sched = _make_optim(_param_groups(model, head, trainable, phase, replace_lr(cfg, lr_all, lr_head), True),
                             steps)
     gated = {n: m for n, m in model.named_modules() if isinstance(m, GatedBatchNorm2d)}
     t0 = time.perf_counter()
@@ -109,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--run", required=True)
     ap.add_argument("--keep", type=float, default=0.6)
     ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--tag", default=None, help="results name suffix (default: keep<KEEP>, e.g. keep0.6)")
     args = ap.parse_args(argv)
     C.set_threads(args.threads)
     loads = {"at start": C.load_average()}
@@ -140,7 +150,12 @@ def main(argv: list[str] | None = None) -> None:
             if "norecal" not in parts:
                 recalibrate_batchnorm(model, bundle.train, ctx)
                 acc_before_training = evaluate(model, test, ctx)
-            seconds = train_epoch(model, get_head(model, meta["arch"]), bundle.train, cfg, lr_all=lr, lr_head=lr_head, teacher=kd)
+            phase = next((p for p in ("gates", "bn") if p in parts), "all")
+            if phase == "gates":  # fresh gates (1) on the pruned model, folded again after the epoch
+                insert_gates(model)
+            seconds = train_epoch(model, get_head(model, meta["arch"]), bundle.train, cfg, lr_all=lr, lr_head=lr_head,
+                                  teacher=kd, frozen_bn="frozenbn" in parts, phase=phase)
+            fold_gates(model)
             acc_trained = evaluate(model, test, ctx)
             acc_final = acc_trained
         else:
@@ -148,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
             start = {n: m.gate.detach().clone() for n, m in model.named_modules() if isinstance(m, GatedBatchNorm2d)}
             acc_cut = acc_before_training = None
             seconds = train_epoch(model, head, bundle.train, cfg, lr_all=lr, lr_head=lr_head, teacher=kd,
-                                  fade=(masks, start))
+                                  fade=(masks, start), frozen_bn="frozenbn" in parts)
             acc_trained = evaluate(model, test, ctx)
             prune_model(model, get_head(model, meta["arch"]), settings, example)
             acc_final = evaluate(model, test, ctx)
@@ -161,7 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     data = {"run": str(run.path), "arch": meta["arch"], "keep": args.keep, "dense_acc": acc_dense,
             "train_images": len(bundle.train), "test_images": len(bundle.test), "rows": rows,
             "environment": C.env_record(), "load_average": loads}
-    C.write_results(C.result_name("prune_recovery"), data, to_markdown(data, args, loads))
+    name = C.result_name(f"prune_recovery_{args.tag or f'keep{args.keep}'}")
+    C.write_results(name, data, to_markdown(data, args, loads))
 
 
 def to_markdown(data: dict, args, loads) -> str:

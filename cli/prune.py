@@ -18,7 +18,8 @@ def prune(
     round_to: Annotated[int, typer.Option(help="Channel counts in multiples of N.")] = 8,
     ignore: Annotated[Optional[list[str]], typer.Option(help="Layer name to keep whole (repeatable).")] = None,
     recover_epochs: Annotated[int, typer.Option(help="Epochs of fine-tuning after pruning.")] = 1,
-    recover_lr: Annotated[float, typer.Option(help="Peak learning rate of the backbone during recovery.")] = 3e-3,
+    recover_phase: Annotated[str, typer.Option(help="What recovery trains: all, gates (fresh gates + head) or bn.")] = "all",
+    recover_lr: Annotated[float, typer.Option(help="Peak learning rate of the backbone in an `all` recovery.")] = 3e-3,
     gate_reduction: Annotated[str, typer.Option(help="How coupled layers' gates combine: mean, max, sum, prod.")] = "mean",
     target_latency_ms: Annotated[Optional[float], typer.Option(help="Find the largest keep whose measured latency meets this (ms); overrides --keep.")] = None,
     backend: Annotated[str, typer.Option(help="Backend the latency target is measured on (ort-cpu, torch-cpu, ...).")] = "ort-cpu",
@@ -34,8 +35,9 @@ def prune(
     settings = PruneSettings(keep=keep, importance=importance, scope=scope, round_to=round_to,
                              ignore=tuple(ignore or ()), gate_reduction=gate_reduction)
     result_run, r, search = prune_run(PruneOptions(
-        settings=settings, recover_epochs=recover_epochs, recover_lr=recover_lr, run=run, device=device,
-        show_progress=not quiet, target_latency_ms=target_latency_ms, backend=backend, batch_size=batch_size))
+        settings=settings, recover_epochs=recover_epochs, recover_phase=recover_phase, recover_lr=recover_lr,
+        run=run, device=device, show_progress=not quiet, target_latency_ms=target_latency_ms, backend=backend,
+        batch_size=batch_size))
     if search is not None:
         for s in search.steps:
             typer.echo(f"  keep {s.keep:.4f}: {s.median_ms:.2f} ms median (p90 {s.p90_ms:.2f}) "

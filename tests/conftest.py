@@ -25,6 +25,17 @@ def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
+def random_gates(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Set every gate of a gated model to a distinct value in [0, 2) (fresh gates are all 1)."""
+    from fa_compress.gates import iter_gates
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, m in iter_gates(model):
+            m.gate.copy_(torch.rand(m.num_features, generator=g) * 2)
+    return model
+
+
 @pytest.fixture
 def resnet18_10() -> nn.Module:
     from fa_compress.models import build_model

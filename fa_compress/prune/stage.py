@@ -23,7 +23,7 @@ from ..train.loop import evaluate
 from ..train.progress import phase_bar
 from .latency_target import LatencySearch
 from .pruner import PruneSettings, channel_counts, check_fits, timed_prune
-from .recover import DEFAULT_RECOVER_LR, recover
+from .recover import DEFAULT_RECOVER_LR, DEFAULT_RECOVER_PHASE, RECOVER_PHASES, recover
 
 DEFAULT_RECOVER_EPOCHS = 1
 
@@ -34,7 +34,8 @@ class PruneOptions:
 
     settings: PruneSettings = field(default_factory=PruneSettings)
     recover_epochs: int = DEFAULT_RECOVER_EPOCHS
-    recover_lr: float = DEFAULT_RECOVER_LR   # the backbone's peak learning rate during recovery
+    recover_phase: str = DEFAULT_RECOVER_PHASE  # what recovery trains: all, gates or bn
+    recover_lr: float = DEFAULT_RECOVER_LR   # the backbone's peak learning rate in an `all` recovery
     run: Path | None = None
     device: str = "auto"
     output: str = "pruned"       # model name inside the run
@@ -49,6 +50,9 @@ class PruneOptions:
 
         if self.recover_epochs < 0:
             raise ConfigError(f"--recover-epochs must be >= 0 (got {self.recover_epochs})")
+        if self.recover_phase not in RECOVER_PHASES:
+            raise ConfigError(f"--recover-phase must be one of {', '.join(RECOVER_PHASES)} "
+                              f"(got {self.recover_phase!r})")
         if not 0 < self.recover_lr < 10:
             raise ConfigError(f"--recover-lr must be in (0, 10) (got {self.recover_lr})")
         get_backend(self.backend)  # an unknown name fails here, with the known ones listed
@@ -118,7 +122,7 @@ def prune_run(opts: PruneOptions) -> tuple[Run, PruneResult, LatencySearch | Non
 
         t0 = time.perf_counter()
         rec = recover(pruned, get_head(pruned, meta["arch"]), bundle.train, test_loader, opts.recover_epochs,
-                      cfg, ctx, bar, lr=opts.recover_lr)
+                      cfg, ctx, bar, phase=opts.recover_phase, lr=opts.recover_lr)
         recover_s = time.perf_counter() - t0
     acc_rec = evaluate(pruned, test_loader, ctx) if rec is not None else None
     new_meta = model_meta(pruned, arch=meta["arch"], classes=meta["classes"], img_size=img,
@@ -131,7 +135,7 @@ def prune_run(opts: PruneOptions) -> tuple[Run, PruneResult, LatencySearch | Non
                          channel_counts(pruned))
     run.record("prune" if opts.output == "pruned" else f"prune:{opts.output}", {
         "status": "done", "settings": asdict(settings), "recover_epochs": opts.recover_epochs,
-        "recover_lr": opts.recover_lr,
+        "recover_phase": opts.recover_phase, "recover_lr": opts.recover_lr,
         "latency_search": search.to_dict() if search else None,
         "artifacts": {"model": path.name}, "metrics": result.to_dict()})
     return run, result, search

@@ -40,21 +40,33 @@ def headline_latency(artifact: ArtifactResult) -> LatencyResult | None:
 
 
 def headline_table(report: BenchReport) -> Table:
-    """Artifact against the first one: accuracy, size, MACs and its best small-batch latency."""
-    rows, base = [], None
+    """Per artifact: accuracy, size, MACs, its best small-batch latency, and that latency against a
+    densest artifact's (most MACs) on the same backend and batch, so a ratio shows what pruning or
+    quantisation did, not what a change of backend did."""
+    rows = []
     for a in report.artifacts:
         lat = headline_latency(a)
-        if base is None and lat is not None:
-            base = lat.median_ms
-        ratio = _ratio(lat.median_ms / base) if lat is not None and base else NONE
         rows.append((a.name, fmt(a.top1_pct), fmt(a.size_mb), fmt(a.macs, 1, 1e6),
                      fmt(lat.median_ms if lat else None), f"{lat.backend} ({lat.batch_size})" if lat else NONE,
-                     ratio))
-    first = next((a.name for a in report.artifacts if a.latencies), None)
-    note = (f"ms: median latency on the artifact's fastest backend at its smallest batch; ratio: that "
-            f"latency over {first}'s (lower is faster)." if first else "")
-    return Table("Headline", ("artifact", "top-1 %", "MB", "MACs M", "ms", "backend (batch)", "ratio"),
+                     _versus_densest(report, a, lat)))
+    note = ("ms: median latency on the artifact's fastest backend at its smallest batch; vs dense: that latency "
+            "over the densest artifact's on the same backend and batch (lower is faster)")
+    return Table("Headline", ("artifact", "top-1 %", "MB", "MACs M", "ms", "backend (batch)", "vs dense"),
                  tuple(rows), note)
+
+
+def _versus_densest(report: BenchReport, artifact: ArtifactResult, lat: LatencyResult | None) -> str:
+    """`lat` over the latency, on the same backend and batch, of an artifact with the report's most MACs."""
+    if lat is None:
+        return NONE
+    most = max((a.macs or 0) for a in report.artifacts)
+    refs = [(a, a.latency(lat.backend, lat.batch_size)) for a in report.artifacts if (a.macs or 0) == most]
+    dense, ref = next(((a, r) for a, r in refs if r is not None and r.median_ms > 0), (None, None))
+    if dense is None:
+        return NONE
+    if dense is artifact:
+        return "1.00×"
+    return f"{_ratio(lat.median_ms / ref.median_ms)} {dense.name}"
 
 
 def artifact_table(report: BenchReport) -> Table:

@@ -15,18 +15,11 @@ def randomized_resnet18(num_classes: int = 10, seed: int = 0) -> nn.Module:
     """torchvision resnet18 (no weights) with non-trivial BatchNorm statistics, in eval mode."""
     import torchvision
 
+    from tests.conftest import randomize_batchnorm
+
     torch.manual_seed(seed)
     model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
-    return model.eval()
+    return randomize_batchnorm(model, seed).eval()
 
 
 def mobile_block(num_classes: int = 10) -> nn.Module:

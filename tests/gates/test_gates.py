@@ -7,7 +7,7 @@ from torch import nn
 from fa_compress.gates import (GatedBatchNorm2d, fold_gate_into_conv, fold_gates, gate_l1, gate_ranking,
                                has_gates, insert_gates, iter_gates)
 from fa_compress.models import build_model
-from tests.conftest import randomize_batchnorm
+from tests.conftest import random_gates, randomize_batchnorm
 
 
 def test_gated_model_at_init_equals_original(resnet18_10):
@@ -28,11 +28,7 @@ def test_gated_lite0_at_init_equals_original():
 
 
 def test_fold_is_exact_with_random_gates(resnet18_10):
-    gated = insert_gates(resnet18_10)
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for _, m in iter_gates(gated):
-            m.gate.copy_(torch.rand(m.num_features, generator=g) * 2)
+    gated = random_gates(insert_gates(resnet18_10), seed=1)
     x = torch.randn(3, 3, 64, 64)
     before = gated(x)
     folded = fold_gates(gated)

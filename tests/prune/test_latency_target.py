@@ -1,21 +1,16 @@
 import pytest
-import torch
 
 from fa_compress.errors import ConfigError
 from fa_compress.gates import insert_gates, iter_gates
 from fa_compress.models.complexity import count_macs
 from fa_compress.prune.latency_target import UnreachableTarget, backend_measure, search_keep_for_latency
 from fa_compress.prune.pruner import PruneSettings
+from tests.conftest import random_gates
 
 
 @pytest.fixture
 def gated(resnet18_10):
-    model = insert_gates(resnet18_10)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for _, m in iter_gates(model):
-            m.gate.copy_(torch.rand(m.num_features, generator=g) * 2)
-    return model
+    return random_gates(insert_gates(resnet18_10))
 
 
 def _macs_ms(model):  # a deterministic stand-in for a latency measurement: 1 ms per 10 M MACs

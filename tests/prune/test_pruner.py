@@ -9,21 +9,14 @@ from fa_compress.gates import has_gates, insert_gates, iter_gates
 from fa_compress.models import build_model, get_head
 from fa_compress.prune.pruner import PruneSettings, channel_counts, prune_model
 from fa_compress.run import load_model, model_meta, save_model
+from tests.conftest import random_gates
 
 EXAMPLE = torch.zeros(1, 3, 32, 32)
 
 
-def _random_gates(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for _, m in iter_gates(model):
-            m.gate.copy_(torch.rand(m.num_features, generator=g) * 2)
-    return model
-
-
 @pytest.fixture
 def gated18(resnet18_10):
-    return _random_gates(insert_gates(resnet18_10))
+    return random_gates(insert_gates(resnet18_10))
 
 
 def test_prune_folds_gates_runs_and_rounds(gated18):
@@ -69,7 +62,7 @@ def test_zero_gate_channels_are_removed_without_changing_output(resnet18_10):
 
 
 def test_residual_groups_stay_consistent_on_resnet50():
-    model = _random_gates(insert_gates(build_model("resnet50", 10, weights="none")))
+    model = random_gates(insert_gates(build_model("resnet50", 10, weights="none")))
     pruned = prune_model(model, model.fc, PruneSettings(keep=0.6), EXAMPLE)
     c = channel_counts(pruned)
     for stage, blocks in (("layer1", 3), ("layer2", 4), ("layer3", 6), ("layer4", 3)):
@@ -80,7 +73,7 @@ def test_residual_groups_stay_consistent_on_resnet50():
 
 
 def test_lite0_prunes_through_depthwise_and_residual_groups():
-    model = _random_gates(insert_gates(build_model("efficientnet_lite0", 10, weights="imagenet")))
+    model = random_gates(insert_gates(build_model("efficientnet_lite0", 10, weights="imagenet")))
     pruned = prune_model(model, get_head(model, "efficientnet_lite0"), PruneSettings(keep=0.6), EXAMPLE)
     for name, m in pruned.named_modules():
         if isinstance(m, nn.Conv2d) and m.groups > 1:  # depthwise: in == out == groups
