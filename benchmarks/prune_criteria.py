@@ -3,6 +3,8 @@ pruning and after the same recovery budget, with params and MACs.
 
     .venv/bin/python benchmarks/prune_criteria.py --run runs/<lite0 default run>
     .venv/bin/python benchmarks/prune_criteria.py --make-run resnet18 --tag resnet18
+    .venv/bin/python benchmarks/prune_criteria.py --run RUN --criteria gate,l1 --reductions mean,max,sum,prod \
+        --keeps 0.6 --no-recover --tag lite0-combinations      # right after pruning only: quick
 
 `--make-run ARCH` first fine-tunes ARCH on Fashion-MNIST (no pretrained weights exist offline for
 torchvision models, so they start from `--weights none` and train `all` phases before the gates).
@@ -15,6 +17,8 @@ import argparse
 import copy
 import json
 import os
+import shlex
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -72,6 +76,8 @@ def main() -> None:
                          "as `facompress prune` does)")
     ap.add_argument("--reductions", default="mean", help="gate group combinations to compare, e.g. mean,max,sum,prod")
     ap.add_argument("--tag", default="lite0")
+    ap.add_argument("--scope", default="global", choices=("global", "layer"))
+    ap.add_argument("--no-recover", action="store_true", help="accuracy right after pruning only (quick)")
     args = ap.parse_args()
 
     run = make_run(args.make_run, args.limit_train, args.img_size, Path("/tmp/facompress-bench-runs")) \
@@ -92,7 +98,7 @@ def main() -> None:
     for keep in (float(k) for k in args.keeps.split(",")):
         for criterion, reduction in variants:
             model = copy.deepcopy(dense)
-            settings = PruneSettings(keep=keep, importance=criterion,
+            settings = PruneSettings(keep=keep, importance=criterion, scope=args.scope,
                                      gate_reduction=reduction if reduction != "-" else "mean")
             torch.manual_seed(0)
             t0 = time.perf_counter()
@@ -101,8 +107,9 @@ def main() -> None:
             acc_pruned = evaluate(model, test, ctx)
             t0 = time.perf_counter()
             with phase_bar(False) as bar:
-                recover(model, get_head(model, arch), recover_ds, None, 1, replace(cfg, seed=0), ctx, bar)
-            acc_rec = evaluate(model, test, ctx)
+                recover(model, get_head(model, arch), recover_ds, None, 0 if args.no_recover else 1,
+                        replace(cfg, seed=0), ctx, bar)
+            acc_rec = None if args.no_recover else evaluate(model, test, ctx)
             row = {"keep": keep, "criterion": criterion, "reduction": reduction, "acc_pruned": acc_pruned,
                    "acc_recovered": acc_rec, "params": count_params(model), "macs": count_macs(model, img),
                    "prune_s": prune_s, "recover_s": time.perf_counter() - t0}
@@ -110,8 +117,11 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     out = {"run": str(run.path), "arch": arch, "img_size": img, "dense_acc": acc_dense,
            "dense_params": count_params(fold_gates(copy.deepcopy(dense))), "dense_macs": count_macs(dense, img),
-           "recover_budget": f"1 epoch over {len(recover_ds)} training images, backbone lr {DEFAULT_RECOVER_LR} "
-                             "(BatchNorm re-estimated first)",
+           "recover_budget": "none (accuracy right after pruning only)" if args.no_recover else
+                             f"1 epoch of `all` over {len(recover_ds)} training images, backbone lr "
+                             f"{DEFAULT_RECOVER_LR}, BatchNorm re-estimated first",
+           "command": " ".join([".venv/bin/python", "benchmarks/prune_criteria.py", *map(shlex.quote, sys.argv[1:])]),
+           "scope": args.scope,
            "test_images": len(bundle.test), "load_avg": os.getloadavg(), "rows": rows}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"prune_criteria_{args.tag}.json").write_text(json.dumps(out, indent=1))
@@ -121,15 +131,17 @@ def main() -> None:
 
 def to_markdown(out: dict, args) -> str:
     lines = [f"# Pruning criteria: {out['arch']} on Fashion-MNIST ({out['img_size']} px)", "",
-             f"`.venv/bin/python benchmarks/prune_criteria.py {' '.join(f'--{k.replace(chr(95), chr(45))} {v}' for k, v in vars(args).items() if v not in (None, False))}`",
+             f"`{out['command']}`",
              "", f"Dense fine-tuned: {100 * out['dense_acc']:.2f}% on {out['test_images']} test images, "
-             f"{out['dense_params'] / 1e6:.2f} M params, {out['dense_macs'] / 1e6:.1f} M MACs. "
+             f"{out['dense_params'] / 1e6:.2f} M params, {out['dense_macs'] / 1e6:.1f} M MACs. Scope {out['scope']}, "
+             "round_to 8. "
              f"Recovery budget: {out['recover_budget']}. Load average {out['load_avg'][0]:.1f}.", "",
              "| keep | criterion | after prune % | after recovery % | params M | MACs M |",
              "|---:|---|---:|---:|---:|---:|"]
     for r in out["rows"]:
         name = r["criterion"] + (f" ({r['reduction']})" if r["reduction"] != "-" else "")
-        lines.append(f"| {r['keep']} | {name} | {100 * r['acc_pruned']:.2f} | {100 * r['acc_recovered']:.2f} | "
+        rec = "-" if r["acc_recovered"] is None else f"{100 * r['acc_recovered']:.2f}"
+        lines.append(f"| {r['keep']} | {name} | {100 * r['acc_pruned']:.2f} | {rec} | "
                      f"{r['params'] / 1e6:.2f} | {r['macs'] / 1e6:.1f} |")
     return "\n".join(lines) + "\n"
 

@@ -14,10 +14,13 @@ def print_headline(report, run_path: Path) -> None:
     from fa_compress.report import headline_table
 
     console = Console()
+    if not console.is_terminal:  # a log or a pipe: no reason to squeeze the table into 80 columns
+        console = Console(width=120)
     headline = headline_table(report)
     table = RichTable(title=headline.title, caption=headline.note, box=box.SIMPLE_HEAD)
-    for i, header in enumerate(headline.headers):  # cells whole (headers may wrap), never cut with an ellipsis
-        table.add_column(header, min_width=max((len(row[i]) for row in headline.rows), default=0))
+    for i, header in enumerate(headline.headers):  # cells and one-word headers whole, never cut
+        widest = max((len(row[i]) for row in headline.rows), default=0)
+        table.add_column(header, min_width=max(widest, max(len(word) for word in header.split())))
     for row in headline.rows:
         table.add_row(*row)
     console.print(table)

@@ -50,23 +50,29 @@ def headline_table(report: BenchReport) -> Table:
                      fmt(lat.median_ms if lat else None), f"{lat.backend} ({lat.batch_size})" if lat else NONE,
                      _versus_densest(report, a, lat)))
     note = ("ms: median latency on the artifact's fastest backend at its smallest batch; vs dense: that latency "
-            "over the densest artifact's on the same backend and batch (lower is faster)")
+            "over the densest artifact's (most MACs) on the same backend and batch, lower is faster; — where no "
+            "dense artifact was measured there")
     return Table("Headline", ("artifact", "top-1 %", "MB", "MACs M", "ms", "backend (batch)", "vs dense"),
                  tuple(rows), note)
 
 
+def _reference(report: BenchReport, backend: str, batch_size: int,
+               densest_only: bool) -> tuple[ArtifactResult, LatencyResult] | None:
+    """What latencies on (`backend`, `batch_size`) are compared with: the first artifact with the
+    report's most MACs measured there; else, unless `densest_only`, the first artifact measured there."""
+    most = max((a.macs or 0) for a in report.artifacts)
+    measured = [(a, r) for a in report.artifacts
+                if (r := a.latency(backend, batch_size)) is not None and r.median_ms > 0]
+    dense = [(a, r) for a, r in measured if (a.macs or 0) == most]
+    return (dense or ([] if densest_only else measured) or [None])[0]
+
+
 def _versus_densest(report: BenchReport, artifact: ArtifactResult, lat: LatencyResult | None) -> str:
     """`lat` over the latency, on the same backend and batch, of an artifact with the report's most MACs."""
-    if lat is None:
+    ref = _reference(report, lat.backend, lat.batch_size, densest_only=True) if lat is not None else None
+    if ref is None:
         return NONE
-    most = max((a.macs or 0) for a in report.artifacts)
-    refs = [(a, a.latency(lat.backend, lat.batch_size)) for a in report.artifacts if (a.macs or 0) == most]
-    dense, ref = next(((a, r) for a, r in refs if r is not None and r.median_ms > 0), (None, None))
-    if dense is None:
-        return NONE
-    if dense is artifact:
-        return "1.00×"
-    return f"{_ratio(lat.median_ms / ref.median_ms)} {dense.name}"
+    return "1.00×" if ref[0] is artifact else _ratio(lat.median_ms / ref[1].median_ms)
 
 
 def artifact_table(report: BenchReport) -> Table:
@@ -79,15 +85,13 @@ def artifact_table(report: BenchReport) -> Table:
 
 
 def latency_table(report: BenchReport) -> Table:
-    """Every measurement; speed-up against the first artifact measured on the same backend and batch."""
-    base: dict[tuple[str, int], tuple[str, float]] = {}
+    """Every measurement; speed-up against the densest artifact measured on the same backend and batch
+    (the first one measured there when no densest one was)."""
     rows = []
     for a in report.artifacts:
         for r in a.latencies:
-            key = (r.backend, r.batch_size)
-            base.setdefault(key, (a.name, r.median_ms))
-            name, ms = base[key]
-            speedup = f"{ms / r.median_ms:.2f}× vs {name}" if r.median_ms > 0 else NONE
+            ref = _reference(report, r.backend, r.batch_size, densest_only=False)
+            speedup = f"{ref[1].median_ms / r.median_ms:.2f}× vs {ref[0].name}" if ref and r.median_ms > 0 else NONE
             rows.append((a.name, r.backend, str(r.batch_size), fmt(r.median_ms, 3), fmt(r.p90_ms, 3),
                          fmt(r.throughput_ips, 1), str(r.n_runs), speedup))
     return Table("Latency", ("artifact", "backend", "batch", "median ms", "p90 ms", "images/s", "runs",
