@@ -136,13 +136,13 @@ def to_markdown(out: dict, args) -> str:
              f"{out['dense_params'] / 1e6:.2f} M params, {out['dense_macs'] / 1e6:.1f} M MACs. Scope {out['scope']}, "
              "round_to 8. "
              f"Recovery budget: {out['recover_budget']}. Load average {out['load_avg'][0]:.1f}.", "",
-             "| keep | criterion | after prune % | after recovery % | params M | MACs M |",
-             "|---:|---|---:|---:|---:|---:|"]
+             "| keep | criterion | after prune % | after recovery % | params M | MACs M | MACs % of dense |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
     for r in out["rows"]:
         name = r["criterion"] + (f" ({r['reduction']})" if r["reduction"] != "-" else "")
         rec = "-" if r["acc_recovered"] is None else f"{100 * r['acc_recovered']:.2f}"
         lines.append(f"| {r['keep']} | {name} | {100 * r['acc_pruned']:.2f} | {rec} | "
-                     f"{r['params'] / 1e6:.2f} | {r['macs'] / 1e6:.1f} |")
+                     f"{r['params'] / 1e6:.2f} | {r['macs'] / 1e6:.1f} | {100 * r['macs'] / out['dense_macs']:.0f} |")
     return "\n".join(lines) + "\n"
 
 

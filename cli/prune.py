@@ -49,6 +49,9 @@ def prune(
                f"MACs {r.macs_before / 1e6:.1f} M -> {r.macs_after / 1e6:.1f} M   "
                f"file {r.size_mb_before:.1f} MB -> {r.size_mb_after:.1f} MB   (prune {r.prune_s:.2f} s)")
     typer.echo(f"accuracy: fine-tuned {r.acc_before:.2%}  pruned {r.acc_pruned:.2%}  recovered {rec}")
+    if r.acc_recovered is not None and r.kept == "pruned":
+        typer.echo("recovery scored lower than the model right after pruning, so the model is saved as pruned "
+                   "(try --recover-phase gates, a lower --recover-lr, or more --recover-epochs)")
     changed = [(k, v, r.channels_after[k]) for k, v in r.channels_before.items() if r.channels_after[k] != v]
     typer.echo(f"channels changed in {len(changed)} of {len(r.channels_before)} convs, e.g. "
                + ", ".join(f"{k} {a}->{b}" for k, a, b in changed[:4]))

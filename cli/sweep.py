@@ -32,7 +32,7 @@ def sweep(
                        show_progress=not quiet)
     typer.echo(f"{'keep':>6} {'params M':>9} {'MACs M':>8} {'MB':>6} {'acc %':>7}  latency (ms, ONNX)")
     for p in (result.dense, *result.points):
-        acc = p.acc_recovered if p.acc_recovered is not None else p.acc_pruned
+        acc = p.acc_final
         lat = "  ".join(f"{k} {v:.2f}" for k, v in p.onnx_median_ms.items())
         typer.echo(f"{p.keep:>6} {p.params / 1e6:>9.2f} {p.macs / 1e6:>8.1f} {p.size_mb:>6.1f} {100 * acc:>7.2f}  {lat}")
     if result.plot:

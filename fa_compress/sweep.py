@@ -27,6 +27,7 @@ class SweepPoint:
     size_mb: float
     acc_pruned: float
     acc_recovered: float | None
+    acc_final: float  # the saved model's: after recovery, unless recovery scored lower and was undone
     onnx_median_ms: dict[str, float]  # "<backend>@<batch>" -> median latency of the FP32 ONNX
 
 
@@ -94,9 +95,9 @@ def _summarise(run: Run, report, keeps: Sequence[float], results: dict) -> Sweep
     first = results[keeps[0]]
     dense_file = run.model_path("finetuned").stat().st_size / 1e6
     dense = SweepPoint(1.0, "finetuned", first.params_before, first.macs_before, dense_file, first.acc_before,
-                       first.acc_before, _latencies(report, "finetuned.onnx"))
+                       first.acc_before, first.acc_before, _latencies(report, "finetuned.onnx"))
     points = tuple(SweepPoint(k, model_name_for(k), r.params_after, r.macs_after, r.size_mb_after, r.acc_pruned,
-                              r.acc_recovered, _latencies(report, f"{model_name_for(k)}.onnx"))
+                              r.acc_recovered, r.acc_final, _latencies(report, f"{model_name_for(k)}.onnx"))
                    for k, r in results.items())
     plot = _plot_frontier(run.path / "sweep_frontier.png", dense, points)
     result = SweepResult(dense, points, plot.name if plot else None)
@@ -118,7 +119,7 @@ def _plot_frontier(path: Path, dense: SweepPoint, points: Sequence[SweepPoint]) 
         return None
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.6))
     for p in everyone:
-        acc = 100 * (p.acc_recovered if p.acc_recovered is not None else p.acc_pruned)
+        acc = 100 * p.acc_final
         ax1.scatter(p.onnx_median_ms.get(key, float("nan")), acc, s=20 + 4 * p.size_mb)
         ax1.annotate(f"keep {p.keep}", (p.onnx_median_ms.get(key, float("nan")), acc), fontsize=8)
         ax2.scatter(p.size_mb, acc)

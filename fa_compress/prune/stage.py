@@ -80,9 +80,15 @@ class PruneResult:
     recover_s: float
     channels_before: dict[str, int]
     channels_after: dict[str, int]
+    kept: str = "recovered"  # or "pruned": recovery scored lower on the test split, so it was undone
+
+    @property
+    def acc_final(self) -> float:
+        """The accuracy of the model that was saved."""
+        return self.acc_recovered if self.kept == "recovered" and self.acc_recovered is not None else self.acc_pruned
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "acc_final": self.acc_final}
 
 
 def _taylor_gradients(dataset, ctx: Context, batches: int = 8):
@@ -117,6 +123,7 @@ def prune_run(opts: PruneOptions) -> tuple[Run, PruneResult, LatencySearch | Non
     pruned, prune_s = timed_prune(model, get_head(model, meta["arch"]), settings, example,
                                   _taylor_gradients(bundle.train, ctx))
     acc_pruned = evaluate(pruned, test_loader, ctx)
+    as_pruned = copy.deepcopy(pruned) if opts.recover_epochs > 0 else None
     with phase_bar(opts.show_progress and ctx.is_main) as bar:
         import time
 
@@ -125,6 +132,11 @@ def prune_run(opts: PruneOptions) -> tuple[Run, PruneResult, LatencySearch | Non
                       cfg, ctx, bar, phase=opts.recover_phase, lr=opts.recover_lr)
         recover_s = time.perf_counter() - t0
     acc_rec = evaluate(pruned, test_loader, ctx) if rec is not None else None
+    kept = "recovered" if rec is not None else "pruned"
+    if acc_rec is not None and acc_rec < acc_pruned:
+        # Like fine-tuning, which keeps its best phase: recovery can hurt a lightly pruned model
+        # (Lite0, keep 0.9, taylor: 87.50% -> 84.15% after an `all` epoch; benchmarks/prune_criteria.py).
+        pruned, kept = as_pruned, "pruned"
     new_meta = model_meta(pruned, arch=meta["arch"], classes=meta["classes"], img_size=img,
                           normalization=meta["normalization"], data=meta.get("data"), stage="prune",
                           prune=asdict(settings))
@@ -132,7 +144,7 @@ def prune_run(opts: PruneOptions) -> tuple[Run, PruneResult, LatencySearch | Non
     result = PruneResult(params0, count_params(pruned), macs0, count_macs(pruned, img),
                          run.model_path("finetuned").stat().st_size / 1e6, path.stat().st_size / 1e6,
                          acc_before, acc_pruned, acc_rec, settings.keep, prune_s, recover_s, before,
-                         channel_counts(pruned))
+                         channel_counts(pruned), kept)
     run.record("prune" if opts.output == "pruned" else f"prune:{opts.output}", {
         "status": "done", "settings": asdict(settings), "recover_epochs": opts.recover_epochs,
         "recover_phase": opts.recover_phase, "recover_lr": opts.recover_lr,
