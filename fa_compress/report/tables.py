@@ -60,7 +60,7 @@ def _reference(report: BenchReport, backend: str, batch_size: int,
                densest_only: bool) -> tuple[ArtifactResult, LatencyResult] | None:
     """What latencies on (`backend`, `batch_size`) are compared with: the first artifact with the
     report's most MACs measured there; else, unless `densest_only`, the first artifact measured there."""
-    most = max((a.macs or 0) for a in report.artifacts)
+    most = max(((a.macs or 0) for a in report.artifacts), default=0)
     measured = [(a, r) for a in report.artifacts
                 if (r := a.latency(backend, batch_size)) is not None and r.median_ms > 0]
     dense = [(a, r) for a, r in measured if (a.macs or 0) == most]
