@@ -29,10 +29,10 @@ from torch.utils.data import DataLoader, Subset
 from fa_compress.gates import fold_gates
 from fa_compress.models import get_head
 from fa_compress.models.complexity import count_macs, count_params
-from fa_compress.prune.pruner import PruneSettings, prune_model
+from fa_compress.prune.pruner import PruneSettings, prune_model, taylor_gradients
 from fa_compress.prune.recover import DEFAULT_RECOVER_LR, recover
 from fa_compress.run import Run
-from fa_compress.run_data import dataset_of_run, finetune_options
+from fa_compress.run_data import dataset_of_run, train_config_of_run
 from fa_compress.train import TrainConfig
 from fa_compress.train.distributed import Context
 from fa_compress.train.loop import evaluate
@@ -50,16 +50,6 @@ def make_run(arch: str, limit_train: int, img_size: int, root: Path) -> Run:
                            train=TrainConfig(schedule=("all", "all", "all", "gates"), lr_all=2e-3))
     run, result = finetune_run(opts)
     print(f"fine-tuned {arch}: best test acc {result.best_test_acc:.4f} in {result.total_s:.0f} s")
-    return run
-
-
-def taylor_fn(dataset, batches: int = 8):
-    def run(model):
-        model.eval()
-        for i, (x, y) in enumerate(DataLoader(dataset, batch_size=32)):
-            if i >= batches:
-                break
-            torch.nn.functional.cross_entropy(model(x), y).backward()
     return run
 
 
@@ -82,13 +72,12 @@ def main() -> None:
 
     run = make_run(args.make_run, args.limit_train, args.img_size, Path("/tmp/facompress-bench-runs")) \
         if args.make_run else Run.resolve(args.run)
-    ft = finetune_options(run)
     dense, meta = run.load_model("finetuned")
     arch, img = meta["arch"], meta["img_size"]
     bundle = dataset_of_run(run)
     test = DataLoader(bundle.test, batch_size=256)
     ctx = Context(device=torch.device("cpu"))
-    cfg = TrainConfig(**{**ft["train"], "schedule": tuple(ft["train"]["schedule"])})
+    cfg = train_config_of_run(run)
     n_recover = min(args.recover_images or len(bundle.train), len(bundle.train))
     recover_ds = Subset(bundle.train, list(range(n_recover)))
     example = torch.zeros(1, 3, img, img)
@@ -102,7 +91,7 @@ def main() -> None:
                                      gate_reduction=reduction if reduction != "-" else "mean")
             torch.manual_seed(0)
             t0 = time.perf_counter()
-            prune_model(model, get_head(model, arch), settings, example, taylor_fn(bundle.train))
+            prune_model(model, get_head(model, arch), settings, example, taylor_gradients(bundle.train))
             prune_s = time.perf_counter() - t0
             acc_pruned = evaluate(model, test, ctx)
             t0 = time.perf_counter()

@@ -39,7 +39,7 @@ from fa_compress.models import get_head
 from fa_compress.prune.pruner import PruneSettings, prune_model
 from fa_compress.prune.recover import recalibrate_batchnorm
 from fa_compress.run import Run
-from fa_compress.run_data import dataset_of_run, finetune_options
+from fa_compress.run_data import dataset_of_run, train_config_of_run
 from fa_compress.train import TrainConfig, configure_phase
 from fa_compress.train.distributed import Context
 from fa_compress.train.loop import _make_optim, _param_groups, evaluate
@@ -123,9 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     C.set_threads(args.threads)
     loads = {"at start": C.load_average()}
     run = Run.resolve(args.run)
-    ft = finetune_options(run)
     dense, meta = run.load_model("finetuned")
-    cfg = TrainConfig(**{**ft["train"], "schedule": tuple(ft["train"]["schedule"])})
+    cfg = train_config_of_run(run)
     bundle = dataset_of_run(run)
     test = DataLoader(bundle.test, batch_size=256)
     ctx = Context(device=torch.device("cpu"))

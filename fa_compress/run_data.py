@@ -17,6 +17,13 @@ def finetune_options(run: Run) -> dict[str, Any]:
     return stage["options"]
 
 
+def train_config_of_run(run: Run):
+    """The `TrainConfig` the run was fine-tuned with."""
+    from .train.config import TrainConfig
+
+    return TrainConfig.from_dict(finetune_options(run)["train"])
+
+
 def dataset_of_run(run: Run, *, limit_train: int | None | str = "same", limit_test: int | None | str = "same"):
     """`load_dataset` with the spec, root, size, normalisation and limits the run used.
 

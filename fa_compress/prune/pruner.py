@@ -119,6 +119,22 @@ def _check_runs(model: nn.Module, example: torch.Tensor) -> None:
         model.train(was_training)
 
 
+def taylor_gradients(dataset, device: torch.device | str = "cpu", batches: int = 8,
+                     batch_size: int = 32) -> Callable[[nn.Module], None]:
+    """A `gradient_fn` for `prune_model`: forward + backward of the cross-entropy over the first
+    `batches` batches of `dataset` (what the `taylor` criterion scores from)."""
+    from torch.utils.data import DataLoader
+
+    def run(model: nn.Module) -> None:
+        model.eval()
+        for i, (x, y) in enumerate(DataLoader(dataset, batch_size=batch_size, shuffle=False)):
+            if i >= batches:
+                break
+            torch.nn.functional.cross_entropy(model(x.to(device)), y.to(device)).backward()
+
+    return run
+
+
 def timed_prune(model: nn.Module, head: nn.Module, settings: PruneSettings, example: torch.Tensor,
                 gradient_fn: Callable[[nn.Module], None] | None = None) -> tuple[nn.Module, float]:
     """`prune_model` plus its wall time in seconds."""

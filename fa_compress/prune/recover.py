@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -65,8 +67,6 @@ def recover(model: nn.Module, head: nn.Module, train_ds: Dataset, test_loader: D
     `gates`: fresh gates (at 1) train with the classifier, BatchNorm frozen; then they fold away.
     `bn`: BatchNorm affine terms and the classifier train.
     """
-    from dataclasses import replace
-
     if phase not in RECOVER_PHASES:
         raise unknown_name("recovery phase", phase, RECOVER_PHASES)
     if epochs <= 0:

@@ -16,13 +16,12 @@ from torch.utils.data import DataLoader
 from ..models import get_head
 from ..models.complexity import count_macs, count_params
 from ..run import Run, model_meta
-from ..run_data import dataset_of_run, finetune_options
-from ..train.config import TrainConfig
-from ..train.distributed import Context, init_context
+from ..run_data import dataset_of_run, train_config_of_run
+from ..train.distributed import init_context
 from ..train.loop import evaluate
 from ..train.progress import phase_bar
 from .latency_target import LatencySearch
-from .pruner import PruneSettings, channel_counts, check_fits, timed_prune
+from .pruner import PruneSettings, channel_counts, check_fits, taylor_gradients, timed_prune
 from .recover import DEFAULT_RECOVER_LR, DEFAULT_RECOVER_PHASE, RECOVER_PHASES, recover
 
 DEFAULT_RECOVER_EPOCHS = 1
@@ -91,27 +90,15 @@ class PruneResult:
         return {**asdict(self), "acc_final": self.acc_final}
 
 
-def _taylor_gradients(dataset, ctx: Context, batches: int = 8):
-    def run(model) -> None:
-        model.eval()
-        loader = DataLoader(dataset, batch_size=32, shuffle=False)
-        for i, (x, y) in enumerate(loader):
-            if i >= batches:
-                break
-            torch.nn.functional.cross_entropy(model(x.to(ctx.device)), y.to(ctx.device)).backward()
-    return run
-
-
 def prune_run(opts: PruneOptions) -> tuple[Run, PruneResult, LatencySearch | None]:
     """Prune the run's fine-tuned model as asked (or to a latency target), recover it, save it as
     `opts.output` and record it; returns the run, the result and the latency search if one ran."""
     run = Run.resolve(opts.run)
-    ft = finetune_options(run)
+    cfg = train_config_of_run(run)  # refuses a run without a finished fine-tuning, before any loading
     model, meta = run.load_model("finetuned")
     check_fits(model, get_head(model, meta["arch"]), opts.settings)  # before the data is loaded and scored
     ctx = init_context(opts.device)
     bundle = dataset_of_run(run)
-    cfg = replace(TrainConfig(**{**ft["train"], "schedule": tuple(ft["train"]["schedule"])}))
     test_loader = DataLoader(bundle.test, batch_size=128)
     model.to(ctx.device)
     img = meta["img_size"]
@@ -121,7 +108,7 @@ def prune_run(opts: PruneOptions) -> tuple[Run, PruneResult, LatencySearch | Non
     example = torch.zeros(1, 3, img, img, device=ctx.device)
     settings, search = _settings_for_target(model, meta, opts)
     pruned, prune_s = timed_prune(model, get_head(model, meta["arch"]), settings, example,
-                                  _taylor_gradients(bundle.train, ctx))
+                                  taylor_gradients(bundle.train, ctx.device))
     acc_pruned = evaluate(pruned, test_loader, ctx)
     as_pruned = copy.deepcopy(pruned) if opts.recover_epochs > 0 else None
     with phase_bar(opts.show_progress and ctx.is_main) as bar:

@@ -48,6 +48,11 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """The inverse of `to_dict` (JSON turns the schedule tuple into a list)."""
+        return cls(**{**d, "schedule": tuple(d["schedule"])})
+
 
 @dataclass(frozen=True)
 class PhaseResult:
@@ -64,6 +69,11 @@ class PhaseResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """The inverse of `to_dict` (JSON turns the schedule tuple into a list)."""
+        return cls(**{**d, "schedule": tuple(d["schedule"])})
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ class FinetuneOptions:
     @classmethod
     def from_dict(cls, d: dict) -> FinetuneOptions:
         """The options a run recorded (the inverse of `to_dict`)."""
-        train = TrainConfig(**{**d["train"], "schedule": tuple(d["train"]["schedule"])})
+        train = TrainConfig.from_dict(d["train"])
         return cls(**{**d, "train": train, "data_root": Path(d["data_root"]) if d.get("data_root") else None,
                       "run": Path(d["run"]) if d.get("run") else None})
 
