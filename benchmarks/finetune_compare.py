@@ -102,8 +102,9 @@ def run_method(name: str, schedule: tuple[str, ...], base: torch.nn.Module, bund
     torch.manual_seed(cfg.seed)
     test_loader = make_loader(bundle.test, 128, shuffle=False)
     points: list[PhasePoint] = []
-    result = finetune(model, get_head(model, ARCH), bundle.train, test_loader, replace(cfg, schedule=schedule),
-                      ctx, PhaseBar(None))
+    # every phase's test accuracy is reported; nothing is chosen here, so no validation loader
+    result = finetune(model, get_head(model, ARCH), bundle.train, None, replace(cfg, schedule=schedule),
+                      ctx, PhaseBar(None), test_loader=test_loader)
     elapsed = 0.0
     for p in result.phases:
         elapsed += p.seconds

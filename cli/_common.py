@@ -1,14 +1,17 @@
-"""What every command shares: turning user errors into one line on stderr and exit code 2."""
+"""What every command shares: turning user errors into one line on stderr and exit code 2, and ending
+with a line per dataset read: images per split and the files skipped, with reasons."""
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
+from fa_compress.data import collect_loaded, loaded_summary
 from fa_compress.errors import UserError
 
 F = TypeVar("F", bound=Callable)
@@ -24,10 +27,40 @@ def user_errors_exit_2(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with collect_loaded() as loaded:
+                result = fn(*args, **kwargs)
         except UserError as exc:
             message = " ".join(str(exc).split())  # one line, whatever the message held
             print(f"error: {message}", file=sys.stderr)
             raise typer.Exit(code=2) from None
+        print_loaded(loaded.values())
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_loaded(bundles) -> None:
+    """End a command that read images with how many it read per split and how many it skipped, why."""
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 reports
+    for bundle in bundles:
+        typer.echo(loaded_summary(bundle))
+
+
+# `--trust-code` on every command that rebuilds a run's model: one whose architecture is user code
+# (file.py:factory) is imported only with it, so a run someone sent you never runs code by default.
+TrustCode = Annotated[bool, typer.Option(
+    help="Allow rebuilding a model the run says comes from user code (file.py:factory): imports and runs it.")]
+
+
+def trusting_code(fn: F) -> F:
+    """Run a command that takes `trust_code: TrustCode` inside `fa_compress.models.trust_code(trust_code)`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from fa_compress.models import trust_code
+
+        with trust_code(bool(kwargs.get("trust_code", False))):
+            return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

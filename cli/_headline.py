@@ -1,4 +1,7 @@
-"""The headline table (dense vs pruned vs INT8) that `bench` and `report` end with."""
+"""The headline table (dense vs pruned vs INT8) that `bench` and `report` end with.
+
+Ratios follow one convention everywhere: latency / dense latency (`0.62×`: takes 62% of the dense
+time, < 1 is faster), with its 95% interval; a ratio too uncertain for a figure is printed as such."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ def print_headline(report, run_path: Path) -> None:
     from rich.table import Table as RichTable
 
     from fa_compress.report import headline_table
+    from fa_compress.report.tables import spread_warnings
 
     console = Console()
     if not console.is_terminal:  # a log or a pipe: no reason to squeeze the table into 80 columns
@@ -24,6 +28,8 @@ def print_headline(report, run_path: Path) -> None:
     for row in headline.rows:
         table.add_row(*row)
     console.print(table)
+    for line in spread_warnings(report):
+        console.print(f"noisy: {line}", style="yellow", highlight=False)
     for s in report.skipped:
         console.print(f"skipped {s.backend}{f' on {s.artifact}' if s.artifact else ''}: {s.reason}",
                       style="yellow", highlight=False)

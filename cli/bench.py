@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import user_errors_exit_2
+from ._common import TrustCode, trusting_code, user_errors_exit_2
 
 
 def parse_int_list(text: str, what: str) -> tuple[int, ...]:
@@ -24,21 +24,29 @@ def parse_int_list(text: str, what: str) -> tuple[int, ...]:
 
 
 @user_errors_exit_2
+@trusting_code
 def bench(
     run: Annotated[Optional[Path], typer.Option(help="Run directory (default: the latest run).")] = None,
     backend: Annotated[Optional[list[str]], typer.Option(
         help="Backend to use (repeatable or comma-separated; default: all, unavailable ones listed): "
-             "torch-cpu, torch-cuda-fp32, torch-cuda-fp16, ort-cpu, ort-cuda, tensorrt.")] = None,
+             "torch-cpu, torch-cuda-fp32, torch-cuda-fp16, ort-cpu, ort-cuda, tensorrt, openvino-cpu.")] = None,
     batch_sizes: Annotated[Optional[str], typer.Option(
         help="Comma-separated batch sizes (default: 1,8; 1,8,64 on a GPU).")] = None,
-    warmup: Annotated[int, typer.Option(help="Untimed runs before timing.")] = 5,
-    runs: Annotated[int, typer.Option(help="Timed runs per measurement (median and p90 of these).")] = 30,
+    warmup: Annotated[int, typer.Option(help="Untimed rounds before timing (>= 1).")] = 5,
+    rounds: Annotated[int, typer.Option(
+        help="Timed rounds (>= 1); each round runs every artifact of a backend once, in a shuffled order.")] = 30,
+    runs: Annotated[Optional[int], typer.Option(hidden=True, help="Former name of --rounds.")] = None,
+    order: Annotated[str, typer.Option(
+        help="interleaved (artifacts alternate, ratios per round) or sequential (one artifact after the other).")
+    ] = "interleaved",
+    seed: Annotated[int, typer.Option(help="Seed of the round order shuffles and the bootstrap intervals.")] = 0,
     eval_limit: Annotated[Optional[int], typer.Option(
         help="Test images for accuracy (default: the run's own test split).")] = None,
     img_size: Annotated[Optional[int], typer.Option(help="Input size in px (default: the model's).")] = None,
     threads: Annotated[Optional[int], typer.Option(
         help="CPU threads for torch and onnxruntime (default: torch's, one per core).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Benchmark every artifact of the run on every available backend; write report.md/json/html."""
     from fa_compress.bench.run_bench import bench_run
@@ -49,6 +57,7 @@ def bench(
     names = [n.strip() for item in (backend or []) for n in item.split(",") if n.strip()] or None
     sizes = parse_int_list(batch_sizes, "--batch-sizes") if batch_sizes else None
     the_run = Run.resolve(run)
-    report = bench_run(the_run, backends=names, batch_sizes=sizes, warmup=warmup, runs=runs,
+    report = bench_run(the_run, backends=names, batch_sizes=sizes, warmup=warmup,
+                       rounds=rounds if runs is None else runs, order=order, seed=seed,
                        eval_limit=eval_limit, img_size=img_size, threads=threads, progress=not quiet)
     print_headline(report, the_run.path)

@@ -7,20 +7,24 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import user_errors_exit_2
+from ._common import TrustCode, trusting_code, user_errors_exit_2
 
 
 @user_errors_exit_2
+@trusting_code
 def export(
     run: Annotated[Optional[Path], typer.Option(help="Run directory (default: the latest run).")] = None,
     model: Annotated[Optional[str], typer.Option(
         help="Model in the run to export (default: the newest: pruned, else finetuned).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Existing folder for the files (default: the run).")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset, 13-20 (TensorRT 10 parses up to 20).")] = 17,
-    int8: Annotated[bool, typer.Option(help="Also write a statically quantised INT8 ONNX.")] = False,
+    int8: Annotated[bool, typer.Option(
+        help="Also write a statically quantised INT8 ONNX for onnxruntime CPU (<model>.int8-ort.onnx); with "
+             "--trt also the symmetric int8 Q/DQ form TensorRT needs (<model>.int8-trt.onnx).")] = False,
     int8_format: Annotated[str, typer.Option(
-        help="qdq (symmetric int8 Q/DQ: TensorRT), qdq-u8 (uint8 activations: ~3x faster on onnxruntime "
-             "CPU, not for TensorRT) or qoperator-u8.")] = "qdq",
+        help="Form of the onnxruntime CPU file: auto (the fastest measured for this CPU: qdq-u8, uint8 "
+             "activations; qdq-u8-rr without VNNI), qdq-u8, qdq-u8-rr, qoperator-u8 or qdq (symmetric int8, "
+             "the TensorRT form).")] = "auto",
     calib_samples: Annotated[int, typer.Option(help="Training images used to calibrate INT8.")] = 256,
     fp16: Annotated[bool, typer.Option(help="Also write an FP16 ONNX with float32 inputs and outputs.")] = False,
     trt: Annotated[bool, typer.Option(help="Also build a TensorRT engine (needs TensorRT and a CUDA GPU).")] = False,
@@ -28,6 +32,7 @@ def export(
     opt_batch: Annotated[int, typer.Option(help="Batch TensorRT tunes the engine for.")] = 8,
     max_batch: Annotated[int, typer.Option(help="Largest batch the engine accepts.")] = 32,
     workspace_mb: Annotated[int, typer.Option(help="TensorRT builder workspace limit, MiB.")] = 2048,
+    trust_code: TrustCode = False,
 ) -> None:
     """Export the run's model to ONNX, check it against PyTorch, and record it in run.json."""
     from fa_compress.errors import MissingDependencyError
@@ -51,11 +56,14 @@ def _print(r) -> None:  # noqa: ANN001 - an ExportResult; imported lazily to kee
                f"{r.onnx.nodes_after}, {r.onnx.export_s:.1f} s)")
     typer.echo(f"  parity vs PyTorch: max rel err {p.max_rel_err:.2e}, top-1 agreement {p.top1_agreement:.1%} "
                f"on {p.n_images} images, batch {'/'.join(map(str, p.batch_sizes))}")
-    if r.int8 is not None and r.int8_accuracy is not None:
-        a = r.int8_accuracy
-        typer.echo(f"{r.int8.path}  ({r.int8.size_mb:.1f} MB = {r.int8.size_ratio:.2f}x FP32, {r.int8.form.name})")
-        typer.echo(f"  test top-1: FP32 {a.fp32_top1_pct:.2f}%  INT8 {a.top1_pct:.2f}%  drop {a.drop_points:+.2f} "
-                   f"points on {a.n_images} images")
+    for f in r.int8_files:
+        q, a = f.quantized, f.accuracy
+        made_for = "onnxruntime CPU" if f.target == "ort-cpu" else "TensorRT; on CPUs run it with OpenVINO"
+        typer.echo(f"{q.path}  ({q.size_mb:.1f} MB = {q.size_ratio:.2f}x FP32, form {q.form.name}, for {made_for})")
+        lo, hi = a.interval_pct
+        verdict = "within noise" if a.within_noise else "significant"
+        typer.echo(f"  test top-1: FP32 {a.fp32_top1_pct:.2f}%  INT8 {a.top1_pct:.2f}% [{lo:.2f}, {hi:.2f}]  drop "
+                   f"{a.drop_points:+.2f} points on {a.n_images} images (McNemar p={a.p_value:.2g}, {verdict})")
     if r.fp16_path is not None and r.fp16_parity is not None:
         typer.echo(f"{r.fp16_path}  (parity: max rel err {r.fp16_parity.max_rel_err:.2e})")
     for engine in r.engines:

@@ -13,13 +13,14 @@ from ._common import user_errors_exit_2
 
 @user_errors_exit_2
 def finetune(
-    model: Annotated[str, typer.Option(help="Architecture name (see `facompress env` / errors list them).")] = "efficientnet_lite0",
+    model: Annotated[str, typer.Option(help="Architecture: a name from `facompress models`, timm:NAME, or path/to/file.py:factory / package.module:factory (needs --trust-code).")] = "efficientnet_lite0",
     weights: Annotated[str, typer.Option(help="imagenet, none, or a path to a state dict of the architecture.")] = "imagenet",
     data: Annotated[str, typer.Option(help="fashion-mnist, imagefolder:PATH, flowers102, oxford-pets, stanford-cars, fgvc-aircraft, dtd, food101, fake.")] = "fashion-mnist",
     data_root: Annotated[Optional[Path], typer.Option(help="Where datasets are looked for / downloaded.")] = None,
     img_size: Annotated[int, typer.Option(help="Input resolution in pixels.")] = 64,
     limit_train: Annotated[Optional[int], typer.Option(help="Use N training images (0 = all).")] = 6000,
-    limit_test: Annotated[Optional[int], typer.Option(help="Score on N test images (0 = all).")] = 2000,
+    limit_test: Annotated[Optional[int], typer.Option(help="Score on N test images (0 = all; published figures use all). Reported only, never chosen on.")] = 2000,
+    val_fraction: Annotated[float, typer.Option(help="Share of each class's training images held out to choose the best phase on, in (0, 0.5] (the dataset's own validation split where it has one).")] = 0.1,
     schedule: Annotated[str, typer.Option(help="Comma-separated phases: head, gates, bn, all (one epoch each).")] = "head,gates,gates,gates",
     gate_l1: Annotated[float, typer.Option(help="L1 penalty on mean |gate| (pushes noise channels to 0).")] = 1.0,
     batch_size: Annotated[int, typer.Option(help="Images per step (all processes together).")] = 32,
@@ -32,11 +33,14 @@ def finetune(
     run: Annotated[Optional[Path], typer.Option(help="Run directory to create (default: runs/<time>-<model>-<data>).")] = None,
     checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = phase ends only).")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue --run (default: the latest) from its last checkpoint.")] = False,
+    memory_format: Annotated[str, typer.Option(help="auto, channels_last or contiguous: layout of conv weights and batches (auto: channels_last on CUDA and x86 AVX2/AVX-512 CPUs).")] = "auto",
     nproc: Annotated[int, typer.Option(help="Processes to launch with torchrun on this machine (DDP; gloo on CPU).")] = 1,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    trust_code: Annotated[bool, typer.Option(help="Allow a --model file.py:factory: imports and runs that code (recorded in the run).")] = False,
 ) -> None:
     """Insert a learnable gate per conv channel, fine-tune the schedule, keep the best model."""
     from fa_compress.errors import ConfigError
+    from fa_compress.models import canonical_name, trust_code as trusting
     from fa_compress.train import TrainConfig, parse_schedule
     from fa_compress.train.launch import launch_torchrun, strip_option, under_torchrun
     from fa_compress.train.stage import FinetuneOptions, finetune_run
@@ -45,10 +49,13 @@ def finetune(
         raise ConfigError(f"--nproc must be >= 1 (got {nproc})")
     train = TrainConfig(schedule=parse_schedule(schedule), batch_size=batch_size, lr_head=lr_head,
                         lr_head_tuning=lr_head_tuning, lr_gates=lr_gates, lr_all=lr_all, gate_l1=gate_l1, seed=seed,
-                        checkpoint_every=checkpoint_every)
+                        checkpoint_every=checkpoint_every, memory_format=memory_format)
+    model = canonical_name(model)  # file.py:factory with an absolute path, found from any folder later
     opts = FinetuneOptions(model=model, weights=weights, data=data, data_root=data_root, img_size=img_size,
-                           limit_train=limit_train or None, limit_test=limit_test or None, device=device,
-                           run=run, train=train, show_progress=not quiet, resume=resume)
+                           limit_train=limit_train or None, limit_test=limit_test or None,
+                           val_fraction=val_fraction, device=device,
+                           run=run, train=train, show_progress=not quiet, resume=resume,
+                           trust_code=trust_code)
     if nproc != 1 and not under_torchrun():
         import sys
 
@@ -56,7 +63,8 @@ def finetune(
 
         from ._common import INVOCATION
 
-        get_spec(model)  # options and names are checked once here, not once per worker inside torchrun
+        with trusting(trust_code):
+            get_spec(model)  # options and names are checked once here, not once per worker inside torchrun
         invocation = INVOCATION or sys.argv[1:]
         args = invocation[invocation.index("finetune") + 1:]
         raise typer.Exit(launch_torchrun(["finetune", *strip_option(args, "--nproc")], nproc))
@@ -64,7 +72,13 @@ def finetune(
     result_run, result = finetune_run(opts)
     if under_torchrun() and int(os.environ.get("RANK", "0")) != 0:
         return  # rank 0 reports
-    best = result.best_test_acc
     typer.echo(f"run: {result_run.path}")
-    typer.echo(f"best test accuracy: {best:.2%} (phase {result.best_index + 1}, {result.total_s:.0f} s)"
-               if best is not None else "no test split evaluated")
+    if result.best_val is None:
+        typer.echo("no validation split evaluated: the last phase was kept")
+        return
+    phase = result.phases[[p.index for p in result.phases].index(result.best_index)].phase
+    typer.echo(f"kept phase {result.best_index + 1} ({phase}), the best on the validation split "
+               f"({result.total_s:.0f} s)")
+    typer.echo(f"  validation {result.best_val.format()}")
+    if result.best_test is not None:
+        typer.echo(f"  test       {result.best_test.format()}  (reported only)")

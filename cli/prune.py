@@ -7,10 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import user_errors_exit_2
+from ._common import TrustCode, trusting_code, user_errors_exit_2
 
 
 @user_errors_exit_2
+@trusting_code
 def prune(
     keep: Annotated[float, typer.Option(help="Fraction of prunable channels to keep, in (0, 1].")] = 0.6,
     importance: Annotated[str, typer.Option(help="gate, l1, bn, taylor or random.")] = "gate",
@@ -26,32 +27,54 @@ def prune(
     batch_size: Annotated[int, typer.Option(help="Batch size the latency target is measured at.")] = 1,
     run: Annotated[Optional[Path], typer.Option(help="Run directory (default: the latest run).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    memory_format: Annotated[str, typer.Option(help="auto, channels_last or contiguous: layout for scoring, recovery and evaluation.")] = "auto",
+    seed: Annotated[Optional[int], typer.Option(help="Seed of scoring batches, recovery and searches (default: the run's fine-tuning seed); the same seed repeats a CPU run exactly.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Prune the run's fine-tuned model with torch-pruning and report sizes and accuracies."""
     from fa_compress.prune.pruner import PruneSettings
     from fa_compress.prune.stage import PruneOptions, prune_run
+    from fa_compress.search.latency import LatencyTarget, check_latency_options
 
     settings = PruneSettings(keep=keep, importance=importance, scope=scope, round_to=round_to,
                              ignore=tuple(ignore or ()), gate_reduction=gate_reduction)
+    check_latency_options(backend, batch_size)  # also without a target: a typo in --backend is an error
+    target = LatencyTarget(target_latency_ms, backend, batch_size) if target_latency_ms is not None else None
     result_run, r, search = prune_run(PruneOptions(
         settings=settings, recover_epochs=recover_epochs, recover_phase=recover_phase, recover_lr=recover_lr,
-        run=run, device=device, show_progress=not quiet, target_latency_ms=target_latency_ms, backend=backend,
-        batch_size=batch_size))
+        run=run, device=device, show_progress=not quiet, memory_format=memory_format, seed=seed), search=target)
     if search is not None:
         for s in search.steps:
             typer.echo(f"  keep {s.keep:.4f}: {s.median_ms:.2f} ms median (p90 {s.p90_ms:.2f}) "
                        f"{'meets' if s.meets_target else 'misses'} {search.target_ms} ms")
         typer.echo(f"largest keep meeting {search.target_ms} ms on {backend} at batch {batch_size}: {search.best_keep}")
-    rec = f"{r.acc_recovered:.2%}" if r.acc_recovered is not None else "not run"
     typer.echo(f"run: {result_run.path}")
     typer.echo(f"keep {r.keep}: params {r.params_before / 1e6:.2f} M -> {r.params_after / 1e6:.2f} M   "
                f"MACs {r.macs_before / 1e6:.1f} M -> {r.macs_after / 1e6:.1f} M   "
                f"file {r.size_mb_before:.1f} MB -> {r.size_mb_after:.1f} MB   (prune {r.prune_s:.2f} s)")
-    typer.echo(f"accuracy: fine-tuned {r.acc_before:.2%}  pruned {r.acc_pruned:.2%}  recovered {rec}")
-    if r.acc_recovered is not None and r.kept == "pruned":
-        typer.echo("recovery scored lower than the model right after pruning, so the model is saved as pruned "
-                   "(try --recover-phase gates, a lower --recover-lr, or more --recover-epochs)")
+    _print_accuracies(r)
     changed = [(k, v, r.channels_after[k]) for k, v in r.channels_before.items() if r.channels_after[k] != v]
     typer.echo(f"channels changed in {len(changed)} of {len(r.channels_before)} convs, e.g. "
                + ", ".join(f"{k} {a}->{b}" for k, a, b in changed[:4]))
+
+
+def _print_accuracies(r) -> None:  # noqa: ANN001 - a PruneResult; imported lazily to keep --help fast
+    """Validation (what chose) and test (reported only) side by side, then what was kept and how the
+    saved model compares with the dense one on the same test images."""
+    rows = [("fine-tuned", r.val_before, r.test_before), ("pruned", r.val_pruned, r.test_pruned),
+            ("recovered", r.val_recovered, r.test_recovered)]
+    typer.echo(f"{'accuracy':<11} {'validation (chooses)':<36} test (reported only)")
+    for name, val, test in rows:
+        typer.echo(f"{name:<11} {val.format() if val else 'not run':<36} {test.format() if test else 'not run'}")
+    if r.val_recovered is not None and r.kept == "pruned":
+        typer.echo("recovery scored lower on the validation split than the model right after pruning, so the "
+                   "model is saved as pruned (try --recover-phase gates, a lower --recover-lr, or more "
+                   "--recover-epochs)")
+    else:
+        typer.echo(f"saved: {r.kept} (chosen on the validation split)")
+    if r.vs_dense is not None:
+        d = r.vs_dense
+        verdict = "a real difference" if d.significant else "within noise"
+        typer.echo(f"saved vs fine-tuned on the same {d.n} test images: {100 * d.diff:+.2f} points "
+                   f"(McNemar p={d.p_value:.3g}, {verdict}; seed {r.seed})")

@@ -7,11 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import user_errors_exit_2
+from ._common import TrustCode, trusting_code, user_errors_exit_2
 from .bench import parse_int_list
 
 
 @user_errors_exit_2
+@trusting_code
 def sweep(
     keep: Annotated[str, typer.Option(help="Comma-separated keep ratios.")] = "0.9,0.75,0.6,0.5",
     importance: Annotated[str, typer.Option(help="gate, l1, bn, taylor or random.")] = "gate",
@@ -21,19 +22,25 @@ def sweep(
     runs: Annotated[int, typer.Option(help="Timed runs per latency measurement.")] = 30,
     run: Annotated[Optional[Path], typer.Option(help="Run directory (default: the latest run).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Draw the accuracy-latency-size frontier over keep ratios."""
     from fa_compress.prune.pruner import PruneSettings
-    from fa_compress.sweep import parse_keeps, sweep_run
+    from fa_compress.search.sweep import parse_keeps, sweep_run
 
     sizes = parse_int_list(batch_sizes, "--batch-sizes")
     result = sweep_run(run, parse_keeps(keep), base=PruneSettings(importance=importance),
                        recover_epochs=recover_epochs, int8=int8, batch_sizes=sizes, runs=runs,
                        show_progress=not quiet)
-    typer.echo(f"{'keep':>6} {'params M':>9} {'MACs M':>8} {'MB':>6} {'acc %':>7}  latency (ms, ONNX)")
+    n_test = result.dense.test_final.n if result.dense.test_final else "?"
+    typer.echo(f"{'keep':>6} {'params M':>9} {'MACs M':>8} {'MB':>6} {'val %':>6} {'test % [95% interval]':>23}"
+               f"  latency (ms, ONNX)")
     for p in (result.dense, *result.points):
-        acc = p.acc_final
         lat = "  ".join(f"{k} {v:.2f}" for k, v in p.onnx_median_ms.items())
-        typer.echo(f"{p.keep:>6} {p.params / 1e6:>9.2f} {p.macs / 1e6:>8.1f} {p.size_mb:>6.1f} {100 * acc:>7.2f}  {lat}")
+        val = f"{100 * p.val_final.value:.2f}" if p.val_final else "-"
+        t = p.test_final
+        test = f"{100 * t.value:.2f} [{100 * t.low:.1f}, {100 * t.high:.1f}]" if t else f"{100 * p.acc_final:.2f}"
+        typer.echo(f"{p.keep:>6} {p.params / 1e6:>9.2f} {p.macs / 1e6:>8.1f} {p.size_mb:>6.1f} {val:>6} {test:>23}  {lat}")
+    typer.echo(f"validation chose keep-or-undo for each ratio; test accuracy on {n_test} images is reported only")
     if result.plot:
         typer.echo(f"frontier plot: {result.plot}")

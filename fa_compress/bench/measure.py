@@ -13,19 +13,27 @@ from pathlib import Path
 
 import torch
 
+from ..accuracy import Accuracy
 from ..errors import ConfigError
 from ..models.complexity import count_macs, count_params
 
-__all__ = ["Accuracy", "accuracy", "count_macs", "count_params", "size_mb"]
+__all__ = ["Evaluation", "accuracy", "count_macs", "count_params", "size_mb"]
 
 
 @dataclass(frozen=True)
-class Accuracy:
-    """Top-1 (and top-5 where there are more than 5 classes) on `n_images` images."""
+class Evaluation:
+    """Top-1 (and top-5 where there are more than 5 classes) on `n_images` images, and which images
+    top-1 got right (in the order seen), so two models on the same images can be compared pairwise."""
 
     top1_pct: float
     top5_pct: float | None
     n_images: int
+    correct: tuple[bool, ...] = ()
+
+    @property
+    def top1(self) -> Accuracy:
+        """Top-1 with its 95% Wilson interval."""
+        return Accuracy.of(sum(self.correct), self.n_images)
 
 
 def size_mb(path: Path) -> float:
@@ -39,9 +47,10 @@ def size_mb(path: Path) -> float:
 
 
 def accuracy(predict: Callable[[torch.Tensor], torch.Tensor],
-             batches: Iterable[tuple[torch.Tensor, torch.Tensor]], limit: int | None = None) -> Accuracy:
+             batches: Iterable[tuple[torch.Tensor, torch.Tensor]], limit: int | None = None) -> Evaluation:
     """Top-1/top-5 of `predict` (images -> logits) over (images, labels) batches, first `limit` images."""
-    correct1 = correct5 = seen = 0
+    correct1: list[bool] = []
+    correct5 = seen = 0
     num_classes = 0
     with torch.inference_mode():
         for images, labels in batches:
@@ -53,10 +62,11 @@ def accuracy(predict: Callable[[torch.Tensor], torch.Tensor],
             num_classes = logits.shape[1]
             labels = labels.to(logits.device).view(-1, 1)  # (N,) -> (N, 1)
             topk = logits.topk(min(5, num_classes), dim=1).indices  # (N, k)
-            correct1 += int((topk[:, :1] == labels).sum())
+            correct1 += (topk[:, 0:1] == labels).view(-1).tolist()  # (N, 1) -> (N,)
             correct5 += int((topk == labels).any(dim=1).sum())
             seen += labels.shape[0]
     if seen == 0:
         raise ConfigError("no images to measure accuracy on; the test split is empty or --eval-limit is 0")
     top5 = round(100.0 * correct5 / seen, 4) if num_classes > 5 else None
-    return Accuracy(top1_pct=round(100.0 * correct1 / seen, 4), top5_pct=top5, n_images=seen)
+    return Evaluation(top1_pct=round(100.0 * sum(correct1) / seen, 4), top5_pct=top5, n_images=seen,
+                      correct=tuple(bool(c) for c in correct1))

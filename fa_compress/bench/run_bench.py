@@ -3,7 +3,8 @@
 Artifacts come from the manifest: each stage's `artifacts` maps a key to a file in the run;
 `.safetensors` files are PyTorch models, `.onnx` files ONNX models, `.engine`/`.plan` TensorRT
 engines; other files (JSON, PNG) are not benchmarked. An entry may also be `{"path": ..., "source":
-<artifact name>}`; ONNX files otherwise name their source model in their `model_name` metadata.
+<artifact name>, "backends": [...]}`; ONNX files otherwise name their source model in their `model_name`
+metadata. `backends` (an INT8 form made for one runtime) limits where the file is measured.
 
 >>> report = bench_run(Run.resolve(None), batch_sizes=(1, 8), progress=True)
 """
@@ -20,6 +21,7 @@ import torch
 from ..errors import ConfigError, NotFoundError, UserError
 from ..run import Run, load_model
 from .results import BenchReport
+from .interleave import check_rounds
 from .suite import Artifact, bench_artifacts, check_options
 
 KINDS_BY_SUFFIX = {".safetensors": "torch", ".onnx": "onnx", ".engine": "tensorrt", ".plan": "tensorrt"}
@@ -48,8 +50,9 @@ def _onnx_source(path: Path) -> str | None:
     return props.get("model_name") or None
 
 
-def discover_artifacts(run: Run) -> list[tuple[str, str, Path, str | None]]:
-    """(name, kind, path, source) of every benchmarkable file the manifest lists, once each, in stage order."""
+def discover_artifacts(run: Run) -> list[tuple[str, str, Path, str | None, tuple[str, ...] | None]]:
+    """(name, kind, path, source, backends) of every benchmarkable file the manifest lists, once each, in
+    stage order; `backends` None means every backend of the file's kind."""
     found, seen = [], set()
     for stage, entry in run.manifest["stages"].items():
         if stage == BENCH_STAGE or not isinstance(entry, dict):
@@ -58,6 +61,8 @@ def discover_artifacts(run: Run) -> list[tuple[str, str, Path, str | None]]:
             rel, source = (value.get("path"), value.get("source")) if isinstance(value, dict) else (value, None)
             if not isinstance(rel, str):
                 continue
+            targets = value.get("backends") if isinstance(value, dict) else None
+            targets = tuple(targets) if isinstance(targets, list) and targets else None
             path = run.path / rel
             kind = KINDS_BY_SUFFIX.get(path.suffix)
             if kind is None or not path.is_file() or path.resolve() in seen:
@@ -65,9 +70,9 @@ def discover_artifacts(run: Run) -> list[tuple[str, str, Path, str | None]]:
             seen.add(path.resolve())
             if kind == "onnx" and source is None:
                 source = _onnx_source(path)
-            found.append((_artifact_name(path, kind), kind, path, source))
-    torch_names = {name for name, kind, _, _ in found if kind == "torch"}
-    return [(n, k, p, s if s in torch_names else None) for n, k, p, s in found]
+            found.append((_artifact_name(path, kind), kind, path, source, targets))
+    torch_names = {f[0] for f in found if f[1] == "torch"}
+    return [(n, k, p, s if s in torch_names else None, t) for n, k, p, s, t in found]
 
 
 def _load_artifacts(run: Run, notes: list[str]) -> tuple[list[Artifact], int | None]:
@@ -76,7 +81,7 @@ def _load_artifacts(run: Run, notes: list[str]) -> tuple[list[Artifact], int | N
     from ..gates import fold_gates, has_gates
 
     artifacts, img_size = [], None
-    for name, kind, path, source in discover_artifacts(run):
+    for name, kind, path, source, targets in discover_artifacts(run):
         model = None
         if kind == "onnx":
             check_onnx_file(path)  # a damaged file is refused before anything is measured or written
@@ -87,7 +92,7 @@ def _load_artifacts(run: Run, notes: list[str]) -> tuple[list[Artifact], int | N
             if has_gates(model):
                 fold_gates(model)
                 notes.append(f"{name}: gates folded into BatchNorm before measuring (exact, as exported)")
-        artifacts.append(Artifact(name, kind, path, model=model, source=source))
+        artifacts.append(Artifact(name, kind, path, model=model, source=source, backends=targets))
     return artifacts, img_size
 
 
@@ -122,35 +127,44 @@ def report_inputs(run: Run) -> dict[str, Any]:
 
 
 def summary(report: BenchReport) -> dict[str, Any]:
-    """The manifest's short form of a report: per artifact, accuracy, size and median latencies."""
-    return {a.name: {"kind": a.kind, "top1_pct": a.top1_pct, "size_mb": a.size_mb, "macs": a.macs,
-                     "latency_ms": {f"{r.backend}@{r.batch_size}": r.median_ms for r in a.latencies}}
+    """The manifest's short form of a report: per artifact, accuracy (with n and interval), size, median
+    latencies and latency ratios against the dense artifact timed in the same rounds."""
+    return {a.name: {"kind": a.kind, "top1_pct": a.top1_pct, "top1_interval_pct": [a.top1_low_pct, a.top1_high_pct],
+                     "eval_images": a.eval_images, "size_mb": a.size_mb, "macs": a.macs,
+                     "latency_ms": {f"{r.backend}@{r.batch_size}": r.median_ms for r in a.latencies},
+                     "latency_ratio_vs_dense": {f"{r.backend}@{r.batch_size}": [r.ratio.median, r.ratio.low, r.ratio.high]
+                                                for r in a.latencies if r.ratio is not None}}
             for a in report.artifacts}
 
 
 def bench_run(run: Run, *, backends: Sequence[str] | None = None, batch_sizes: Sequence[int] | None = None,
-              warmup: int = 5, runs: int = 30, eval_limit: int | None = None, img_size: int | None = None,
-              threads: int | None = None, progress: bool = False, write: bool = True) -> BenchReport:
+              warmup: int = 5, rounds: int = 30, eval_limit: int | None = None, img_size: int | None = None,
+              threads: int | None = None, progress: bool = False, write: bool = True,
+              order: str = "interleaved", seed: int = 0, runs: int | None = None) -> BenchReport:
     """Benchmark every artifact of `run`; with `write`, store report.{json,md,html} and plots in the run
     and a summary in run.json. `backends=None` means all (the unavailable ones are listed with reasons).
-    `threads` sets torch's CPU threads (onnxruntime's CPU backend uses the same number) for the call."""
+    `threads` sets torch's CPU threads (onnxruntime's CPU backend uses the same number) for the call.
+    Latency: `warmup` untimed then `rounds` timed interleaved rounds (`order="sequential"`: the old
+    one-artifact-after-the-other timing); `runs` is the former name of `rounds`."""
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
     saved = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _bench_run(run, backends, batch_sizes, warmup, runs, eval_limit, img_size, progress, write)
+        timing = {"warmup": warmup, "rounds": rounds if runs is None else runs, "order": order, "seed": seed}
+        return _bench_run(run, backends, batch_sizes, timing, eval_limit, img_size, progress, write)
     finally:
         torch.set_num_threads(saved)
 
 
-def _bench_run(run: Run, backends: Sequence[str] | None, batch_sizes: Sequence[int] | None, warmup: int,
-               runs: int, eval_limit: int | None, img_size: int | None, progress: bool, write: bool) -> BenchReport:
+def _bench_run(run: Run, backends: Sequence[str] | None, batch_sizes: Sequence[int] | None, timing: dict[str, Any],
+               eval_limit: int | None, img_size: int | None, progress: bool, write: bool) -> BenchReport:
     from ..report import write_report
 
     sizes = tuple(batch_sizes or default_batch_sizes())
-    check_options(backends, sizes, img_size or MIN_IMG_SIZE, warmup, runs)  # fail before loading anything
+    check_rounds(timing["warmup"], timing["rounds"], timing["order"])  # all before loading anything
+    check_options(backends, sizes, img_size or MIN_IMG_SIZE, timing["warmup"], timing["rounds"])
     if img_size is not None and not MIN_IMG_SIZE <= img_size <= MAX_IMG_SIZE:
         raise ConfigError(f"--img-size must be in [{MIN_IMG_SIZE}, {MAX_IMG_SIZE}] px (got {img_size}); "
                           f"leave it out to measure at the size the model was trained at")
@@ -162,8 +176,8 @@ def _bench_run(run: Run, backends: Sequence[str] | None, batch_sizes: Sequence[i
     notes: list[str] = []
     artifacts, trained_size = _load_artifacts(run, notes)
     report = bench_artifacts(
-        artifacts, backends=backends, batch_sizes=sizes, warmup=warmup,
-        runs=runs, img_size=img_size or trained_size or 224, eval_data=_eval_data(run, eval_limit, notes),
+        artifacts, backends=backends, batch_sizes=sizes, **timing,
+        img_size=img_size or trained_size or 224, eval_data=_eval_data(run, eval_limit, notes),
         eval_limit=eval_limit, progress=progress, root=run.path, run_label=run.path.name, notes=notes)
     if write:
         paths = write_report(run.path, report, **report_inputs(run))

@@ -1,4 +1,4 @@
-"""Latency statistics: median, p90, mean and min of many timed runs.
+"""Latency statistics: median, p90, mean and min of many timed runs; ratios of paired rounds with intervals.
 
 p90 uses linear interpolation between the two nearest ranks (numpy's default `method="linear"`):
 for sorted samples x[0..n-1] the q-quantile sits at position q*(n-1), so [1..10] ms gives p90 9.1 ms.
@@ -50,3 +50,58 @@ def summarize(samples_s: Sequence[float]) -> LatencyStats:
 def throughput_ips(batch_size: int, median_ms: float) -> float:
     """Images per second at the median latency of a batch."""
     return batch_size / (median_ms / 1e3) if median_ms > 0 else math.inf
+
+
+# ---- ratios of two artifacts timed in the same rounds ---------------------------------------------
+
+NOISY_HALF_WIDTH = 0.10  # an interval wider than +-10% of its ratio is reported as "noisy", not as a figure
+
+
+@dataclass(frozen=True)
+class RatioStats:
+    """Latency of an artifact over a reference's (`this / reference`: < 1 is faster), per paired round.
+
+    `median` is the median of the per-round ratios; [`low`, `high`] its 95% bootstrap interval over rounds.
+    """
+
+    median: float
+    low: float
+    high: float
+    n_rounds: int
+    noisy: bool  # the interval is wider than +-NOISY_HALF_WIDTH of the median
+
+    @property
+    def half_width_pct(self) -> float:
+        """Half the interval's width, in percent of the median."""
+        return 100.0 * (self.high - self.low) / 2 / self.median if self.median > 0 else math.inf
+
+
+def bootstrap_median_interval(values: Sequence[float], *, confidence: float = 0.95, resamples: int = 2000,
+                              seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median of `values` (resampled with replacement, seeded)."""
+    import numpy as np
+
+    data = np.asarray(values, dtype=np.float64)
+    if data.size == 0:
+        raise ConfigError("no rounds to build an interval from; use --rounds >= 1")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, data.size, size=(resamples, data.size))  # (R, n) indices into the rounds
+    medians = np.median(data[picks], axis=1)  # (R, n) -> (R,)
+    tail = (1.0 - confidence) / 2
+    low, high = np.quantile(medians, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def ratio_stats(samples_s: Sequence[float], reference_s: Sequence[float], *, seed: int = 0,
+                confidence: float = 0.95, resamples: int = 2000) -> RatioStats:
+    """Per-round ratios `samples_s[i] / reference_s[i]` (both timed in round i), their median and interval."""
+    if len(samples_s) != len(reference_s):
+        raise ValueError(f"paired rounds differ in length: {len(samples_s)} vs {len(reference_s)}")
+    ratios = [a / b for a, b in zip(samples_s, reference_s) if b > 0]
+    if not ratios:
+        raise ConfigError("no rounds to compare; use --rounds >= 1")
+    mid = quantile(sorted(ratios), 0.5)
+    low, high = bootstrap_median_interval(ratios, confidence=confidence, resamples=resamples, seed=seed)
+    r = lambda v: round(v, 6)  # noqa: E731
+    noisy = mid <= 0 or (high - low) / 2 > NOISY_HALF_WIDTH * mid
+    return RatioStats(median=r(mid), low=r(low), high=r(high), n_rounds=len(ratios), noisy=noisy)

@@ -3,6 +3,7 @@
 >>> artifacts = [Artifact("dense", "torch", Path("finetuned.safetensors"), model=dense),
 ...              Artifact("onnx-fp32", "onnx", Path("model.onnx"), source="dense")]
 >>> report = bench_artifacts(artifacts, batch_sizes=(1, 8), img_size=64, eval_data=test_loader)
+>>> report.artifacts[1].latency("ort-cpu", 8).ratio     # vs the densest ONNX timed in the same rounds
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, NotFoundError
-from .backends import Backend, backend_names, check_timing_options, get_backend
-from .environment import environment
-from .measure import accuracy, count_macs, count_params, size_mb
-from .results import ArtifactResult, BenchReport, BenchSettings, LatencyResult, SkippedBackend
-from .stats import throughput_ips
+from ..accuracy import compare_paired
+from .backends import Backend, Runner, backend_names, check_timing_options, get_backend
+from .environment import environment, load_average
+from .interleave import check_rounds, time_steps
+from .measure import Evaluation, accuracy, count_macs, count_params, size_mb
+from .results import AccuracyDiff, ArtifactResult, BenchReport, BenchSettings, LatencyResult, SkippedBackend
+from .stats import ratio_stats, summarize, throughput_ips
 
 # Which backend measures an artifact's accuracy, by kind, first available wins.
 ACCURACY_BACKENDS = {"torch": ("torch-cuda-fp32", "torch-cpu"), "onnx": ("ort-cpu", "ort-cuda"),
@@ -38,11 +41,16 @@ class Artifact:
     path: Path | None = None
     model: nn.Module | None = None  # required for kind "torch"
     source: str | None = None  # the artifact it was made from; params and MACs are taken from it
+    backends: tuple[str, ...] | None = None  # the backends it is made for (an INT8 form); None: all of its kind
 
     @property
     def target(self) -> Any:
         """What a backend of this kind loads."""
         return self.model if self.kind == "torch" else self.path
+
+    def runs_on(self, backend: str) -> bool:
+        """Whether this artifact is measured on `backend` (its kind is checked separately)."""
+        return self.backends is None or backend in self.backends
 
 
 def _reason(exc: BaseException) -> str:
@@ -73,14 +81,14 @@ def _eval_batches(eval_data: Any) -> Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
 def check_options(backends: Sequence[str] | None, batch_sizes: Sequence[int], img_size: int, warmup: int,
-                  runs: int) -> None:
-    """Fail before measuring anything: unknown backend names, batch sizes <= 0, no runs."""
+                  rounds: int) -> None:
+    """Fail before measuring anything: unknown backend names, batch sizes <= 0, no rounds."""
     for name in backends or ():
         get_backend(name)
     if not batch_sizes:
         raise ConfigError("no batch size given; pass e.g. --batch-sizes 1,8")
     for bs in batch_sizes:
-        check_timing_options(bs, img_size, warmup, runs)
+        check_timing_options(bs, img_size, warmup, rounds)
 
 
 def _select_backends(names: Sequence[str] | None) -> tuple[list[Backend], list[SkippedBackend]]:
@@ -96,64 +104,130 @@ def _select_backends(names: Sequence[str] | None) -> tuple[list[Backend], list[S
     return usable, skipped
 
 
-def _static_figures(artifact: Artifact, done: dict[str, ArtifactResult], img_size: int) -> dict[str, Any]:
+def _static_figures(artifact: Artifact, done: dict[str, dict[str, Any]], img_size: int) -> dict[str, Any]:
     size = size_mb(artifact.path) if artifact.path is not None and artifact.path.is_file() else None
     if artifact.kind == "torch" and artifact.model is not None:
         return {"size_mb": size, "params": count_params(artifact.model),
                 "macs": count_macs(artifact.model, img_size)}
-    src = done.get(artifact.source or "")
-    return {"size_mb": size, "params": src.params if src else None, "macs": src.macs if src else None}
+    src = done.get(artifact.source or "", {})
+    return {"size_mb": size, "params": src.get("params"), "macs": src.get("macs")}
 
 
 def _accuracy(artifact: Artifact, eval_batches: Any, eval_limit: int | None,
-              notes: list[str]) -> tuple[float | None, float | None, int]:
+              notes: list[str]) -> Evaluation | None:
     if eval_batches is None:
-        return None, None, 0
+        return None
     for name in ACCURACY_BACKENDS.get(artifact.kind, ()):
         backend = get_backend(name)
-        if not backend.available()[0]:
+        if not artifact.runs_on(name) or not backend.available()[0]:
             continue
         try:
-            acc = accuracy(backend.load(artifact.target).predict, eval_batches, eval_limit)
+            return accuracy(backend.load(artifact.target).predict, eval_batches, eval_limit)
         except Exception as exc:  # noqa: BLE001 - recorded in the report, the sweep goes on
             notes.append(f"accuracy of {artifact.name} on {name} failed: {_reason(exc)}")
-            return None, None, 0
-        return acc.top1_pct, acc.top5_pct, acc.n_images
+            return None
     notes.append(f"accuracy of {artifact.name} not measured: no {artifact.kind} backend available here")
-    return None, None, 0
+    return None
 
 
-def _latencies(artifact: Artifact, backend: Backend, batch_sizes: Sequence[int], img_size: int,
-               warmup: int, runs: int, skipped: list[SkippedBackend], advance: Any) -> list[LatencyResult]:
-    results: list[LatencyResult] = []
-    try:
-        runner = backend.load(artifact.target)
-    except Exception as exc:  # noqa: BLE001 - recorded as a skip with its reason
-        skipped.append(SkippedBackend(backend.name, f"load failed: {_reason(exc)}", artifact.name))
-        for _ in batch_sizes:
-            advance(f"{artifact.name} · {backend.name} (failed)")
-        return results
-    for bs in batch_sizes:
-        advance(f"{artifact.name} · {backend.name} · batch {bs}")
+def _accuracy_fields(name: str, evals: dict[str, Evaluation], reference: str | None,
+                     source: str | None) -> dict[str, Any]:
+    """top-1/top-5 with the Wilson interval, and paired tests against the dense reference and the source."""
+    ev = evals.get(name)
+    if ev is None:
+        return {"top1_pct": None, "top5_pct": None, "eval_images": 0}
+    acc = ev.top1
+    diffs = []
+    for other in dict.fromkeys(o for o in (reference, source) if o and o != name and o in evals):
+        if evals[other].n_images != ev.n_images:
+            continue  # not the same images: no paired test
+        c = compare_paired(ev.correct, evals[other].correct)
+        diffs.append(AccuracyDiff(other, round(100.0 * c.diff, 4), c.only_a, c.only_b, c.n,
+                                  round(c.p_value, 6), not c.significant))
+    return {"top1_pct": ev.top1_pct, "top5_pct": ev.top5_pct, "eval_images": ev.n_images,
+            "top1_low_pct": round(100.0 * acc.low, 4), "top1_high_pct": round(100.0 * acc.high, 4),
+            "accuracy_vs": tuple(diffs)}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How latency is measured: warm-up, rounds, order and the seed of the shuffles and intervals."""
+
+    batch_sizes: tuple[int, ...]
+    img_size: int
+    warmup: int = 5
+    rounds: int = 30
+    order: str = "interleaved"
+    seed: int = 0
+
+
+def _load_runners(backend: Backend, group: Sequence[Artifact], skipped: list[SkippedBackend]) -> dict[str, Runner]:
+    runners = {}
+    for a in group:
         try:
-            s = backend.measure(runner, bs, img_size, warmup, runs)
-        except Exception as exc:  # noqa: BLE001 - e.g. out of memory at batch 64: recorded, not fatal
-            skipped.append(SkippedBackend(backend.name, f"batch {bs}: {_reason(exc)}", artifact.name))
+            runners[a.name] = backend.load(a.target)
+        except Exception as exc:  # noqa: BLE001 - recorded as a skip with its reason
+            skipped.append(SkippedBackend(backend.name, f"load failed: {_reason(exc)}", a.name))
+    return runners
+
+
+def _steps(backend: Backend, runners: dict[str, Runner], bs: int, img_size: int,
+           skipped: list[SkippedBackend]) -> dict[str, Any]:
+    """One prepared, already run once step per runner; a runner that fails at this batch size is skipped."""
+    steps = {}
+    for name, runner in runners.items():
+        try:
+            step = runner.step_fn(bs, img_size)
+            step()  # fail here (e.g. out of memory at batch 64), not in the middle of the rounds
+            steps[name] = step
+        except Exception as exc:  # noqa: BLE001 - recorded, not fatal
+            skipped.append(SkippedBackend(backend.name, f"batch {bs}: {_reason(exc)}", name))
+    return steps
+
+
+def measure_group(backend: Backend, group: Sequence[Artifact], timing: Timing, reference: str | None,
+                  skipped: list[SkippedBackend], advance: Any = lambda description: None
+                  ) -> dict[str, list[LatencyResult]]:
+    """Latencies of every artifact of `group` on `backend`, all timed in the same rounds per batch size,
+    each with its per-round ratio against `reference` (when that artifact is in the group)."""
+    runners = _load_runners(backend, group, skipped)
+    out: dict[str, list[LatencyResult]] = {a.name: [] for a in group}
+    for bs in timing.batch_sizes:
+        advance(f"{backend.name} · batch {bs} · {len(runners)} artifacts")
+        steps = _steps(backend, runners, bs, timing.img_size, skipped)
+        if not steps:
             continue
-        results.append(LatencyResult(backend.name, bs, s.median_ms, s.p90_ms, s.mean_ms, s.min_ms, s.n_runs,
-                                     round(throughput_ips(bs, s.median_ms), 3), runner.settings))
-    return results
+        samples = time_steps(steps, warmup=timing.warmup, rounds=timing.rounds, order=timing.order,
+                             seed=timing.seed)
+        ref = reference if reference in samples else None
+        for name, values in samples.items():
+            s = summarize(values)
+            ratio = ratio_stats(values, samples[ref], seed=timing.seed) if ref and name != ref else None
+            out[name].append(LatencyResult(backend.name, bs, s.median_ms, s.p90_ms, s.mean_ms, s.min_ms, s.n_runs,
+                                           round(throughput_ips(bs, s.median_ms), 3), runners[name].settings,
+                                           reference=ref, ratio=ratio))
+    return out
+
+
+def dense_reference(names: Sequence[str], macs: dict[str, int | None]) -> str | None:
+    """The first of `names` with the most MACs of all artifacts (`macs`), or None when none of them has."""
+    most = max((m or 0 for m in macs.values()), default=0)
+    return next((n for n in names if (macs.get(n) or 0) == most), None)
 
 
 def bench_artifacts(artifacts: Sequence[Artifact], *, backends: Sequence[str] | None = None,
-                    batch_sizes: Sequence[int] = (1, 8), warmup: int = 5, runs: int = 30,
+                    batch_sizes: Sequence[int] = (1, 8), warmup: int = 5, rounds: int = 30,
                     img_size: int = 224, eval_data: Any = None, eval_limit: int | None = None,
                     progress: bool = False, root: Path | None = None, run_label: str | None = None,
-                    notes: Sequence[str] = ()) -> BenchReport:
+                    notes: Sequence[str] = (), order: str = "interleaved", seed: int = 0) -> BenchReport:
     """Measure every artifact on every available backend that takes its kind, at each batch size.
 
-    Unavailable backends (and loads or batch sizes that failed) are listed in `report.skipped` with
-    the reason. Paths are stored relative to `root` when they lie inside it.
+    Per backend and batch size, all its artifacts are timed in the same interleaved rounds (see
+    `interleave.time_steps`); each latency carries its ratio to the dense artifact's (the one with the
+    most MACs) in the same rounds, with a 95% bootstrap interval. Accuracies carry n, a Wilson interval
+    and McNemar tests against the dense artifact and the artifact's source. Unavailable backends (and
+    loads or batch sizes that failed) are listed in `report.skipped` with the reason. Paths are stored
+    relative to `root` when they lie inside it.
     """
     if not artifacts:
         raise NotFoundError("nothing to benchmark: no model, ONNX file or engine found; "
@@ -161,22 +235,36 @@ def bench_artifacts(artifacts: Sequence[Artifact], *, backends: Sequence[str] | 
     names = [a.name for a in artifacts]
     if len(set(names)) != len(names):
         raise ConfigError(f"artifact names must be unique, got {names}")
-    check_options(backends, batch_sizes, img_size, warmup, runs)
+    check_rounds(warmup, rounds, order)
+    check_options(backends, batch_sizes, img_size, warmup, rounds)
+    load_before = load_average()
+    timing = Timing(tuple(batch_sizes), img_size, warmup, rounds, order, seed)
     usable, skipped = _select_backends(backends)
     eval_batches, notes_out = _eval_batches(eval_data), list(notes)
-    plan = [(a, b) for a in artifacts for b in usable if b.artifact_kind == a.kind]
-    done: dict[str, ArtifactResult] = {}
+    plan = [(b, [a for a in artifacts if b.artifact_kind == a.kind and a.runs_on(b.name)]) for b in usable]
+    plan = [(b, group) for b, group in plan if group]
+    static: dict[str, dict[str, Any]] = {}
+    evals: dict[str, Evaluation] = {}
+    lats: dict[str, list[LatencyResult]] = {a.name: [] for a in artifacts}
     with _progress(progress, len(artifacts) + len(plan) * len(batch_sizes)) as advance:
         for a in artifacts:
             advance(f"{a.name} · accuracy")
-            top1, top5, n = _accuracy(a, eval_batches, eval_limit, notes_out)
-            lats = [r for b in usable if b.artifact_kind == a.kind
-                    for r in _latencies(a, b, batch_sizes, img_size, warmup, runs, skipped, advance)]
-            done[a.name] = ArtifactResult(
-                name=a.name, kind=a.kind, path=_rel(a.path, root), **_static_figures(a, done, img_size),
-                top1_pct=top1, top5_pct=top5, eval_images=n, latencies=tuple(lats), source=a.source)
-    settings = BenchSettings(tuple(batch_sizes), warmup, runs, img_size, eval_limit)
-    return BenchReport(env=environment(), artifacts=tuple(done.values()), skipped=tuple(skipped),
+            static[a.name] = _static_figures(a, static, img_size)
+            ev = _accuracy(a, eval_batches, eval_limit, notes_out)
+            if ev is not None:
+                evals[a.name] = ev
+        macs = {n: f["macs"] for n, f in static.items()}
+        for backend, group in plan:
+            ref = dense_reference([a.name for a in group], macs)
+            for name, results in measure_group(backend, group, timing, ref, skipped, advance).items():
+                lats[name] += results
+    acc_ref = dense_reference([n for n in names if n in evals], macs)
+    done = [ArtifactResult(name=a.name, kind=a.kind, path=_rel(a.path, root), **static[a.name],
+                           latencies=tuple(lats[a.name]), source=a.source,
+                           **_accuracy_fields(a.name, evals, acc_ref, a.source))
+            for a in artifacts]
+    settings = BenchSettings(tuple(batch_sizes), warmup, rounds, img_size, eval_limit, order, seed)
+    return BenchReport(env=environment(load_before), artifacts=tuple(done), skipped=tuple(skipped),
                        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), settings=settings, run=run_label,
                        notes=tuple(notes_out))
 

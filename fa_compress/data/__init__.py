@@ -4,6 +4,7 @@
 >>> from fa_compress.models import get_spec
 >>> bundle = load_dataset("fashion-mnist", img_size=64, normalization=get_spec("resnet18").normalization)
 >>> loader = make_loader(bundle.train, batch_size=64, shuffle=True, seed=0)
+>>> len(bundle.val)   # validation: what every choice reads; bundle.test is only reported
 
 Importing this package loads no torch; loading a dataset does.
 """
@@ -12,6 +13,9 @@ from __future__ import annotations
 
 from ._bundle import DatasetBundle
 from ._load import dataset_names, load_dataset
+from ._loaded import collect_loaded, loaded_summary
+from ._val_fraction import DEFAULT_VAL_FRACTION, MAX_VAL_FRACTION, check_val_fraction
 from .loader import is_in_memory, make_loader
 
-__all__ = ["DatasetBundle", "dataset_names", "is_in_memory", "load_dataset", "make_loader"]
+__all__ = ["DEFAULT_VAL_FRACTION", "MAX_VAL_FRACTION", "DatasetBundle", "check_val_fraction", "collect_loaded",
+           "dataset_names", "is_in_memory", "load_dataset", "loaded_summary", "make_loader"]

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from .. import errors
 from ..errors import ConfigError
+from ._loaded import note_loaded
+from ._val_fraction import DEFAULT_VAL_FRACTION, check_val_fraction
 
 if TYPE_CHECKING:
     from ..models import Normalization
@@ -36,11 +38,14 @@ def load_dataset(
     limit_train: int | None = None,
     limit_test: int | None = None,
     seed: int = 0,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> DatasetBundle:
     """Load dataset `spec` at `img_size` px, normalised for the model that will read it.
 
     `root` is where downloadable datasets live (and where Fashion-MNIST is looked for first);
-    `limit_train` / `limit_test` keep a seeded class-balanced subset.
+    `limit_train` / `limit_test` keep a seeded class-balanced subset. The validation split is the
+    dataset's own where it has one, else `val_fraction` of each class carved from the training
+    images with `seed` (see `_split.py`); the same arguments always give the same three splits.
 
     >>> from fa_compress.models import get_spec
     >>> bundle = load_dataset("fashion-mnist", normalization=get_spec("resnet18").normalization)
@@ -49,7 +54,13 @@ def load_dataset(
     if isinstance(img_size, bool) or not isinstance(img_size, int) or not 8 <= img_size <= _MAX_IMG_SIZE:
         raise ConfigError(f"img_size must be an integer from 8 to {_MAX_IMG_SIZE}, got {img_size!r}")
     root = Path(root).expanduser() if root is not None else None
-    args = (img_size, normalization, limit_train, limit_test, seed)
+    check_val_fraction(val_fraction)
+    bundle = _load(spec, root, (img_size, normalization, limit_train, limit_test, seed, val_fraction))
+    note_loaded(bundle)
+    return bundle
+
+
+def _load(spec: str, root: Path | None, args: tuple) -> DatasetBundle:
     kind, _, arg = spec.partition(":")
     if spec == "fashion-mnist":
         from .fashion_mnist import load_fashion_mnist

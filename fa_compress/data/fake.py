@@ -8,6 +8,7 @@ being solved at initialisation. Horizontal stripes survive the training split's 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -15,6 +16,7 @@ import torch
 from ..errors import ConfigError
 from ..models import Normalization
 from ._bundle import DatasetBundle
+from ._split import DEFAULT_VAL_FRACTION, Pool, check_val_fraction, make_splits
 from ._subset import check_limit
 from .memory import InMemoryImageDataset
 
@@ -33,24 +35,39 @@ def load_fake(
     limit_train: int | None,
     limit_test: int | None,
     seed: int,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> DatasetBundle:
-    """`num_classes` synthetic classes: 512 train / 256 test images, or as many as the limits say."""
+    """`num_classes` synthetic classes: 512 train / 256 test images, or as many as the limits say,
+    and a validation split generated alike, `val_fraction` of train + validation (its own split)."""
     if not 2 <= num_classes <= MAX_CLASSES:
         raise ConfigError(f"fake:N needs 2 <= N <= {MAX_CLASSES} classes, got {num_classes}")
+    check_val_fraction(val_fraction)
+    for limit in (limit_train, limit_test):
+        check_limit(limit)
     generator = torch.Generator().manual_seed(seed)
     colours = 0.2 + 0.6 * torch.rand(num_classes, 3, generator=generator)  # (K, 3) in [0.2, 0.8]
     # stripe frequencies, cycles per image height: 1, 2, ..., spread over the classes
     frequencies = 1.0 + torch.randperm(num_classes, generator=generator).float() % 8  # (K,)
-    splits = {}
-    for split, default, limit in (("train", DEFAULT_TRAIN, limit_train), ("test", DEFAULT_TEST, limit_test)):
-        check_limit(limit)
-        count = default if limit is None else limit  # generated data: a limit sets the size
+    n_train = DEFAULT_TRAIN if limit_train is None else limit_train  # generated data: a limit sets the size
+    n_test = DEFAULT_TEST if limit_test is None else limit_test
+    n_val = max(num_classes, round(n_train * val_fraction / (1 - val_fraction)))
+    pools = {}
+    for split, count in (("train", n_train), ("test", n_test), ("val", n_val)):
         labels = torch.arange(count) % num_classes  # (N,) balanced
         labels = labels[torch.randperm(count, generator=generator)]
         images = _render(labels, colours, frequencies, img_size, generator)
-        splits[split] = InMemoryImageDataset(images, labels, normalization, flip=split == "train")
+        pools[split] = Pool(labels, functools.partial(_view, images, labels, normalization))
     classes = [f"class_{i}" for i in range(num_classes)]
-    return DatasetBundle(f"fake:{num_classes}", splits["train"], splits["test"], classes, 0, f"synthetic, seed {seed}")
+    splits = make_splits(pools["train"], pools["test"], pools["val"], classes=classes, val_fraction=val_fraction,
+                         limit_train=None, limit_test=None, seed=seed)
+    return DatasetBundle(f"fake:{num_classes}", splits.train, splits.val, splits.test, classes,
+                         f"synthetic, seed {seed}", splits.validation)
+
+
+def _view(images: torch.Tensor, labels: torch.Tensor, normalization: Normalization, indices: list[int],
+          augment: bool) -> InMemoryImageDataset:
+    keep = torch.tensor(indices, dtype=torch.long)
+    return InMemoryImageDataset(images[keep], labels[keep], normalization, flip=augment)
 
 
 def _render(

@@ -18,7 +18,7 @@ import torch
 from ..errors import CheckpointError, NotFoundError
 from ..models import Normalization
 from ._bundle import DatasetBundle
-from ._subset import balanced_subset
+from ._split import DEFAULT_VAL_FRACTION, Pool, make_splits
 from .memory import InMemoryImageDataset
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -40,20 +40,28 @@ def load_fashion_mnist(
     limit_train: int | None,
     limit_test: int | None,
     seed: int,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> DatasetBundle:
-    """Fashion-MNIST as a `DatasetBundle` of in-memory datasets at `img_size` px."""
+    """Fashion-MNIST as a `DatasetBundle` of in-memory datasets at `img_size` px; the validation
+    split is carved from the 60,000 training images (only the images kept are resized)."""
     folder, source = _locate(root)
-    splits = {}
-    for split, limit, split_seed in (("train", limit_train, seed), ("test", limit_test, seed + 1)):
-        images = read_idx(_find_file(folder, _FILES[f"{split}_images"]))  # (N, 28, 28) uint8
+    pools = {}
+    for split in ("train", "test"):
+        images = torch.from_numpy(read_idx(_find_file(folder, _FILES[f"{split}_images"])))  # (N, 28, 28) uint8
         labels = torch.from_numpy(read_idx(_find_file(folder, _FILES[f"{split}_labels"])).astype(np.int64))  # (N,)
-        keep = balanced_subset(labels, limit, split_seed)
-        images_t = torch.from_numpy(images)
-        if keep is not None:
-            images_t, labels = images_t[keep], labels[keep]
-        resized = resize_uint8(images_t.unsqueeze(1), img_size)  # (N, 28, 28) -> (N, 1, S, S)
-        splits[split] = InMemoryImageDataset(resized, labels, normalization, flip=split == "train")
-    return DatasetBundle("fashion-mnist", splits["train"], splits["test"], list(CLASSES), 0, source)
+        pools[split] = Pool(labels, functools.partial(_view, images, labels, img_size, normalization))
+    splits = make_splits(pools["train"], pools["test"], None, classes=CLASSES, val_fraction=val_fraction,
+                         limit_train=limit_train, limit_test=limit_test, seed=seed)
+    return DatasetBundle("fashion-mnist", splits.train, splits.val, splits.test, list(CLASSES), source,
+                         splits.validation)
+
+
+def _view(images: torch.Tensor, labels: torch.Tensor, img_size: int, normalization: Normalization,
+          indices: list[int], augment: bool) -> InMemoryImageDataset:
+    """The images at `indices`, resized: (n, 28, 28) -> (n, 1, S, S); flipped at random when `augment`."""
+    keep = torch.tensor(indices, dtype=torch.long)
+    resized = resize_uint8(images[keep].unsqueeze(1), img_size)
+    return InMemoryImageDataset(resized, labels[keep], normalization, flip=augment)
 
 
 def read_idx(path: Path) -> np.ndarray:

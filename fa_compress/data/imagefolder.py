@@ -1,14 +1,17 @@
 """`imagefolder:PATH` — a folder of class subfolders of images.
 
-Layouts: `PATH/train/<class>/*` with `PATH/val/<class>/*` (or `PATH/test/`); or `PATH/<class>/*`
-alone (also `PATH/train/` alone), split 80/20 per class by the seed. Every image is checked at load
-time (PIL's verify(); JPEGs are decoded at 1/8 scale, ~1 ms each, since verify() misses truncated
-JPEGs); unreadable files are left out and counted, and more than 5% of them is an error
-(probably the wrong folder).
+Layouts: `PATH/train/<class>/*` with `PATH/test/<class>/*` (or `PATH/val/` as the test split when
+there is no `test/`); `PATH/train/`, `PATH/val/` and `PATH/test/` together give the dataset its own
+validation split; or `PATH/<class>/*` alone (also `PATH/train/` alone), split 80/20 per class by the
+seed. Without its own validation split, one is carved from the training images (`_split.py`).
+Every image is checked at load time (PIL's verify(); JPEGs are decoded at 1/8 scale, ~1 ms each,
+since verify() misses truncated JPEGs); unreadable files are left out and counted by reason, and
+more than 5% of them is an error (probably the wrong folder).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,14 +21,15 @@ import torch
 from ..errors import ConfigError, NotFoundError, UserError
 from ..models import Normalization
 from ._bundle import DatasetBundle
-from ._subset import balanced_subset
+from ._skipped import EMPTY, NOT_AN_IMAGE, TOO_LARGE, TRUNCATED, SkippedImages
+from ._split import DEFAULT_VAL_FRACTION, Pool, make_splits
 from .files import ImageFileDataset
 from .transforms import eval_transform, train_transform
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 MAX_BAD_FRACTION = 0.05
 TEST_FRACTION = 0.2  # single-folder layout: share of each class held out for testing
-_TEST_DIR_NAMES = ("val", "test")
+_TEST_DIR_NAMES = ("test", "val")  # the first present is the test split; `val` beside `test` validates
 
 Samples = list[tuple[Path, int]]
 
@@ -37,6 +41,7 @@ def load_imagefolder(
     limit_train: int | None,
     limit_test: int | None,
     seed: int,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> DatasetBundle:
     """Load an image-folder dataset; see the module docstring for the layouts."""
     path = Path(path).expanduser()
@@ -44,32 +49,43 @@ def load_imagefolder(
         raise NotFoundError(f"image folder {path} does not exist")
     train_dir = path / "train" if (path / "train").is_dir() else path
     test_dir = next((path / n for n in _TEST_DIR_NAMES if (path / n).is_dir()), None) if train_dir != path else None
-    train_files = _scan(train_dir)
+    val_dir = path / "val" if test_dir is not None and test_dir.name == "test" and (path / "val").is_dir() else None
+    train_files, ignored = _scan(train_dir)
     classes = _check_classes(train_dir, sorted(train_files))
-    train = _labelled(train_files, classes)
-    test: Samples = []
-    if test_dir is not None:
-        test_files = _scan(test_dir)
-        unknown = sorted(set(test_files) - set(classes))
-        if unknown:
-            raise ConfigError(f"{test_dir} has classes missing from {train_dir}: {', '.join(unknown)}")
-        test = _labelled(test_files, classes)
-        source = f"image folders {train_dir} and {test_dir}"
-    (train, test), skipped = _verified(train, test)
+    parts = {"train": _labelled(train_files, classes), "test": [], "val": []}
+    for name, folder in (("test", test_dir), ("val", val_dir)):
+        if folder is not None:
+            files, more = _scan(folder)
+            ignored += more
+            unknown = sorted(set(files) - set(classes))
+            if unknown:
+                raise ConfigError(f"{folder} has classes missing from {train_dir}: {', '.join(unknown)}")
+            parts[name] = _labelled(files, classes)
+    kept, skipped = _verified(parts, ignored)
+    train, test, val = kept["train"], kept["test"], kept["val"]
     if test_dir is None:
         train, test = split_per_class(train, TEST_FRACTION, seed)
         source = f"image folder {train_dir}, {TEST_FRACTION:.0%} of each class held out (seed {seed})"
+    else:
+        source = f"image folders {train_dir} and {test_dir}" + (f", validation {val_dir}" if val_dir else "")
     if not train or not test:
         raise NotFoundError(f"{path} has too few readable images to make a train and a test split")
-    train, test = _limited(train, limit_train, seed), _limited(test, limit_test, seed + 1)
-    return DatasetBundle(
-        f"imagefolder:{path}",
-        ImageFileDataset(train, train_transform(img_size, normalization)),
-        ImageFileDataset(test, eval_transform(img_size, normalization)),
-        classes,
-        skipped,
-        source,
-    )
+    splits = make_splits(_pool(train, img_size, normalization), _pool(test, img_size, normalization),
+                         _pool(val, img_size, normalization) if val_dir is not None else None, classes=classes,
+                         val_fraction=val_fraction, limit_train=limit_train, limit_test=limit_test, seed=seed)
+    return DatasetBundle(f"imagefolder:{path}", splits.train, splits.val, splits.test, classes, source,
+                         splits.validation, skipped)
+
+
+def _pool(samples: Samples, img_size: int, normalization: Normalization) -> Pool:
+    labels = torch.tensor([label for _, label in samples], dtype=torch.long)  # (N,)
+    return Pool(labels, functools.partial(_view, samples, img_size, normalization))
+
+
+def _view(samples: Samples, img_size: int, normalization: Normalization, indices: list[int],
+          augment: bool) -> ImageFileDataset:
+    transform = train_transform if augment else eval_transform
+    return ImageFileDataset([samples[i] for i in indices], transform(img_size, normalization))
 
 
 def split_per_class(samples: Samples, test_fraction: float, seed: int) -> tuple[Samples, Samples]:
@@ -89,14 +105,18 @@ def split_per_class(samples: Samples, test_fraction: float, seed: int) -> tuple[
     return sorted(train), sorted(test)
 
 
-def _scan(folder: Path) -> dict[str, list[Path]]:
-    """Class folder name -> its image files (searched recursively), for folders holding any."""
+def _scan(folder: Path) -> tuple[dict[str, list[Path]], int]:
+    """Class folder name -> its image files (searched recursively), for folders holding any; and how
+    many other files (no image extension, not hidden) the class folders hold."""
     files = {}
+    ignored = 0
     for class_dir in sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")):
-        images = sorted(p for p in class_dir.rglob("*") if _is_image_name(p))
+        found = [p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith(".")]
+        images = sorted(p for p in found if _is_image_name(p))
+        ignored += len(found) - len(images)
         if images:
             files[class_dir.name] = images
-    return files
+    return files, ignored
 
 
 def _is_image_name(path: Path) -> bool:
@@ -118,25 +138,30 @@ def _labelled(files: dict[str, list[Path]], classes: list[str]) -> Samples:
     return [(p, classes.index(name)) for name in sorted(files) for p in files[name]]
 
 
-def _verified(*splits: Samples) -> tuple[list[Samples], int]:
-    """Each split without the images whose header PIL cannot verify, and how many were dropped."""
-    paths = [p for split in splits for p, _ in split]
+def _verified(parts: dict[str, Samples], ignored: int) -> tuple[dict[str, Samples], SkippedImages]:
+    """Each split without the images PIL cannot read, and what was left out, by reason."""
+    paths = [p for split in parts.values() for p, _ in split]
     workers = min(8, 2 * (os.cpu_count() or 1))  # the check is mostly file I/O: threads overlap it
     with ThreadPoolExecutor(workers) as pool:
-        readable = dict(zip(paths, pool.map(_readable, paths)))
-    bad = [p for p in paths if not readable[p]]
+        problems = dict(zip(paths, pool.map(unreadable_reason, paths)))
+    bad = [(str(p), problems[p]) for p in paths if problems[p] is not None]
     if len(bad) > MAX_BAD_FRACTION * len(paths):
         raise UserError(
             f"{len(bad)} of {len(paths)} images cannot be read (more than {MAX_BAD_FRACTION:.0%}), "
-            f"e.g. {', '.join(str(p) for p in bad[:3])}; is this the right folder?"
+            f"e.g. {', '.join(p for p, _ in bad[:3])}; is this the right folder?"
         )
-    return [[s for s in split if readable[s[0]]] for split in splits], len(bad)
+    kept = {name: [s for s in split if problems[s[0]] is None] for name, split in parts.items()}
+    return kept, SkippedImages.of(bad, len(paths), ignored)
 
 
-def _readable(path: Path) -> bool:
-    from PIL import Image
+def unreadable_reason(path: Path) -> str | None:
+    """Why PIL cannot read the image at `path` (empty, not an image, too many pixels, truncated or
+    damaged), or None when it can."""
+    from PIL import Image, UnidentifiedImageError
 
     try:
+        if path.stat().st_size == 0:
+            return EMPTY
         with Image.open(path) as image:
             if image.format == "JPEG":
                 # verify() checks nothing in a JPEG; a decode at 1/8 scale (~1 ms) reads the whole
@@ -145,11 +170,10 @@ def _readable(path: Path) -> bool:
                 image.load()
             else:
                 image.verify()  # header and chunk checksums (PNG), without decoding pixels
+    except Image.DecompressionBombError:  # over twice PIL's MAX_IMAGE_PIXELS (~179 megapixels)
+        return TOO_LARGE
+    except UnidentifiedImageError:
+        return NOT_AN_IMAGE
     except Exception:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ValueError, struct.error, ...
-        return False
-    return True
-
-
-def _limited(samples: Samples, limit: int | None, seed: int) -> Samples:
-    keep = balanced_subset([label for _, label in samples], limit, seed)
-    return samples if keep is None else [samples[i] for i in keep.tolist()]
+        return TRUNCATED
+    return None

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import ConcatDataset, Dataset, Subset
+import torch
+from torch.utils.data import Dataset, Subset
 
 from ..errors import InternalError, NotFoundError
 from ..models import Normalization
 from ._bundle import DatasetBundle
-from ._subset import balanced_subset
+from ._split import DEFAULT_VAL_FRACTION, Pool, make_splits
 from .transforms import eval_transform, train_transform
 
 DEFAULT_ROOT = Path.home() / ".cache" / "facompress" / "datasets"
@@ -26,18 +27,19 @@ class TorchvisionSet:
     """How to build one torchvision dataset's train and test splits."""
 
     class_name: str  # attribute of torchvision.datasets
-    train_splits: tuple[str, ...]  # concatenated into the training split
+    train_split: str
     test_split: str
+    val_split: str | None = None  # the dataset's own validation split; None: carve one from train
     downloadable: bool = True  # False: torchvision can no longer download it
 
 
 TORCHVISION_SETS = {
-    "flowers102": TorchvisionSet("Flowers102", ("train", "val"), "test"),
-    "oxford-pets": TorchvisionSet("OxfordIIITPet", ("trainval",), "test"),
-    "stanford-cars": TorchvisionSet("StanfordCars", ("train",), "test", downloadable=False),
-    "fgvc-aircraft": TorchvisionSet("FGVCAircraft", ("trainval",), "test"),
-    "dtd": TorchvisionSet("DTD", ("train", "val"), "test"),
-    "food101": TorchvisionSet("Food101", ("train",), "test"),
+    "flowers102": TorchvisionSet("Flowers102", "train", "test", val_split="val"),
+    "oxford-pets": TorchvisionSet("OxfordIIITPet", "trainval", "test"),
+    "stanford-cars": TorchvisionSet("StanfordCars", "train", "test", downloadable=False),
+    "fgvc-aircraft": TorchvisionSet("FGVCAircraft", "train", "test", val_split="val"),
+    "dtd": TorchvisionSet("DTD", "train", "test", val_split="val"),
+    "food101": TorchvisionSet("Food101", "train", "test"),
 }
 
 
@@ -49,16 +51,33 @@ def load_torchvision_set(
     limit_train: int | None,
     limit_test: int | None,
     seed: int,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> DatasetBundle:
-    """One of `TORCHVISION_SETS`, downloaded into `root` (default ~/.cache/facompress/datasets)."""
+    """One of `TORCHVISION_SETS`, downloaded into `root` (default ~/.cache/facompress/datasets); the
+    dataset's own validation split where it has one, else one carved from the training split."""
     spec = TORCHVISION_SETS[name]
     root = Path(root).expanduser() if root is not None else DEFAULT_ROOT
-    train_parts = [_open(name, spec, root, s, train_transform(img_size, normalization)) for s in spec.train_splits]
-    test_part = _open(name, spec, root, spec.test_split, eval_transform(img_size, normalization))
-    classes = getattr(test_part, "classes", None) or [f"class_{i}" for i in range(_num_classes(test_part))]
-    train = _limited(train_parts, limit_train, seed)
-    test = _limited([test_part], limit_test, seed + 1)
-    return DatasetBundle(name, train, test, [str(c) for c in classes], 0, f"torchvision {spec.class_name} in {root}")
+    transforms = {True: train_transform(img_size, normalization), False: eval_transform(img_size, normalization)}
+    opened: dict[tuple[str, bool], Dataset] = {}
+
+    def open_split(split: str, augment: bool) -> Dataset:
+        if (split, augment) not in opened:
+            opened[split, augment] = _open(name, spec, root, split, transforms[augment])
+        return opened[split, augment]
+
+    def pool(split: str) -> Pool:
+        labels = torch.tensor(_labels(open_split(split, split == spec.train_split)), dtype=torch.long)  # (N,)
+        return Pool(labels, lambda indices, augment: Subset(open_split(split, augment), list(indices)))
+
+    train, test = pool(spec.train_split), pool(spec.test_split)
+    val = pool(spec.val_split) if spec.val_split else None
+    test_part = open_split(spec.test_split, False)
+    classes = [str(c) for c in getattr(test_part, "classes", None) or
+               [f"class_{i}" for i in range(_num_classes(test_part))]]
+    splits = make_splits(train, test, val, classes=classes, val_fraction=val_fraction, limit_train=limit_train,
+                         limit_test=limit_test, seed=seed)
+    return DatasetBundle(name, splits.train, splits.val, splits.test, classes,
+                         f"torchvision {spec.class_name} in {root}", splits.validation)
 
 
 def _open(name: str, spec: TorchvisionSet, root: Path, split: str, transform: Any) -> Dataset:
@@ -88,11 +107,3 @@ def _labels(dataset: Dataset) -> list[int]:
 
 def _num_classes(dataset: Dataset) -> int:
     return max(_labels(dataset)) + 1
-
-
-def _limited(parts: list[Dataset], limit: int | None, seed: int) -> Dataset:
-    dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
-    if limit is None:
-        return dataset
-    keep = balanced_subset([y for part in parts for y in _labels(part)], limit, seed)
-    return dataset if keep is None else Subset(dataset, keep.tolist())

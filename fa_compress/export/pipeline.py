@@ -24,7 +24,7 @@ from ..run import Run
 from ._records import to_record
 from .onnx import DEFAULT_OPSET, OnnxExport, check_opset, export_onnx, onnx_metadata
 from .parity import FP16_TOLERANCE, INT8_TOLERANCE, ParityReport, check_parity, enforce
-from .quantize import DEFAULT_INT8_FORM, QuantizedExport, convert_fp16, quantize_int8, resolve_form
+from .quantize import DEFAULT_INT8_FORM, Int8Form, QuantizedExport, convert_fp16, int8_form_for, quantize_int8
 from .tensorrt import EngineInfo, check_batch_bounds
 
 STAGE = "export"
@@ -40,7 +40,7 @@ class ExportOptions:
     out: Path | None = None  # None: the run folder
     opset: int = DEFAULT_OPSET
     int8: bool = False
-    int8_format: str = DEFAULT_INT8_FORM
+    int8_format: str = DEFAULT_INT8_FORM  # the onnxruntime CPU file's form; "auto": the fastest for this CPU
     calib_samples: int = 256  # training images for INT8 calibration
     fp16: bool = False
     trt: bool = False
@@ -54,10 +54,7 @@ class ExportOptions:
         """Raise `ConfigError` for out-of-range options, before anything is loaded."""
         check_opset(self.opset)
         check_batch_bounds(self.min_batch, self.opt_batch, self.max_batch)
-        form = resolve_form(self.int8_format)
-        if self.trt and self.int8 and not (form.activations == "s8" and form.symmetric_activations):
-            raise ConfigError(f"--int8-format {form.name} cannot become a TensorRT engine (TensorRT needs int8 "
-                              "activations with zero point 0); use --int8-format qdq with --trt")
+        int8_form_for("ort-cpu", self.int8_format)  # an unknown form name fails here
         if self.calib_samples < 1:
             raise ConfigError(f"--calib-samples must be >= 1 image, got {self.calib_samples} (default 256)")
         if self.parity_images < 1:
@@ -70,12 +67,27 @@ class ExportOptions:
 
 @dataclass(frozen=True)
 class AccuracyComparison:
-    """Top-1 accuracy of the FP32 and a reduced-precision ONNX on the run's test split (onnxruntime CPU)."""
+    """Top-1 accuracy of the FP32 and a reduced-precision ONNX on the run's test split (onnxruntime CPU),
+    with 95% Wilson intervals and McNemar's exact test on the same images."""
 
     fp32_top1_pct: float
     top1_pct: float
     drop_points: float  # fp32_top1_pct - top1_pct
     n_images: int
+    fp32_interval_pct: tuple[float, float] = (0.0, 100.0)
+    interval_pct: tuple[float, float] = (0.0, 100.0)
+    p_value: float = 1.0  # exact McNemar, two-sided
+    within_noise: bool = True  # p >= 0.05: the drop may be chance
+
+
+@dataclass(frozen=True)
+class Int8Export:
+    """One INT8 file, the backend it is made for, its parity gate and accuracy against FP32."""
+
+    target: str  # "ort-cpu" or "tensorrt" (also run on openvino-cpu)
+    quantized: QuantizedExport
+    parity: ParityReport
+    accuracy: AccuracyComparison
 
 
 @dataclass(frozen=True)
@@ -86,9 +98,10 @@ class ExportResult:
     model_name: str
     onnx: OnnxExport
     parity: ParityReport
-    int8: QuantizedExport | None = None
+    int8: QuantizedExport | None = None  # the onnxruntime CPU form
     int8_parity: ParityReport | None = None
     int8_accuracy: AccuracyComparison | None = None
+    int8_files: tuple[Int8Export, ...] = ()  # every INT8 file written: the onnxruntime form, the TensorRT form
     fp16_path: Path | None = None
     fp16_parity: ParityReport | None = None
     engines: tuple[EngineInfo, ...] = ()
@@ -147,13 +160,11 @@ def export_run(run: Run | Path | None = None, options: ExportOptions = ExportOpt
 
     if opts.int8:
         calib = _images(bundle.train, opts.calib_samples)  # (C, 3, H, W): real training images
-        q = quantize_int8(onnx.path, out / f"{name}.int8.onnx", calib, form=opts.int8_format)
-        log.add("int8_onnx", q.path, int8=q)
-        q_parity = log.gate("int8_onnx", check_parity(model, q.path, test_images, batch_sizes=PARITY_BATCH_SIZES,
-                                                      tolerance=INT8_TOLERANCE))
-        accuracy = compare_accuracy(onnx.path, q.path, bundle.test)
-        log.entry["metrics"]["int8_accuracy"] = to_record(accuracy)
-        result = replace(result, int8=q, int8_parity=q_parity, int8_accuracy=accuracy)
+        files = tuple(_int8_file(target, form, model, onnx.path, out, name, calib, test_images, bundle.test, log)
+                      for target, form in int8_targets(opts))
+        cpu = next((f for f in files if f.target == "ort-cpu"), files[0])
+        result = replace(result, int8=cpu.quantized, int8_parity=cpu.parity, int8_accuracy=cpu.accuracy,
+                         int8_files=files)
     if opts.fp16:
         half = convert_fp16(onnx.path, out / f"{name}.fp16.onnx")
         log.add("fp16_onnx", half)
@@ -170,22 +181,57 @@ def export_run(run: Run | Path | None = None, options: ExportOptions = ExportOpt
     return result
 
 
+INT8_SUFFIX = {"ort-cpu": "int8-ort", "tensorrt": "int8-trt"}  # <model>.int8-ort.onnx, <model>.int8-trt.onnx
+
+
+def int8_targets(opts: ExportOptions) -> list[tuple[str, Int8Form]]:
+    """(backend, form) of each INT8 file to write: onnxruntime CPU's form (`opts.int8_format`), and with
+    `trt` the symmetric int8 Q/DQ form TensorRT needs, unless the CPU form already is that form."""
+    targets = [("ort-cpu", int8_form_for("ort-cpu", opts.int8_format))]
+    if opts.trt:
+        trt_form = int8_form_for("tensorrt")
+        targets = [t for t in targets if t[1] != trt_form] + [("tensorrt", trt_form)]
+    return targets
+
+
+def _int8_file(target: str, form: Int8Form, model: torch.nn.Module, fp32: Path, out: Path, name: str,
+               calib: torch.Tensor, test_images: torch.Tensor, test_set: Any, log: _Log) -> Int8Export:
+    """Quantise, gate on parity, compare accuracy with FP32, and record one INT8 file made for `target`."""
+    key = "int8_onnx" if target == "ort-cpu" else "int8_trt_onnx"
+    q = quantize_int8(fp32, out / f"{name}.{INT8_SUFFIX[target]}.onnx", calib, form=form)
+    # Where it is measured: the onnxruntime form on onnxruntime; the TensorRT form on OpenVINO's CPU plugin
+    # (which runs symmetric int8 Q/DQ with int8 kernels, where onnxruntime's CPU provider is slower than FP32).
+    log.add(key, q.path, backends=["ort-cpu"] if target == "ort-cpu" else ["openvino-cpu"],
+            **{"int8" if target == "ort-cpu" else "int8_trt": q})
+    parity = log.gate(key, check_parity(model, q.path, test_images, batch_sizes=PARITY_BATCH_SIZES,
+                                        tolerance=INT8_TOLERANCE))
+    accuracy = compare_accuracy(fp32, q.path, test_set)
+    log.entry["metrics"][key.replace("_onnx", "_accuracy")] = to_record(accuracy)
+    return Int8Export(target, q, parity, accuracy)
+
+
 def compare_accuracy(fp32_path: Path, other_path: Path, dataset: Any, batch_size: int = 64) -> AccuracyComparison:
-    """Top-1 of two ONNX files on `dataset` ((image, label) items), both through onnxruntime on the CPU."""
+    """Top-1 of two ONNX files on `dataset` ((image, label) items), both through onnxruntime on the CPU,
+    with Wilson intervals and McNemar's exact test on the images where they disagree."""
+    from ..accuracy import Accuracy, compare_paired
     from ._ort import open_session, run_batches
 
     loader = torch.utils.data.DataLoader(dataset, batch_size=256, shuffle=False)
     sessions = [open_session(fp32_path), open_session(other_path)]
-    correct, n = np.zeros(2), 0
+    right: list[list[bool]] = [[], []]
     for x, y in loader:
         for i, session in enumerate(sessions):
-            correct[i] += int((run_batches(session, x.numpy(), batch_size).argmax(1) == y.numpy()).sum())
-        n += len(y)
+            right[i] += (run_batches(session, x.numpy(), batch_size).argmax(1) == y.numpy()).tolist()
+    n = len(right[0])
     if n == 0:
         raise NotFoundError("the run's test split is empty: no accuracy to compare")
-    fp32, other = (100.0 * c / n for c in correct)
-    return AccuracyComparison(fp32_top1_pct=round(fp32, 3), top1_pct=round(other, 3),
-                              drop_points=round(fp32 - other, 3), n_images=n)
+    fp32, other = (Accuracy.of(sum(r), n) for r in right)
+    paired = compare_paired(right[0], right[1])
+    pct = lambda a: (round(100 * a.low, 3), round(100 * a.high, 3))  # noqa: E731
+    return AccuracyComparison(fp32_top1_pct=round(100 * fp32.value, 3), top1_pct=round(100 * other.value, 3),
+                              drop_points=round(100 * (fp32.value - other.value), 3), n_images=n,
+                              fp32_interval_pct=pct(fp32), interval_pct=pct(other),
+                              p_value=round(paired.p_value, 6), within_noise=not paired.significant)
 
 
 def _tensorrt(result: ExportResult, opts: ExportOptions, log: _Log, out: Path, images: np.ndarray) -> ExportResult:
@@ -197,7 +243,8 @@ def _tensorrt(result: ExportResult, opts: ExportOptions, log: _Log, out: Path, i
     except MissingDependencyError as exc:
         log.entry["tensorrt"] = {"status": "missing", "reason": str(exc)}
         return replace(result, trt_missing=str(exc))
-    sources = [p for p in (result.fp16_path, result.int8.path if result.int8 else None) if p is not None]
+    trt_int8 = next((f.quantized.path for f in result.int8_files if f.target == "tensorrt"), None)
+    sources = [p for p in (result.fp16_path, trt_int8) if p is not None]
     engines, reports = [], []
     for source in sources or [result.onnx.path]:
         engine_path = out / (source.name.removesuffix(".onnx") + ".engine")
@@ -229,9 +276,12 @@ class _Log:
         self.entry: dict[str, Any] = {"status": "running", "model": name, "options": to_record(opts),
                                       "artifacts": {}, "metrics": {}, "parity": {}}
 
-    def add(self, key: str, path: Path, **facts: Any) -> None:
-        """List an artifact (relative to the run when inside it) with the model it came from."""
+    def add(self, key: str, path: Path, backends: list[str] | None = None, **facts: Any) -> None:
+        """List an artifact (relative to the run when inside it) with the model it came from and, for a
+        file made for particular runtimes, the backends `facompress bench` measures it on."""
         self.entry["artifacts"][key] = {"path": _relative(path, self.run.path), "source": self.entry["model"]}
+        if backends:
+            self.entry["artifacts"][key]["backends"] = list(backends)
         for fact_key, fact in facts.items():
             self.entry["metrics"][fact_key] = to_record(fact)
 

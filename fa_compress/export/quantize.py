@@ -1,6 +1,7 @@
 """Reduced-precision ONNX: static INT8 (onnxruntime quantisation) and FP16 (onnxconverter-common).
 
->>> q = quantize_int8(Path("model.onnx"), Path("model.int8.onnx"), calib_images)   # QDQ, TensorRT-ready
+>>> q = quantize_int8(Path("model.onnx"), Path("model.int8-trt.onnx"), calib_images)   # QDQ s8, TensorRT-ready
+>>> q = quantize_int8(Path("model.onnx"), Path("model.int8-ort.onnx"), calib_images, form=ort_cpu_form())
 >>> q.size_ratio                                                                   # ~0.25 for resnet18
 >>> convert_fp16(Path("model.onnx"), Path("model.fp16.onnx"))                      # float32 in and out
 
@@ -11,7 +12,7 @@ measured resnet18 (64-224 px, batch 1 and 8, a 2-core Xeon with AVX-512 VNNI) at
 latency for every int8-activation form, against 0.17-0.39x for uint8 activations ("qdq-u8",
 "qoperator-u8"), and 5-10x for QOperator with int8 activations. Per-channel vs per-tensor weights,
 reduce_range, pre-processing and int32 biases made no consistent difference. So: "qdq" for
-TensorRT, "qdq-u8" for onnxruntime on CPUs.
+TensorRT (and OpenVINO), "qdq-u8" for onnxruntime on CPUs: `int8_form_for(backend)` chooses.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class Int8Form:
     reduce_range: bool  # 7-bit weights: avoids int16 accumulation overflow on AVX2 CPUs without VNNI
     preprocess: bool  # run onnxruntime's quant_pre_process (shape inference + graph optimisation) first
     quantize_bias: bool = True  # int32 bias behind a DequantizeLinear (QDQ only); TensorRT reads float biases
+    weights: str = "s8"  # "s8" (int8) or "u8" (uint8) weights
+    float_depthwise: bool = False  # leave depthwise convolutions (group == channels) in float32
+    float_ops: tuple[str, ...] = ()  # op types left in float32 (e.g. "Gemm" for the classifier)
 
 
 INT8_FORMS: dict[str, Int8Form] = {
@@ -62,12 +66,57 @@ INT8_FORMS: dict[str, Int8Form] = {
         # QDQ, so other execution providers read it too; TensorRT does not (it needs int8, zero point 0).
         Int8Form("qdq-u8", "qdq", "u8", per_channel=True, symmetric_activations=False, reduce_range=False,
                  preprocess=True, quantize_bias=False),
+        # qdq-u8 with 7-bit weights: onnxruntime's advice for x86 CPUs without VNNI, whose u8 x s8 dot product
+        # saturates in int16 (an accuracy fix, not a speed-up).
+        Int8Form("qdq-u8-rr", "qdq", "u8", per_channel=True, symmetric_activations=False, reduce_range=True,
+                 preprocess=True, quantize_bias=False),
         # onnxruntime's classic x86 recommendation: QOperator kernels (QLinearConv, ...), uint8 activations.
         Int8Form("qoperator-u8", "qoperator", "u8", per_channel=True, symmetric_activations=False,
                  reduce_range=False, preprocess=True),
     )
 }
-DEFAULT_INT8_FORM = "qdq"
+AUTO = "auto"  # --int8-format auto: the form chosen for the backend (and CPU) the file is made for
+TENSORRT_FORM = "qdq"
+DEFAULT_INT8_FORM = AUTO
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+# Which forms each backend runs as intended: TensorRT only reads symmetric int8 Q/DQ; OpenVINO reads Q/DQ.
+BACKEND_FORMS: dict[str, tuple[str, ...]] = {
+    "ort-cpu": tuple(INT8_FORMS),
+    "tensorrt": (TENSORRT_FORM,),
+    "openvino-cpu": ("qdq", "qdq-u8", "qdq-u8-rr"),
+}
+
+
+def ort_cpu_form(flags: tuple[str, ...] | None = None) -> Int8Form:
+    """The INT8 form for onnxruntime's CPU provider on a CPU with these vector `flags` (default: this one's).
+
+    uint8 activations with int8 per-channel weights in Q/DQ form: onnxruntime fuses them into QLinearConv
+    (NHWC, the Clip/ReLU6 activations folded into the output range) and runs MLAS's u8 x s8 kernels. On
+    the 2-core Xeon with AVX-512 VNNI these were the fastest forms (`benchmarks/int8_forms.py`: resnet18
+    0.17-0.39x FP32; EfficientNet-Lite0 keep-0.6 at 64 px about 0.8x at batch 8, where depthwise convs
+    dominate), while symmetric int8 activations (the TensorRT form) ran at 1.3-1.8x FP32. Without VNNI,
+    7-bit weights keep the int16 accumulation from saturating (onnxruntime's advice; not measured here).
+    """
+    from ..bench.environment import cpu_flags
+
+    flags = cpu_flags() if flags is None else flags
+    return INT8_FORMS["qdq-u8" if any(f in flags for f in VNNI_FLAGS) or not flags else "qdq-u8-rr"]
+
+
+def int8_form_for(backend: str, requested: str | Int8Form = AUTO, flags: tuple[str, ...] | None = None) -> Int8Form:
+    """The INT8 form to write for `backend`: `requested`, checked to run there, or with "auto" the
+    backend's own form (onnxruntime CPU: `ort_cpu_form`; TensorRT and OpenVINO: symmetric int8 "qdq").
+    `ConfigError` when the backend cannot run the requested form."""
+    if backend not in BACKEND_FORMS:
+        raise unknown_name("INT8 backend", backend, BACKEND_FORMS)
+    if isinstance(requested, str) and requested == AUTO:
+        return ort_cpu_form(flags) if backend == "ort-cpu" else INT8_FORMS[TENSORRT_FORM]
+    form = resolve_form(requested)
+    if form.name not in BACKEND_FORMS[backend]:
+        need = ("int8 activations with zero point 0" if backend == "tensorrt" else "Q/DQ nodes")
+        raise ConfigError(f"INT8 form {form.name} cannot run on {backend} ({backend} needs {need}); "
+                          f"forms for {backend}: {', '.join(BACKEND_FORMS[backend])}, or auto")
+    return form
 
 
 @dataclass(frozen=True)
@@ -105,16 +154,18 @@ class ImageCalibrationReader:
 
 
 def resolve_form(form: str | Int8Form) -> Int8Form:
-    """An `Int8Form` from its name (see `INT8_FORMS`) or itself."""
+    """An `Int8Form` from its name (see `INT8_FORMS`; "auto": the onnxruntime CPU form for this CPU) or itself."""
     if isinstance(form, Int8Form):
         return form
+    if form == AUTO:
+        return ort_cpu_form()
     if form not in INT8_FORMS:
-        raise unknown_name("INT8 format", form, INT8_FORMS)
+        raise unknown_name("INT8 format", form, [*INT8_FORMS, AUTO])
     return INT8_FORMS[form]
 
 
 def quantize_int8(fp32_path: Path, out_path: Path, calib_images: torch.Tensor, *,
-                  form: str | Int8Form = DEFAULT_INT8_FORM, calibrate_method: str = "minmax",
+                  form: str | Int8Form = TENSORRT_FORM, calibrate_method: str = "minmax",
                   calib_batch_size: int = 16) -> QuantizedExport:
     """Statically quantise `fp32_path` to `out_path`, calibrated on `calib_images` (N, 3, H, W), normalised.
 
@@ -133,8 +184,8 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib_images: torch.Tensor, *
     if calibrate_method not in methods:
         raise unknown_name("calibration method", calibrate_method, methods)
     qtype = {"s8": qz.QuantType.QInt8, "u8": qz.QuantType.QUInt8}
-    if spec.activations not in qtype or spec.quant_format not in ("qdq", "qoperator"):
-        raise ConfigError(f"INT8 form {spec} is not valid: activations s8|u8, quant_format qdq|qoperator")
+    if spec.activations not in qtype or spec.weights not in qtype or spec.quant_format not in ("qdq", "qoperator"):
+        raise ConfigError(f"INT8 form {spec} is not valid: activations and weights s8|u8, quant_format qdq|qoperator")
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="facompress-quant-") as tmp:
@@ -144,15 +195,17 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib_images: torch.Tensor, *
             with _quiet_quantizer():
                 qz.shape_inference.quant_pre_process(str(fp32_path), str(source))
         reader = ImageCalibrationReader(_input_name(source), calib_images.detach().cpu().numpy(), calib_batch_size)
+        excluded = float_nodes(source, spec)
         staged = Path(tmp) / "int8.onnx"
         with _quiet_quantizer():
             qz.quantize_static(
                 str(source), str(staged), reader,
                 quant_format=qz.QuantFormat.QDQ if spec.quant_format == "qdq" else qz.QuantFormat.QOperator,
-                activation_type=qtype[spec.activations], weight_type=qz.QuantType.QInt8,
+                activation_type=qtype[spec.activations], weight_type=qtype[spec.weights],
                 per_channel=spec.per_channel, reduce_range=spec.reduce_range,
-                calibrate_method=methods[calibrate_method],
-                extra_options={"ActivationSymmetric": spec.symmetric_activations, "WeightSymmetric": True,
+                calibrate_method=methods[calibrate_method], nodes_to_exclude=excluded,
+                extra_options={"ActivationSymmetric": spec.symmetric_activations,
+                               "WeightSymmetric": spec.weights == "s8",
                                "QuantizeBias": spec.quantize_bias},
             )
         atomic_write_bytes(out_path, staged.read_bytes())
@@ -160,6 +213,25 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib_images: torch.Tensor, *
     return QuantizedExport(path=out_path, form=spec, calib_images=len(calib_images), fp32_size_mb=fp32_mb,
                            size_mb=int8_mb, size_ratio=round(int8_mb / fp32_mb, 4),
                            quantize_s=round(time.perf_counter() - start, 3))
+
+
+def float_nodes(path: Path, form: Int8Form) -> list[str]:
+    """Names of the nodes of `path` that `form` leaves in float32 (depthwise convs, `float_ops`)."""
+    if not form.float_depthwise and not form.float_ops:
+        return []
+    onnx = require("onnx", "INT8 quantisation")
+    graph: Any = onnx.load(str(path), load_external_data=False).graph
+    shapes = {t.name: list(t.dims) for t in graph.initializer}
+    names = []
+    for node in graph.node:
+        if node.op_type in form.float_ops:
+            names.append(node.name)
+        elif form.float_depthwise and node.op_type == "Conv":
+            group = next((a.i for a in node.attribute if a.name == "group"), 1)
+            weight = shapes.get(node.input[1], [])
+            if group > 1 and len(weight) == 4 and weight[1] == 1:  # (C_out, C_in / group = 1, kH, kW)
+                names.append(node.name)
+    return names
 
 
 def convert_fp16(fp32_path: Path, out_path: Path) -> Path:

@@ -72,7 +72,7 @@ def load_weights_file(model: nn.Module, spec: ModelSpec, path: Path) -> None:
     wrong_shape = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
     if missing or unexpected or wrong_shape:
         raise CheckpointError(_mismatch_message(path, spec.name, missing, unexpected, wrong_shape, state, expected))
-    model.load_state_dict(state, strict=False)
+    model.load_state_dict(with_versions(model, state), strict=False)
 
 
 def _mismatch_message(
@@ -118,3 +118,32 @@ def _head_of(model: nn.Module, spec: ModelSpec) -> nn.Module:
 def _check_num_classes(num_classes: int) -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ConfigError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+
+
+def check_rebuilds(model: nn.Module, name: str) -> None:
+    """`ConfigError` unless a file of `model` (architecture `name`, maybe pruned) will load back:
+    every tensor it holds is one `build_model` + `apply_structure` recreates in the same shape."""
+    from ._discover import build_on_meta
+    from .structure import check_rebuildable
+
+    spec = get_spec(name)
+    try:
+        base = build_on_meta(lambda: spec.builder(False))
+    except Exception:  # noqa: BLE001 - code that needs real tensors to build: build it for real
+        base = spec.builder(False)
+    check_rebuildable(model, base)
+
+
+def with_versions(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`state` with the per-module version numbers `model.state_dict()` carries (`_metadata`).
+
+    safetensors files hold tensors only; modules that check the version of what they load
+    (torchvision's MNASNet refuses a state dict without one) get their own architecture's.
+    """
+    from collections import OrderedDict
+
+    versioned = OrderedDict(state)
+    metadata = getattr(model.state_dict(), "_metadata", None)
+    if metadata is not None:
+        versioned._metadata = metadata  # type: ignore[attr-defined]
+    return versioned

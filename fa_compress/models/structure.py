@@ -4,11 +4,13 @@ A pruned model's weights no longer fit the architecture `build_model` makes. Sav
 `describe_structure(pruned)` (JSON) beside the weights lets a loader do:
 
 >>> model = build_model("resnet18", num_classes=10, weights="none")
->>> apply_structure(model, structure)                # resize convs / BNs / linears in place
+>>> apply_structure(model, structure)                # resize convs / norms / linears in place
 >>> model.load_state_dict(state_dict, strict=True)
 
-Subclasses (Lite0's `Conv2dStaticSamePadding`, gated BatchNorms) are recorded and resized like
-their base classes and keep their own class.
+Covered layers: Conv2d, BatchNorm (1d/2d/3d) and affine InstanceNorm, Linear, GroupNorm, LayerNorm
+over one dimension (channels), PReLU. Subclasses (Lite0's `Conv2dStaticSamePadding`, gated
+BatchNorms) are recorded and resized like their base classes and keep their own class. Pruning
+that resizes any other layer is refused by `check_rebuildable` before a file is written.
 """
 
 from __future__ import annotations
@@ -16,40 +18,53 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
 Structure = dict[str, dict[str, int | str]]
+COVERED = "Conv2d, BatchNorm, InstanceNorm (affine), Linear, GroupNorm, LayerNorm (one dimension) and PReLU"
+
+
+def _record(module: nn.Module) -> dict[str, int | str] | None:
+    """The structure entry of one module, or None for a layer the record does not cover."""
+    from torch import nn
+    from torch.nn.modules.batchnorm import _NormBase
+
+    if isinstance(module, nn.Conv2d):
+        return {"kind": "conv", "in": int(module.in_channels), "out": int(module.out_channels),
+                "groups": int(module.groups)}
+    if isinstance(module, _NormBase) and (module.affine or module.track_running_stats):
+        return {"kind": "bn", "features": int(module.num_features)}
+    if isinstance(module, nn.Linear):
+        return {"kind": "linear", "in": int(module.in_features), "out": int(module.out_features)}
+    if isinstance(module, nn.GroupNorm) and module.affine:
+        return {"kind": "gn", "groups": int(module.num_groups), "features": int(module.num_channels)}
+    if isinstance(module, nn.LayerNorm) and len(module.normalized_shape) == 1 and module.weight is not None:
+        return {"kind": "ln", "features": int(module.normalized_shape[0])}
+    if isinstance(module, nn.PReLU):
+        return {"kind": "prelu", "features": int(module.num_parameters)}
+    return None
 
 
 def describe_structure(model: nn.Module) -> Structure:
-    """Channel counts of every Conv2d, BatchNorm2d and Linear (subclasses included), by module name.
+    """Channel counts of every covered layer (subclasses included), by module name.
 
     >>> describe_structure(resnet)["layer1.0.conv1"]
     {'kind': 'conv', 'in': 64, 'out': 64, 'groups': 1}
     """
-    from torch import nn
-
     structure: Structure = {}
     for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
-            structure[name] = {
-                "kind": "conv",
-                "in": int(module.in_channels),
-                "out": int(module.out_channels),
-                "groups": int(module.groups),
-            }
-        elif isinstance(module, nn.BatchNorm2d):
-            structure[name] = {"kind": "bn", "features": int(module.num_features)}
-        elif isinstance(module, nn.Linear):
-            structure[name] = {"kind": "linear", "in": int(module.in_features), "out": int(module.out_features)}
+        entry = _record(module)
+        if entry is not None:
+            structure[name] = entry
     return structure
 
 
-_COUNTS = {"conv": ("in", "out", "groups"), "bn": ("features",), "linear": ("in", "out")}
+_COUNTS = {"conv": ("in", "out", "groups"), "bn": ("features",), "linear": ("in", "out"),
+           "gn": ("groups", "features"), "ln": ("features",), "prelu": ("features",)}
 
 
 def check_structure(structure: object, state: Mapping[str, torch.Tensor]) -> None:
@@ -60,7 +75,7 @@ def check_structure(structure: object, state: Mapping[str, torch.Tensor]) -> Non
     for name, entry in structure.items():
         kind = entry.get("kind") if isinstance(entry, dict) else None
         if kind not in _COUNTS:
-            raise CheckpointError(f"structure entry {name!r} is not a conv, bn or linear record")
+            raise CheckpointError(f"structure entry {name!r} is not a {', '.join(_COUNTS)} record")
         counts = [entry.get(k) for k in _COUNTS[kind]]
         if not all(type(c) is int and c >= 1 for c in counts):
             raise CheckpointError(f"structure entry {name!r} has channel counts that are not positive integers")
@@ -75,9 +90,9 @@ def _leading_shape(kind: str, entry: dict) -> tuple[int, ...]:
     """The leading dimensions of the layer's weight that a structure entry fixes."""
     if kind == "conv":
         return entry["out"], entry["in"] // entry["groups"]  # weight (O, I/groups, kh, kw)
-    if kind == "bn":
-        return (entry["features"],)  # weight or running_mean (C,)
-    return entry["out"], entry["in"]  # linear weight (O, I)
+    if kind == "linear":
+        return entry["out"], entry["in"]  # linear weight (O, I)
+    return (entry["features"],)  # norms and PReLU: weight or running_mean (C,)
 
 
 def apply_structure(model: nn.Module, structure: Structure) -> None:
@@ -93,26 +108,15 @@ def apply_structure(model: nn.Module, structure: Structure) -> None:
         if module is None:
             raise CheckpointError(f"structure names layer {name!r}, which this model does not have")
         kind = entry.get("kind")
-        if kind != _kind_of(module):
+        own = _record(module)
+        if own is None or kind != own["kind"]:
             raise CheckpointError(f"structure says {name!r} is a {kind}, the model has a {type(module).__name__}")
         if kind == "conv":
             _resize_conv(name, module, int(entry["in"]), int(entry["out"]), int(entry["groups"]))
-        elif kind == "bn":
-            _resize_bn(module, int(entry["features"]))
-        else:
+        elif kind == "linear":
             _resize_linear(module, int(entry["in"]), int(entry["out"]))
-
-
-def _kind_of(module: nn.Module) -> str | None:
-    from torch import nn
-
-    if isinstance(module, nn.Conv2d):
-        return "conv"
-    if isinstance(module, nn.BatchNorm2d):
-        return "bn"
-    if isinstance(module, nn.Linear):
-        return "linear"
-    return None
+        else:
+            _resize_channels(name, module, kind, entry)
 
 
 def _resize_conv(name: str, conv: nn.Conv2d, in_ch: int, out_ch: int, groups: int) -> None:
@@ -125,13 +129,24 @@ def _resize_conv(name: str, conv: nn.Conv2d, in_ch: int, out_ch: int, groups: in
     conv.in_channels, conv.out_channels, conv.groups = in_ch, out_ch, groups
 
 
-def _resize_bn(bn: nn.BatchNorm2d, features: int) -> None:
-    # Every per-channel tensor: weight, bias, running stats, and any a subclass adds (a gate).
-    old = bn.num_features
-    for name, tensor in [*bn.named_parameters(recurse=False), *bn.named_buffers(recurse=False)]:
+def _resize_channels(name: str, module: nn.Module, kind: str, entry: dict) -> None:
+    """A per-channel layer (norms, PReLU): every 1-d tensor of the old width gets the new one."""
+    features = int(entry["features"])
+    old = int(_record(module)["features"])  # type: ignore[index]
+    for key, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
         if tensor is not None and tensor.dim() == 1 and tensor.shape[0] == old:
-            _set_tensor(bn, name, (features,))
-    bn.num_features = features
+            _set_tensor(module, key, (features,))  # weight, bias, running stats, a gate
+    if kind == "bn":
+        module.num_features = features
+    elif kind == "gn":
+        groups = int(entry["groups"])
+        if features % groups:
+            raise CheckpointError(f"layer {name!r}: {features} channels do not split into {groups} groups")
+        module.num_groups, module.num_channels = groups, features
+    elif kind == "ln":
+        module.normalized_shape = (features,)
+    else:
+        module.num_parameters = features
 
 
 def _resize_linear(linear: nn.Linear, in_features: int, out_features: int) -> None:
@@ -151,8 +166,30 @@ def _set_tensor(module: nn.Module, name: str, shape: tuple[int, ...]) -> None:
         return
     new = torch.zeros(shape, dtype=old.dtype, device=old.device)
     overlap = tuple(slice(0, min(a, b)) for a, b in zip(old.shape, shape))
-    new[overlap] = old.detach()[overlap]
+    if old.device.type != "meta":
+        new[overlap] = old.detach()[overlap]
     if name in module._parameters:
         module._parameters[name] = nn.Parameter(new, requires_grad=old.requires_grad)
     else:
         module._buffers[name] = new
+
+
+def check_rebuildable(model: nn.Module, base: nn.Module) -> None:
+    """`ConfigError` unless `base` (the unpruned architecture; `meta` parameters are fine) resized by
+    `describe_structure(model)` has every tensor shape `model` has, i.e. the file will load back.
+
+    Pruning can resize layers the record does not cover (a custom module's own parameter, a
+    multi-dimensional LayerNorm); this says which, before anything is written.
+    """
+    import copy
+
+    rebuilt = copy.deepcopy(base)
+    apply_structure(rebuilt, describe_structure(model))  # gates are per-BatchNorm: checked with them
+    want = {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}
+    for key, tensor in model.state_dict().items():
+        if key in want and want[key] != tuple(tensor.shape):
+            layer = key.rpartition(".")[0]
+            kind = type(model.get_submodule(layer)).__name__ if layer else type(model).__name__
+            raise ConfigError(f"pruning resized {key} ({kind}) from {want[key]} to {tuple(tensor.shape)}, and "
+                              f"facompress can rebuild a pruned model only from {COVERED} layers; keep the "
+                              f"layers feeding {layer or 'it'} whole (--ignore NAME / ignore=[...])")

@@ -1,32 +1,94 @@
-"""torchvision classifiers. Their ImageNet weights come from torchvision's download cache.
+"""The torchvision classification zoo, by name, with heads found rather than listed.
 
-torchvision downloads `weights="DEFAULT"` into `~/.cache/torch/hub/checkpoints/` on first use and
-reads the cached file afterwards. Offline, with nothing cached, the download fails with
-`urllib.error.URLError` (an `OSError`); a corrupt or half-written cache file gives a
-`RuntimeError`. Both become a `NotFoundError` that says what to do instead.
+`torchvision.models.list_models(module=torchvision.models)` is the list of names. A name's spec is
+made on first use: the architecture is built with its parameters on the `meta` device (no memory),
+its classifier is the `nn.Linear` that produces the output, and its normalisation, resolution and
+smallest input come from torchvision's own weight enum (`get_model_weights(name).DEFAULT`).
+
+ImageNet weights come from torchvision's download cache: `~/.cache/torch/hub/checkpoints/` holds
+them after one download. Offline, with nothing cached, the download fails with `URLError` (an
+`OSError`); a corrupt cache file gives a `RuntimeError`. Both become a `NotFoundError` saying what to
+do instead. Models without BatchNorm2d (where the gates go) are refused with a line saying so.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFoundError
-from ._registry import IMAGENET_NORMALIZATION, register_model
+from ..errors import ConfigError, NotFoundError
+from ._registry import Family, ModelSpec, Normalization, register_family
 
 if TYPE_CHECKING:
     from torch import nn
 
-# name -> dotted path of the classifier nn.Linear inside the torchvision model
-_HEADS = {
-    "resnet18": "fc",
-    "resnet34": "fc",
-    "resnet50": "fc",
-    "resnet101": "fc",
-    "mobilenet_v2": "classifier.1",  # Sequential(Dropout, Linear)
-    "mobilenet_v3_large": "classifier.3",  # Sequential(Linear, Hardswish, Dropout, Linear)
-    "efficientnet_b0": "classifier.1",  # Sequential(Dropout, Linear)
+# Checked against a meta-device build of every name in torchvision 0.29 (tests/models/test_zoo.py):
+# these have no nn.BatchNorm2d at all (LayerNorm transformers, ConvNeXt, or no normalisation).
+NO_BATCHNORM = frozenset({
+    "alexnet", "convnext_base", "convnext_large", "convnext_small", "convnext_tiny", "squeezenet1_0",
+    "squeezenet1_1", "swin_b", "swin_s", "swin_t", "swin_v2_b", "swin_v2_s", "swin_v2_t", "vgg11", "vgg13",
+    "vgg16", "vgg19", "vit_b_16", "vit_b_32", "vit_h_14", "vit_l_16", "vit_l_32",
+})
+# BatchNorm'd, but the chain fails past the gates (benchmarks/zoo.py finds which and why).
+_SHUFFLE = ("is not supported: torch-pruning 1.6.1 cannot trace its channel shuffle (split, concat, then a view "
+            "of the channels into groups: ZeroDivisionError in its reshape index mapping)")
+UNSUPPORTED: dict[str, str] = {
+    **{f"shufflenet_v2_x{w}": _SHUFFLE for w in ("0_5", "1_0", "1_5", "2_0")},
+    "maxvit_t": "is not supported: its attention blocks reshape channels into heads and windows, which torch-pruning's "
+                "dependency graph does not follow (the pruned model does not run)",
 }
+_NO_BN_REASON = "has no BatchNorm2d layers, where facompress puts its gates"
+# googlenet / inception_v3: one logits tensor in training too (no auxiliary heads), and the same
+# input transform with and without ImageNet weights, so a reloaded model computes what was saved.
+_EXTRA_KWARGS = {"googlenet": {"aux_logits": False, "transform_input": True},
+                 "inception_v3": {"aux_logits": False, "transform_input": True}}
+
+
+@functools.cache
+def zoo_names() -> tuple[str, ...]:
+    """Every torchvision classification model name (what `list_models` returns), sorted."""
+    import torchvision
+
+    return tuple(sorted(torchvision.models.list_models(module=torchvision.models)))
+
+
+def refusal(name: str) -> str | None:
+    """Why facompress refuses the torchvision model `name` (without building it), or None."""
+    if name in NO_BATCHNORM:
+        return _NO_BN_REASON
+    return UNSUPPORTED.get(name)
+
+
+def supported_names() -> list[str]:
+    """torchvision names facompress builds: BatchNorm'd and traceable."""
+    return [n for n in zoo_names() if refusal(n) is None]
+
+
+def default_weights(name: str) -> Any:
+    """torchvision's DEFAULT ImageNet weight enum member for `name`."""
+    import torchvision
+
+    return torchvision.models.get_model_weights(name).DEFAULT
+
+
+def weights_cached(name: str) -> bool:
+    """True when the DEFAULT ImageNet weights of `name` are already in torch's download cache."""
+    import torch
+
+    filename = Path(default_weights(name).url).name
+    return (Path(torch.hub.get_dir()) / "checkpoints" / filename).is_file()
+
+
+def weights_facts(name: str) -> tuple[Normalization, int, int]:
+    """(normalisation, crop resolution, smallest input) that the DEFAULT weights were made with."""
+    weights = default_weights(name)
+    transform = weights.transforms()
+    norm = Normalization(tuple(float(v) for v in transform.mean), tuple(float(v) for v in transform.std))
+    crop = int(transform.crop_size[0])
+    min_size = max(int(v) for v in weights.meta.get("min_size", (1, 1)))
+    return norm, crop, max(16, min_size)
 
 
 def _offline_message(name: str, exc: BaseException) -> str:
@@ -35,27 +97,59 @@ def _offline_message(name: str, exc: BaseException) -> str:
         f"ImageNet weights for {name} are not cached on this machine and could not be downloaded "
         f"({type(exc).__name__}: {reason}). They need internet once (torchvision caches them in "
         f"~/.cache/torch/hub/checkpoints), or pass a local state dict with --weights PATH, or "
-        f"--weights none to start from random weights. efficientnet_lite0 ships its ImageNet "
-        f"weights in a Python package and works offline"
+        f"--weights none to start from random weights. efficientnet_lite0/1/2 ship their ImageNet "
+        f"weights in Python packages and work offline (`facompress models` shows which are offline)"
     )
 
 
-def _torchvision_builder(name: str) -> Callable[[bool], nn.Module]:
-    def build(imagenet: bool) -> nn.Module:
-        import torchvision
+def _construct(name: str, imagenet: bool) -> nn.Module:
+    import torchvision
 
-        constructor = getattr(torchvision.models, name)
-        if not imagenet:
-            return constructor(weights=None)
-        try:
-            return constructor(weights="DEFAULT")
-        except (OSError, RuntimeError) as exc:  # URLError offline; hash mismatch / corrupt cache
-            raise NotFoundError(_offline_message(name, exc)) from exc
+    constructor = getattr(torchvision.models, name)
+    kwargs = dict(_EXTRA_KWARGS.get(name, {}))
+    if not imagenet:
+        if name in _EXTRA_KWARGS:
+            kwargs["init_weights"] = True  # the explicit choice silences torchvision's FutureWarning
+        return constructor(weights=None, **kwargs)
+    try:
+        return constructor(weights=default_weights(name), **kwargs)
+    except (OSError, RuntimeError) as exc:  # URLError offline; hash mismatch / corrupt cache
+        raise NotFoundError(_offline_message(name, exc)) from exc
+
+
+def _builder(name: str) -> Callable[[bool], nn.Module]:
+    def build(imagenet: bool) -> nn.Module:
+        return _construct(name, imagenet)
 
     build.__name__ = name
     build.__doc__ = f"torchvision {name}; ImageNet weights via torchvision's download cache."
     return build
 
 
-for _name, _head in _HEADS.items():
-    register_model(_name, head=_head, normalization=IMAGENET_NORMALIZATION)(_torchvision_builder(_name))
+def _refused(name: str, reason: str) -> ConfigError:
+    return ConfigError(f"torchvision model {name} {reason}; facompress cannot gate and prune it. BatchNorm'd "
+                       f"CNNs work (resnet50, regnet_y_400mf, mobilenet_v3_large, efficientnet_b0, densenet121, "
+                       f"..., see `facompress models`), as do timm:NAME CNNs")
+
+
+def resolve(name: str) -> ModelSpec:
+    """The spec of torchvision model `name`: head found on a meta-device build, facts from its weights."""
+    from ._discover import build_on_meta, count_batchnorms, find_head
+
+    reason = refusal(name)
+    if reason:
+        raise _refused(name, reason)
+    norm, crop, min_size = weights_facts(name)
+    model = build_on_meta(lambda: _construct(name, imagenet=False))
+    if count_batchnorms(model) == 0:
+        raise _refused(name, _NO_BN_REASON)
+    head = find_head(model, max(min_size, 32), f"torchvision {name}")
+    return ModelSpec(name, _builder(name), head, norm, crop, offline_weights=False, min_img_size=min_size,
+                     source="torchvision")
+
+
+def _owns(name: str) -> bool:
+    return ":" not in name and name in zoo_names()
+
+
+register_family(Family("torchvision", _owns, resolve, supported_names))

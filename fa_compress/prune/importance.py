@@ -21,7 +21,12 @@ from ..errors import unknown_name
 from ..gates import GatedBatchNorm2d
 
 REDUCTIONS = ("mean", "max", "sum", "prod")
-SCORES = ("gate", "scale")
+# What a gated channel is scored by: `taylor`, |g * dL/dg| summed over training batches
+# (fa_compress.prune.gate_scores; the default, see DEFAULT_GATE_SCORE); `value`, the gate |g| itself
+# (the paper's reading; `gate` is its old name, kept so older runs still load); `scale`, the whole
+# multiplier after normalisation |g * gamma / sqrt(var + eps)|.
+SCORES = ("taylor", "value", "gate", "scale")
+DEFAULT_GATE_SCORE = "taylor"  # chosen by benchmarks/prune_pareto.py on three tasks
 
 
 class GatedBatchNormPruner(tp.pruner.function.BatchnormPruner):
@@ -48,7 +53,16 @@ TIE_BREAK = 1e-6
 
 def _channel_scores(layer: GatedBatchNorm2d, idxs: list[int], score: str) -> torch.Tensor:
     gate = layer.gate.detach()[idxs].abs().double()
-    if score == "gate":
+    if score == "taylor":
+        taylor = getattr(layer, "taylor_score", None)
+        if taylor is None or taylor.numel() != layer.num_features:
+            from ..errors import InternalError
+
+            raise InternalError("gate score `taylor` asked for, but the gates were not scored "
+                                "(call fa_compress.prune.gate_scores.accumulate_gate_taylor first)")
+        ramp = torch.arange(len(idxs), dtype=torch.float64) / max(len(idxs), 1)
+        return taylor[idxs].double() + 1e-12 * (gate + 1e-3 * ramp)  # ties: by gate, then index
+    if score in ("gate", "value"):
         gamma = layer.weight.detach()[idxs].abs().double() if layer.affine else torch.ones_like(gate)
         ramp = torch.arange(len(idxs), dtype=torch.float64) / max(len(idxs), 1)
         return gate + TIE_BREAK * gamma / gamma.max().clamp(min=1e-12) + TIE_BREAK * 1e-3 * ramp
@@ -61,12 +75,15 @@ def _channel_scores(layer: GatedBatchNorm2d, idxs: list[int], score: str) -> tor
 class GateImportance(tp.importance.Importance):
     """Score channels by their learned gates, combined over every gated layer of the group."""
 
-    def __init__(self, reduction: str = "mean", score: str = "gate") -> None:
+    def __init__(self, reduction: str = "mean", score: str = "gate", *, per_mac: float = 0.0,
+                 areas: dict[nn.Module, int] | None = None) -> None:
         if reduction not in REDUCTIONS:
             raise unknown_name("gate reduction", reduction, REDUCTIONS)
         if score not in SCORES:
             raise unknown_name("gate score", score, SCORES)
-        self.reduction, self.score = reduction, score
+        if per_mac and areas is None:
+            raise ValueError("cost-normalised scores need the convs' output areas (costs.conv_output_areas)")
+        self.reduction, self.score, self.per_mac, self.areas = reduction, score, per_mac, areas
 
     @torch.no_grad()
     def __call__(self, group) -> torch.Tensor | None:
@@ -80,7 +97,17 @@ class GateImportance(tp.importance.Importance):
             return None  # torch-pruning could not map this group's indices to its root
         if not scores:
             return None  # no gate in this group: torch-pruning leaves it alone
-        return self._reduce(scores, roots)
+        reduced = self._reduce(scores, roots)
+        if self.per_mac:
+            # HALP-style: importance per MAC removed, so a cut to a MAC budget spends it where the
+            # loss per MAC saved is lowest (per_mac = 1), or halfway (0.5).
+            from .costs import group_channel_costs
+
+            cost = group_channel_costs(group, self.areas)
+            if cost is None or cost.numel() != reduced.numel():
+                return reduced
+            reduced = reduced / cost.clamp(min=1.0) ** self.per_mac
+        return reduced
 
     def _reduce(self, scores: list[torch.Tensor], roots: list[list[int]]) -> torch.Tensor:
         n = max(max(r) for r in roots) + 1
@@ -101,15 +128,16 @@ class GateImportance(tp.importance.Importance):
         return out
 
 
-IMPORTANCES = ("gate", "l1", "bn", "taylor", "random")
+IMPORTANCES = ("gate", "l1", "bn", "taylor", "random", "group")  # group: DepGraph's group L2 norm
 NEEDS_GATES = ("gate",)
 NEEDS_GRADIENTS = ("taylor",)
 
 
-def make_importance(name: str, *, reduction: str = "mean", score: str = "gate") -> tp.importance.Importance:
+def make_importance(name: str, *, reduction: str = "mean", score: str = "gate", per_mac: float = 0.0,
+                    areas: dict[nn.Module, int] | None = None) -> tp.importance.Importance:
     """The criterion called `name`; `gate` is facompress's, the others are torch-pruning's own."""
     if name == "gate":
-        return GateImportance(reduction=reduction, score=score)
+        return GateImportance(reduction=reduction, score=score, per_mac=per_mac, areas=areas)
     if name == "l1":
         return tp.importance.MagnitudeImportance(p=1)
     if name == "bn":
@@ -118,4 +146,6 @@ def make_importance(name: str, *, reduction: str = "mean", score: str = "gate") 
         return tp.importance.TaylorImportance()
     if name == "random":
         return tp.importance.RandomImportance()
+    if name == "group":  # what torch-pruning's GroupNormPruner ranks by after its sparse training
+        return tp.importance.GroupMagnitudeImportance(p=2)
     raise unknown_name("importance", name, IMPORTANCES)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -13,7 +14,9 @@ from torch import nn
 
 from ..errors import ConfigError, NotFoundError, unknown_name
 from ..gates import fold_gates, has_gates
-from .importance import GATE_PRUNERS, IMPORTANCES, NEEDS_GATES, NEEDS_GRADIENTS, REDUCTIONS, make_importance
+from .gate_scores import DEFAULT_SCORE_IMAGES, accumulate_gate_taylor, has_taylor_scores
+from .importance import (DEFAULT_GATE_SCORE, GATE_PRUNERS, IMPORTANCES, NEEDS_GATES, NEEDS_GRADIENTS, REDUCTIONS,
+                         SCORES, make_importance)
 
 SCOPES = ("global", "layer")
 
@@ -28,22 +31,62 @@ class PruneSettings:
     round_to: int = 8            # channel counts in multiples of 8 suit tensor cores and SIMD widths
     max_layer_prune: float = 0.9  # no layer loses more than 90% of its channels
     ignore: tuple[str, ...] = ()
-    gate_reduction: str = "mean"
-    gate_score: str = "gate"
+    gate_reduction: str = "auto"  # how coupled layers' gate scores combine; auto: sum for taylor, else mean
+    gate_score: str = DEFAULT_GATE_SCORE  # taylor (|g*dL/dg|), value (|g|) or scale; see importance.py
+    gate_per_mac: float = 0.0     # divide each channel's score by (its MAC cost) ** gate_per_mac
+    score_images: int = DEFAULT_SCORE_IMAGES  # fixed-seed training images behind gradient scores
+    seed: int = 0                 # picks those images (and torch-pruning's `random` criterion)
 
     def __post_init__(self) -> None:
         if not 0 < self.keep <= 1:
             raise ConfigError(f"--keep must be in (0, 1] (got {self.keep}); e.g. --keep 0.6 keeps 60% of channels")
         if self.importance not in IMPORTANCES:
             raise unknown_name("importance", self.importance, IMPORTANCES)
-        if self.gate_reduction not in REDUCTIONS:
-            raise unknown_name("gate reduction", self.gate_reduction, REDUCTIONS)
+        if self.gate_reduction != "auto" and self.gate_reduction not in REDUCTIONS:
+            raise unknown_name("gate reduction", self.gate_reduction, ("auto", *REDUCTIONS))
+        if self.gate_score not in SCORES:
+            raise unknown_name("gate score", self.gate_score, SCORES)
+        if not 0 <= self.gate_per_mac <= 2:
+            raise ConfigError(f"--gate-per-mac must be in [0, 2] (got {self.gate_per_mac})")
+        if self.score_images < 1:
+            raise ConfigError(f"--score-images must be >= 1 (got {self.score_images})")
         if self.scope not in SCOPES:
             raise ConfigError(f"--scope must be one of {', '.join(SCOPES)} (got {self.scope!r})")
         if self.round_to < 1:
             raise ConfigError(f"--round-to must be >= 1 (got {self.round_to})")
         if not 0 < self.max_layer_prune < 1:
             raise ConfigError(f"max_layer_prune must be in (0, 1) (got {self.max_layer_prune})")
+
+
+@contextmanager
+def traceable(model: nn.Module) -> Iterator[nn.Module]:
+    """Every parameter requiring grad while torch-pruning traces `model`, restored afterwards.
+
+    torch-pruning follows autograd's graph: a frozen conv (after a `gates` phase the backbone is
+    frozen) has no grad_fn, so its edge to the next BatchNorm vanishes and the BatchNorm is
+    grouped without its conv. On a fine-tuned Lite0 that pruned the stem BatchNorm to 16 channels
+    and left its conv 32 wide (the model then failed to run).
+    """
+    saved = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in saved:
+        p.requires_grad_(True)
+    try:
+        yield model
+    finally:
+        for p, flag in saved:
+            p.requires_grad_(flag)
+
+
+def reduction_of(settings: PruneSettings) -> str:
+    """The gate reduction in force: `auto` sums loss-change scores (taylor) and averages values."""
+    if settings.gate_reduction != "auto":
+        return settings.gate_reduction
+    return "sum" if settings.gate_score == "taylor" else "mean"
+
+
+def needs_gate_scores(settings: PruneSettings) -> bool:
+    """True when pruning with `settings` ranks by the gates' Taylor scores."""
+    return settings.importance == "gate" and settings.gate_score == "taylor"
 
 
 def channel_counts(model: nn.Module) -> dict[str, int]:
@@ -74,29 +117,48 @@ def check_fits(model: nn.Module, head: nn.Module, settings: PruneSettings) -> No
 
 
 def prune_model(model: nn.Module, head: nn.Module, settings: PruneSettings, example: torch.Tensor,
-                gradient_fn: Callable[[nn.Module], None] | None = None) -> nn.Module:
+                gradient_fn: Callable[[nn.Module], None] | None = None,
+                score_fn: Callable[[nn.Module], None] | None = None) -> nn.Module:
     """Remove the lowest-ranked channels of `model` in place and fold its gates; return it.
 
     `gradient_fn(model)` must run forward+backward on training data when the criterion needs
-    gradients (`taylor`). Raises `ConfigError` when the keep ratio would empty a layer.
+    gradients (`taylor`); `score_fn(model)` must set the gates' Taylor scores when the gate score is
+    `taylor` and the model carries none yet (see `scorers`). Raises `ConfigError` when the keep
+    ratio would empty a layer.
     """
     check_fits(model, head, settings)
+    if needs_gate_scores(settings) and not has_taylor_scores(model):
+        if score_fn is None:
+            raise ConfigError("the gate score `taylor` needs training images to score the gates from")
+        score_fn(model)
     if settings.importance != "gate" and has_gates(model):
         fold_gates(model)  # exact; torch-pruning's own criteria then see plain BatchNorms
     ignored = _resolve_ignored(model, settings.ignore, head)  # after folding: it replaces the BatchNorms
-    importance = make_importance(settings.importance, reduction=settings.gate_reduction, score=settings.gate_score)
-    pruner = tp.pruner.MetaPruner(
-        model, example, importance=importance, pruning_ratio=1 - settings.keep,
-        global_pruning=settings.scope == "global", max_pruning_ratio=settings.max_layer_prune,
-        round_to=settings.round_to if settings.round_to > 1 else None, ignored_layers=ignored,
-        customized_pruners=GATE_PRUNERS if settings.importance == "gate" else None)
+    areas = None
+    if settings.gate_per_mac and settings.importance == "gate":
+        from .costs import conv_output_areas
+
+        areas = conv_output_areas(model, example)
+    importance = make_importance(settings.importance, reduction=reduction_of(settings), score=settings.gate_score,
+                                 per_mac=settings.gate_per_mac if settings.importance == "gate" else 0.0,
+                                 areas=areas)
+    with traceable(model):
+        pruner = tp.pruner.MetaPruner(
+            model, example, importance=importance, pruning_ratio=1 - settings.keep,
+            global_pruning=settings.scope == "global", max_pruning_ratio=settings.max_layer_prune,
+            round_to=settings.round_to if settings.round_to > 1 else None, ignored_layers=ignored,
+            customized_pruners=GATE_PRUNERS if settings.importance == "gate" else None)
     if settings.importance in NEEDS_GRADIENTS:
-        if gradient_fn is None:
+        if gradient_fn is not None:
+            model.zero_grad()
+            with traceable(model):  # frozen layers would get no gradient, and torch-pruning's taylor fails
+                gradient_fn(model)
+        elif not any(p.grad is not None for p in model.parameters()):  # none computed beforehand either
             raise ConfigError(f"--importance {settings.importance} needs gradients from training data")
-        model.zero_grad()
-        gradient_fn(model)
     if settings.keep < 1:
-        pruner.step()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(settings.seed)  # the `random` criterion draws here
+            pruner.step()
     fold_gates(model)
     _check_runs(model, example)
     return model
@@ -119,25 +181,50 @@ def _check_runs(model: nn.Module, example: torch.Tensor) -> None:
         model.train(was_training)
 
 
-def taylor_gradients(dataset, device: torch.device | str = "cpu", batches: int = 8,
-                     batch_size: int = 32) -> Callable[[nn.Module], None]:
-    """A `gradient_fn` for `prune_model`: forward + backward of the cross-entropy over the first
-    `batches` batches of `dataset` (what the `taylor` criterion scores from)."""
+def taylor_gradients(dataset, device: torch.device | str = "cpu", images: int = DEFAULT_SCORE_IMAGES,
+                     batch_size: int = 32, seed: int = 0,
+                     memory_format: str = "auto") -> Callable[[nn.Module], None]:
+    """A `gradient_fn` for `prune_model`: forward + backward of the cross-entropy over a fixed,
+    seeded sample of `images` images of `dataset` (what torch-pruning's `taylor` scores from).
+
+    The sample and the dataset's augmentation RNG are seeded, so the same model gets the same ranking.
+    """
     from torch.utils.data import DataLoader
+
+    from ..train.memory_format import prepare, to_format
+    from .gate_scores import score_subset
 
     def run(model: nn.Module) -> None:
         model.eval()
-        for i, (x, y) in enumerate(DataLoader(dataset, batch_size=batch_size, shuffle=False)):
-            if i >= batches:
-                break
-            torch.nn.functional.cross_entropy(model(x.to(device)), y.to(device)).backward()
+        fmt = prepare(model, memory_format, device)  # in place: torch-pruning's graph keeps the parameters
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for x, y in DataLoader(score_subset(dataset, images, seed), batch_size=batch_size, shuffle=False):
+                torch.nn.functional.cross_entropy(model(to_format(x.to(device), fmt)), y.to(device)).backward()
 
     return run
 
 
+def gate_scorer(dataset, device: torch.device | str = "cpu", images: int = DEFAULT_SCORE_IMAGES,
+                seed: int = 0) -> Callable[[nn.Module], None]:
+    """A `score_fn` for `prune_model`: the gates' Taylor scores over a fixed, seeded sample."""
+
+    def run(model: nn.Module) -> None:
+        accumulate_gate_taylor(model, dataset, images=images, seed=seed, device=device)
+
+    return run
+
+
+def scorers(settings: PruneSettings, dataset, device: torch.device | str = "cpu"):
+    """(gradient_fn, score_fn) for `prune_model` from the training split, as `settings` asks."""
+    return (taylor_gradients(dataset, device, images=settings.score_images, seed=settings.seed),
+            gate_scorer(dataset, device, images=settings.score_images, seed=settings.seed))
+
+
 def timed_prune(model: nn.Module, head: nn.Module, settings: PruneSettings, example: torch.Tensor,
-                gradient_fn: Callable[[nn.Module], None] | None = None) -> tuple[nn.Module, float]:
+                gradient_fn: Callable[[nn.Module], None] | None = None,
+                score_fn: Callable[[nn.Module], None] | None = None) -> tuple[nn.Module, float]:
     """`prune_model` plus its wall time in seconds."""
     t0 = time.perf_counter()
-    model = prune_model(model, head, settings, example, gradient_fn)
+    model = prune_model(model, head, settings, example, gradient_fn, score_fn)
     return model, time.perf_counter() - t0

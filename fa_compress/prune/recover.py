@@ -13,12 +13,13 @@ from ..gates import fold_gates, insert_gates
 from ..train.config import FinetuneResult, TrainConfig
 from ..train.distributed import Context
 from ..train.loop import finetune
+from ..train.memory_format import prepare, to_format
 from ..train.progress import PhaseBar
 
 
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, dataset: Dataset, ctx: Context, *, images: int = 1024,
-                          batch_size: int = 128) -> None:
+                          batch_size: int = 128, memory_format: str = "auto") -> None:
     """Recompute every BatchNorm's running statistics as a plain average over `images` images.
 
     Pruning changes what each BatchNorm sees; EfficientNet-Lite0's momentum of 0.01 would take
@@ -35,8 +36,9 @@ def recalibrate_batchnorm(model: nn.Module, dataset: Dataset, ctx: Context, *, i
     g = torch.Generator().manual_seed(0)
     subset = torch.randperm(len(dataset), generator=g)[:images].tolist()
     loader = DataLoader(torch.utils.data.Subset(dataset, subset), batch_size=batch_size)
+    fmt = prepare(model, memory_format, ctx.device)
     for x, _ in loader:
-        model(x.to(ctx.device))
+        model(to_format(x.to(ctx.device), fmt))  # (B, 3, H, W) in `fmt`
     for m, (momentum, training) in zip(bns, saved):
         m.momentum = momentum
         m.train(training)
@@ -72,7 +74,7 @@ def recover(model: nn.Module, head: nn.Module, train_ds: Dataset, test_loader: D
     if epochs <= 0:
         return None
     if phase == "all":
-        recalibrate_batchnorm(model, train_ds, ctx)
+        recalibrate_batchnorm(model, train_ds, ctx, memory_format=cfg.memory_format)
     if phase == "gates":
         insert_gates(model)
     # The pruned model's classifier is already fitted: tune it at lr_head_tuning from the first epoch.

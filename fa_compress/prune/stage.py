@@ -1,30 +1,60 @@
 """The `prune` stage: fine-tuned run -> pruned, folded, recovered model with a report.
 
+Every choice here reads the validation split (keep the recovery or undo it); the test split is only
+scored for the report. Every step that samples or trains (scoring batches, recovery, a search) is
+seeded from the run's seed, so the same command on the same run gives the same model and metrics.
+A search that picks the settings before the cut (a latency target: `fa_compress.search.latency`)
+is passed in, so this stage never imports what deployment needs.
+
 >>> from fa_compress.prune.stage import PruneOptions, prune_run
->>> result = prune_run(PruneOptions(settings=PruneSettings(keep=0.6)))
+>>> run, result, _ = prune_run(PruneOptions(settings=PruneSettings(keep=0.6)))
+>>> run, result, search = prune_run(PruneOptions(), search=LatencyTarget(5.0))   # fa_compress.search
 """
 
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import torch
-from torch.utils.data import DataLoader
+from torch import nn
 
-from ..models import get_head
+from .._seed import seed_everything
+from ..data import make_loader
+from ..errors import ConfigError
+from ..models import get_head, get_spec
 from ..models.complexity import count_macs, count_params
 from ..run import Run, model_meta
-from ..run_data import dataset_of_run, train_config_of_run
-from ..train.distributed import init_context
-from ..train.loop import evaluate
+from ..run_data import check_same_validation, dataset_of_run, train_config_of_run
+from ..train.distributed import Context, init_context
+from ..train.evaluate import evaluate_detailed
+from ..train.memory_format import check_memory_format, resolve_memory_format
 from ..train.progress import phase_bar
-from .latency_target import LatencySearch
-from .pruner import PruneSettings, channel_counts, check_fits, taylor_gradients, timed_prune
+from .pruner import PruneSettings, channel_counts, check_fits, gate_scorer, taylor_gradients, timed_prune
 from .recover import DEFAULT_RECOVER_LR, DEFAULT_RECOVER_PHASE, RECOVER_PHASES, recover
+from .result import PruneResult, Scores, keep_recovery, paired_vs_dense
 
 DEFAULT_RECOVER_EPOCHS = 1
+_EVAL_BATCH = 128
+
+__all__ = ["PruneOptions", "PruneResult", "SettingsSearch", "prune_run"]
+
+
+class SettingsSearch(Protocol):
+    """Picks the settings to prune with from the fine-tuned model, before the cut.
+
+    Called with a CPU copy of the (gated) fine-tuned model; returns the settings and a record with
+    `to_dict()` that run.json keeps under `record_key`. `fa_compress.search.latency.LatencyTarget`
+    is one; a compute budget can be another.
+    """
+
+    record_key: ClassVar[str]
+
+    def __call__(self, model: nn.Module, head_name: str, settings: PruneSettings,
+                 img_size: int) -> tuple[PruneSettings, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -39,14 +69,11 @@ class PruneOptions:
     device: str = "auto"
     output: str = "pruned"       # model name inside the run
     show_progress: bool = True
-    target_latency_ms: float | None = None  # search the keep ratio by measured latency instead
-    backend: str = "ort-cpu"                # where the latency target is measured
-    batch_size: int = 1
+    memory_format: str = "auto"  # of scoring, recovery and evaluation: auto, channels_last, contiguous
+    seed: int | None = None      # seeds scoring, recovery and searches; None: the run's fine-tuning seed
 
     def __post_init__(self) -> None:
-        from ..bench.backends import get_backend
-        from ..errors import ConfigError
-
+        check_memory_format(self.memory_format)
         if self.recover_epochs < 0:
             raise ConfigError(f"--recover-epochs must be >= 0 (got {self.recover_epochs})")
         if self.recover_phase not in RECOVER_PHASES:
@@ -54,103 +81,115 @@ class PruneOptions:
                               f"(got {self.recover_phase!r})")
         if not 0 < self.recover_lr < 10:
             raise ConfigError(f"--recover-lr must be in (0, 10) (got {self.recover_lr})")
-        get_backend(self.backend)  # an unknown name fails here, with the known ones listed
-        if self.batch_size <= 0:
-            raise ConfigError(f"--batch-size must be > 0 (got {self.batch_size})")
-        if self.target_latency_ms is not None and not self.target_latency_ms > 0:
-            raise ConfigError(f"--target-latency-ms must be > 0 ms (got {self.target_latency_ms})")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0):
+            raise ConfigError(f"--seed must be a whole number >= 0 (got {self.seed!r})")
 
 
 @dataclass(frozen=True)
-class PruneResult:
-    """Sizes and accuracies before and after, with the per-layer channel counts."""
+class _Data:
+    """The run's splits as the stage uses them: train to score and recover, val to choose, test to report."""
 
-    params_before: int
-    params_after: int
-    macs_before: int
-    macs_after: int
-    size_mb_before: float
-    size_mb_after: float
-    acc_before: float
-    acc_pruned: float
-    acc_recovered: float | None
-    keep: float
-    prune_s: float
-    recover_s: float
-    channels_before: dict[str, int]
-    channels_after: dict[str, int]
-    kept: str = "recovered"  # or "pruned": recovery scored lower on the test split, so it was undone
-
-    @property
-    def acc_final(self) -> float:
-        """The accuracy of the model that was saved."""
-        return self.acc_recovered if self.kept == "recovered" and self.acc_recovered is not None else self.acc_pruned
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "acc_final": self.acc_final}
+    train: Any
+    val: Any
+    test: Any
 
 
-def prune_run(opts: PruneOptions) -> tuple[Run, PruneResult, LatencySearch | None]:
-    """Prune the run's fine-tuned model as asked (or to a latency target), recover it, save it as
-    `opts.output` and record it; returns the run, the result and the latency search if one ran."""
+def prune_run(opts: PruneOptions, search: SettingsSearch | None = None) -> tuple[Run, PruneResult, Any]:
+    """Prune the run's fine-tuned model as asked (or with the settings `search` picks), recover it,
+    keep the recovery only if the validation split says it helped, save it as `opts.output` and
+    record it; returns the run, the result and the search's record (None without a search)."""
     run = Run.resolve(opts.run)
     cfg = train_config_of_run(run)  # refuses a run without a finished fine-tuning, before any loading
+    seed = cfg.seed if opts.seed is None else opts.seed
+    cfg = replace(cfg, memory_format=opts.memory_format, seed=seed)
     model, meta = run.load_model("finetuned")
     check_fits(model, get_head(model, meta["arch"]), opts.settings)  # before the data is loaded and scored
     ctx = init_context(opts.device)
     bundle = dataset_of_run(run)
-    test_loader = DataLoader(bundle.test, batch_size=128)
+    check_same_validation(run, bundle)
+    data = _Data(bundle.train, *(make_loader(d, _EVAL_BATCH, shuffle=False, device=ctx.device.type)
+                                 for d in (bundle.val, bundle.test)))
     model.to(ctx.device)
     img = meta["img_size"]
     before = channel_counts(model)
     params0, macs0 = count_params(_folded(model)), count_macs(model, img)
-    acc_before = evaluate(model, test_loader, ctx)
+    dense = _score(model, data, ctx, cfg)
+    settings, found = _chosen_settings(model, meta, replace(opts.settings, seed=seed), search, seed)
+    seed_everything(seed, "prune scores")
     example = torch.zeros(1, 3, img, img, device=ctx.device)
-    settings, search = _settings_for_target(model, meta, opts)
-    pruned, prune_s = timed_prune(model, get_head(model, meta["arch"]), settings, example,
-                                  taylor_gradients(bundle.train, ctx.device))
-    acc_pruned = evaluate(pruned, test_loader, ctx)
-    as_pruned = copy.deepcopy(pruned) if opts.recover_epochs > 0 else None
-    with phase_bar(opts.show_progress and ctx.is_main) as bar:
-        import time
-
-        t0 = time.perf_counter()
-        rec = recover(pruned, get_head(pruned, meta["arch"]), bundle.train, test_loader, opts.recover_epochs,
-                      cfg, ctx, bar, phase=opts.recover_phase, lr=opts.recover_lr)
-        recover_s = time.perf_counter() - t0
-    acc_rec = evaluate(pruned, test_loader, ctx) if rec is not None else None
-    kept = "recovered" if rec is not None else "pruned"
-    if acc_rec is not None and acc_rec < acc_pruned:
+    pruned, prune_s = timed_prune(
+        model, get_head(model, meta["arch"]), settings, example,
+        taylor_gradients(data.train, ctx.device, images=settings.score_images, seed=seed,
+                         memory_format=cfg.memory_format),
+        gate_scorer(data.train, ctx.device, images=settings.score_images, seed=seed))
+    cut = _score(pruned, data, ctx, cfg)
+    pruned, as_pruned, recovered, recover_s = _recover(pruned, meta, data, cfg, ctx, opts, seed)
+    kept = "recovered" if keep_recovery(cut, recovered) else "pruned"
+    if kept == "pruned" and as_pruned is not None:
         # Like fine-tuning, which keeps its best phase: recovery can hurt a lightly pruned model
         # (Lite0, keep 0.9, taylor: 87.50% -> 84.15% after an `all` epoch; benchmarks/prune_criteria.py).
-        pruned, kept = as_pruned, "pruned"
+        pruned = as_pruned
     new_meta = model_meta(pruned, arch=meta["arch"], classes=meta["classes"], img_size=img,
                           normalization=meta["normalization"], data=meta.get("data"), stage="prune",
                           prune=asdict(settings))
     path = run.save_model(opts.output, pruned, new_meta)
-    result = PruneResult(params0, count_params(pruned), macs0, count_macs(pruned, img),
-                         run.model_path("finetuned").stat().st_size / 1e6, path.stat().st_size / 1e6,
-                         acc_before, acc_pruned, acc_rec, settings.keep, prune_s, recover_s, before,
-                         channel_counts(pruned), kept)
+    final = recovered if kept == "recovered" else cut
+    result = PruneResult(
+        params0, count_params(pruned), macs0, count_macs(pruned, img), run.model_path("finetuned").stat().st_size / 1e6,
+        path.stat().st_size / 1e6, dense.test.accuracy.value, cut.test.accuracy.value,
+        recovered.test.accuracy.value if recovered else None, settings.keep, prune_s, recover_s, before,
+        channel_counts(pruned), kept, dense.val.accuracy, cut.val.accuracy,
+        recovered.val.accuracy if recovered else None, dense.test.accuracy, cut.test.accuracy,
+        recovered.test.accuracy if recovered else None, paired_vs_dense(dense, final), seed)
+    searched = {search.record_key: found.to_dict()} if search is not None else {}
+    _record(run, opts, settings, result, bundle, ctx, pruned, path.name, searched)
+    return run, result, found
+
+
+def _record(run: Run, opts: PruneOptions, settings: PruneSettings, result: PruneResult, bundle, ctx: Context,
+            pruned: nn.Module, model_file: str, searched: dict[str, Any]) -> None:
+    """The stage's entry in run.json: what was asked, the seed, the splits it read, the metrics."""
     run.record("prune" if opts.output == "pruned" else f"prune:{opts.output}", {
         "status": "done", "settings": asdict(settings), "recover_epochs": opts.recover_epochs,
-        "recover_phase": opts.recover_phase, "recover_lr": opts.recover_lr,
-        "latency_search": search.to_dict() if search else None,
-        "artifacts": {"model": path.name}, "metrics": result.to_dict()})
-    return run, result, search
+        "recover_phase": opts.recover_phase, "recover_lr": opts.recover_lr, "seed": result.seed,
+        "selected_on": "validation",
+        "dataset": {"validation": bundle.validation.to_dict(), "train_images": len(bundle.train),
+                    "val_images": len(bundle.val), "test_images": len(bundle.test)},
+        "memory_format": resolve_memory_format(opts.memory_format, ctx.device, pruned).to_dict(),
+        "latency_search": None, **searched, "artifacts": {"model": model_file}, "metrics": result.to_dict()})
 
 
-def _settings_for_target(model, meta: dict, opts: PruneOptions):
-    """The settings to prune with: as given, or with the keep ratio found by a latency search."""
-    if opts.target_latency_ms is None:
-        return opts.settings, None
-    from ..models import get_spec
-    from .latency_target import backend_measure, search_keep_for_latency
+def _score(model: nn.Module, data: _Data, ctx: Context, cfg) -> Scores:
+    """Validation (to choose on) and test (to report) accuracy with per-image correctness."""
+    return Scores(evaluate_detailed(model, data.val, ctx, cfg), evaluate_detailed(model, data.test, ctx, cfg))
 
-    measure = backend_measure(opts.backend, batch_size=opts.batch_size, img_size=meta["img_size"])
-    search = search_keep_for_latency(model.cpu(), get_spec(meta["arch"]).head, opts.settings,
-                                     target_ms=opts.target_latency_ms, measure=measure, img_size=meta["img_size"])
-    return replace(opts.settings, keep=search.best_keep), search
+
+def _recover(pruned: nn.Module, meta: dict, data: _Data, cfg, ctx: Context, opts: PruneOptions,
+             seed: int) -> tuple[nn.Module, nn.Module | None, Scores | None, float]:
+    """Seeded recovery epochs, in place: (the model, a copy from before recovery to undo it with,
+    the recovered model's scores, seconds); the last three are None / 0 when no recovery ran."""
+    if opts.recover_epochs <= 0:
+        return pruned, None, None, 0.0
+    as_pruned = copy.deepcopy(pruned)
+    seed_everything(seed, "recovery")
+    with phase_bar(opts.show_progress and ctx.is_main) as bar:
+        t0 = time.perf_counter()
+        rec = recover(pruned, get_head(pruned, meta["arch"]), data.train, data.val, opts.recover_epochs,
+                      cfg, ctx, bar, phase=opts.recover_phase, lr=opts.recover_lr)
+        seconds = time.perf_counter() - t0
+    if rec is None:
+        return pruned, None, None, seconds
+    return pruned, as_pruned, _score(pruned, data, ctx, cfg), seconds
+
+
+def _chosen_settings(model: nn.Module, meta: dict, settings: PruneSettings, search: SettingsSearch | None,
+                     seed: int) -> tuple[PruneSettings, Any]:
+    """The settings to prune with: as given, or as `search` picks them on a CPU copy of the model."""
+    if search is None:
+        return settings, None
+    seed_everything(seed, "search")
+    chosen, record = search(copy.deepcopy(model).cpu(), get_spec(meta["arch"]).head, settings, meta["img_size"])
+    return chosen, record
 
 
 def _folded(model):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..bench.results import BenchReport
-from .tables import Table, all_tables
+from .tables import Table, all_tables, spread_warnings
 
 
 def _cell(text: str) -> str:
@@ -31,7 +31,11 @@ def render_markdown(report: BenchReport, plots: Sequence[str] = ()) -> str:
     """The whole report; `plots` are PNG file names (relative to the report) to show at the end."""
     header = [f"# facompress benchmark{f' — {report.run}' if report.run else ''}", "",
               f"Measured {report.created}."]
-    parts = ["\n".join(header)] + [table_markdown(t) for t in all_tables(report)]
+    tables = [table_markdown(t) for t in all_tables(report)]
+    warnings = spread_warnings(report)
+    if warnings:  # right under the headline, where the figures they qualify are
+        tables.insert(1, "**Too noisy for a figure:**\n\n" + "\n".join(f"- {_cell(w)}" for w in warnings))
+    parts = ["\n".join(header)] + tables
     if report.notes:
         parts.append("## Notes\n\n" + "\n".join(f"- {_cell(n)}" for n in report.notes))
     if plots:

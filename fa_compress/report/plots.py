@@ -44,33 +44,70 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, flo
     return front
 
 
+def _errors(values: Sequence[float], lows: Sequence[float], highs: Sequence[float]) -> list[list[float]]:
+    """matplotlib's asymmetric error bars: distances below and above each value, never negative."""
+    return [[max(0.0, v - lo) for v, lo in zip(values, lows)], [max(0.0, hi - v) for v, hi in zip(values, highs)]]
+
+
 def plot_pareto(report: BenchReport, path: Path) -> Path | None:
-    """Top-1 against median latency at each backend's smallest batch size, with the Pareto front."""
-    by_backend: dict[str, list[tuple[float, float, str]]] = {}
+    """Top-1 against median latency at each backend's smallest batch size, with the Pareto front.
+    Vertical bars: the 95% Wilson interval of top-1; horizontal bars: the latency from the fastest
+    run to p90, the spread of the timed runs."""
+    by_backend: dict[str, list[tuple[float, float, str, float, float, float, float]]] = {}
     for a in report.artifacts:
         if a.top1_pct is None:
             continue
+        low, high = (a.top1_low_pct, a.top1_high_pct) if a.top1_low_pct is not None else (a.top1_pct, a.top1_pct)
         for backend in dict.fromkeys(r.backend for r in a.latencies):
             r = min((r for r in a.latencies if r.backend == backend), key=lambda r: r.batch_size)
-            by_backend.setdefault(f"{backend} (batch {r.batch_size})", []).append((r.median_ms, a.top1_pct, a.name))
+            by_backend.setdefault(f"{backend} (batch {r.batch_size})", []).append(
+                (r.median_ms, a.top1_pct, a.name, r.min_ms, r.p90_ms, low, high))
     if not by_backend:
         return None
     fig = _figure(7.5, 4.8)
     ax = fig.add_subplot()
     markers = "osD^vP*X"
     for i, (label, pts) in enumerate(sorted(by_backend.items())):
-        ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=markers[i % len(markers)], s=48, label=label)
-        for lat, acc, name in pts:
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        ax.errorbar(xs, ys, xerr=_errors(xs, [p[3] for p in pts], [p[4] for p in pts]),
+                    yerr=_errors(ys, [p[5] for p in pts], [p[6] for p in pts]), fmt=markers[i % len(markers)],
+                    markersize=7, capsize=3, elinewidth=1, label=label)
+        for lat, acc, name, *_ in pts:
             ax.annotate(name, (lat, acc), textcoords="offset points", xytext=(5, 4), fontsize=8)
     front = pareto_front([(p[0], p[1]) for pts in by_backend.values() for p in pts])
     ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="0.5", linestyle="--",
             linewidth=1, label="Pareto front")
     ax.set_xscale("log")
-    ax.set_xlabel("median latency, ms (log scale)")
-    ax.set_ylabel("top-1 accuracy, %")
+    ax.set_xlabel("median latency, ms (log scale; bars: fastest run to p90)")
+    ax.set_ylabel("top-1 accuracy, % (bars: 95% interval)")
     ax.set_title("Accuracy against latency")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_latency_ratios(report: BenchReport, path: Path) -> Path | None:
+    """Each artifact's latency / the dense artifact's, per backend and batch, with its 95% interval;
+    ratios whose interval is wider than +-10% are drawn hollow and marked "noisy"."""
+    rows = [(f"{a.name} · {r.backend} b{r.batch_size}", r.ratio) for a in report.artifacts
+            for r in a.latencies if r.ratio is not None]
+    if not rows:
+        return None
+    fig = _figure(8.0, 0.32 * len(rows) + 1.5)
+    ax = fig.add_subplot()
+    ys = list(range(len(rows)))
+    meds = [q.median for _, q in rows]
+    errs = _errors(meds, [q.low for _, q in rows], [q.high for _, q in rows])
+    for y, (label, q) in enumerate(rows):
+        ax.errorbar([q.median], [y], xerr=[[errs[0][y]], [errs[1][y]]], fmt="o", capsize=3,
+                    color="C3" if q.noisy else "C0", markerfacecolor="white" if q.noisy else "C0")
+        ax.text(q.high, y, f"  {'noisy ' if q.noisy else ''}{q.median:.2f}×", va="center", fontsize=7)
+    ax.axvline(1.0, color="0.4", linestyle="--", linewidth=1)
+    ax.set_yticks(ys, [label for label, _ in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("latency / dense latency, same rounds (< 1 is faster); bars: 95% interval")
+    ax.set_title("Latency against the dense artifact")
+    ax.margins(x=0.25)
     return _save(fig, path)
 
 

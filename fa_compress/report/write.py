@@ -25,8 +25,8 @@ REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 INPUTS_JSON = "report_inputs.json"
-PLOT_NAMES = {"pareto": "report_accuracy_latency.png", "size_macs": "report_size_macs.png",
-              "gates": "report_gates.png", "channels": "report_channels.png"}
+PLOT_NAMES = {"pareto": "report_accuracy_latency.png", "ratios": "report_latency_ratios.png",
+              "size_macs": "report_size_macs.png", "gates": "report_gates.png", "channels": "report_channels.png"}
 
 
 def _write_text(path: Path, text: str) -> Path:
@@ -36,6 +36,7 @@ def _write_text(path: Path, text: str) -> Path:
 
 def _draw_plots(run_dir: Path, report: BenchReport, inputs: Mapping[str, dict]) -> list[Path]:
     drawn = [plots.plot_pareto(report, run_dir / PLOT_NAMES["pareto"]),
+             plots.plot_latency_ratios(report, run_dir / PLOT_NAMES["ratios"]),
              plots.plot_size_macs(report, run_dir / PLOT_NAMES["size_macs"])]
     if inputs.get("gate_values"):
         drawn.append(plots.plot_gate_histograms(inputs["gate_values"], run_dir / PLOT_NAMES["gates"]))

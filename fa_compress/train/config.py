@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..accuracy import Accuracy
 from ..errors import ConfigError
 
 
@@ -22,12 +23,14 @@ class TrainConfig:
     lr_all: float = 3e-4       # full fine-tuning (baseline): the usual transfer-learning rate
     weight_decay: float = 1e-4  # never applied to gates: decay would fight the L1 penalty
     gate_l1: float = 1.0       # penalty on mean |gate|; 1.0 drove ~17% of gates under 0.1 AND scored best
+    gate_penalty: str = "l1"   # l1, cost-l1 (MorphNet) or polar (Zhuang et al.); fa_compress/gates/penalties.py
     head_feature_epochs: int = 2  # passes over cached features per `head` phase. A fitted head leaves the
     #   gates less to learn: after 8/4/2 passes (96/93/88% train) head,gates,gates,gates scored
     #   85.9/86.75/87.75%, though the probe alone was 84.9/84.9/84.05%
     seed: int = 0
     amp: bool = True           # bf16 autocast where the device is CUDA; ignored on CPU
-    channels_last: bool = True  # CUDA only
+    memory_format: str = "auto"  # auto | channels_last | contiguous; auto: channels_last on CUDA and on x86
+    #   AVX2/AVX-512 CPUs with oneDNN (1.5-1.8x faster Lite0 steps; fa_compress/train/memory_format.py)
     checkpoint_every: int = 0  # steps between mid-phase checkpoints; 0 = only at phase ends
     eval_every_phase: bool = True
     extra: dict = field(default_factory=dict)
@@ -38,19 +41,33 @@ class TrainConfig:
         for name in ("lr_head", "lr_head_tuning", "lr_gates", "lr_bn", "lr_all"):
             if not 0 < getattr(self, name) < 10:
                 raise ConfigError(f"{name} must be in (0, 10) (got {getattr(self, name)})")
+        from ..gates.penalties import PENALTIES
+
+        if self.gate_penalty not in PENALTIES:
+            raise ConfigError(f"--gate-penalty must be one of {', '.join(PENALTIES)} (got {self.gate_penalty!r})")
         if self.gate_l1 < 0:
             raise ConfigError(f"--gate-l1 must be >= 0 (got {self.gate_l1})")
         if self.head_feature_epochs < 1:
             raise ConfigError(f"head_feature_epochs must be >= 1 (got {self.head_feature_epochs})")
         if self.checkpoint_every < 0:
             raise ConfigError(f"--checkpoint-every must be >= 0 (got {self.checkpoint_every})")
+        from .memory_format import check_memory_format
+
+        check_memory_format(self.memory_format)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        """The inverse of `to_dict` (JSON turns the schedule tuple into a list)."""
+        """The inverse of `to_dict` (JSON turns the schedule tuple into a list).
+
+        Runs recorded before `memory_format` carry `channels_last` (True: channels_last on CUDA only,
+        now `auto`; False: contiguous everywhere)."""
+        d = dict(d)
+        legacy = d.pop("channels_last", None)
+        if legacy is not None and "memory_format" not in d:
+            d["memory_format"] = "auto" if legacy else "contiguous"
         return cls(**{**d, "schedule": tuple(d["schedule"])})
 
 
@@ -62,29 +79,47 @@ class PhaseResult:
     phase: str
     train_loss: float
     train_acc: float
-    test_acc: float | None
+    test_acc: float | None  # reported only: never read by any choice
     seconds: float
     images_per_s: float
     mean_gate: float | None
+    val: Accuracy | None = None  # what the best phase is chosen on
+    test: Accuracy | None = None  # test_acc with its image count and 95% interval
+
+    @property
+    def val_acc(self) -> float | None:
+        return self.val.value if self.val is not None else None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "val_acc": self.val_acc}
 
     @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        """The inverse of `to_dict` (JSON turns the schedule tuple into a list)."""
-        return cls(**{**d, "schedule": tuple(d["schedule"])})
+    def from_dict(cls, d: dict) -> PhaseResult:
+        """The inverse of `to_dict` (checkpoints written before validation lack `val` and `test`)."""
+        d = {k: v for k, v in d.items() if k != "val_acc"}
+        for key in ("val", "test"):
+            d[key] = Accuracy(**d[key]) if d.get(key) else None
+        return cls(**d)
 
 
 @dataclass(frozen=True)
 class FinetuneResult:
-    """All phases, and which one gave the best test accuracy (the checkpoint kept)."""
+    """All phases, and which one scored best on the validation split (the checkpoint kept)."""
 
     phases: tuple[PhaseResult, ...]
     best_index: int
-    best_test_acc: float | None
+    best_test_acc: float | None  # the chosen phase's test accuracy: reported, not chosen on
     total_s: float
+    best_val: Accuracy | None = None
+    best_test: Accuracy | None = None
+
+    @property
+    def best_val_acc(self) -> float | None:
+        return self.best_val.value if self.best_val is not None else None
 
     def to_dict(self) -> dict:
         return {"phases": [p.to_dict() for p in self.phases], "best_index": self.best_index,
-                "best_test_acc": self.best_test_acc, "total_s": self.total_s}
+                "selected_on": "validation", "best_val_acc": self.best_val_acc,
+                "best_test_acc": self.best_test_acc, "total_s": self.total_s,
+                "best_val": self.best_val.to_dict() if self.best_val else None,
+                "best_test": self.best_test.to_dict() if self.best_test else None}

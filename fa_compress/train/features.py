@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .config import TrainConfig
 from .distributed import Context, all_gather_rows, rank_batch_size
+from .memory_format import prepare, to_format
 from .phases import configure_phase
 from .progress import PhaseBar
 from ..data import make_loader
@@ -30,6 +31,7 @@ def extract_features(model: nn.Module, head: nn.Module, dataset: Dataset, cfg: T
     sampler = ResumableSampler(len(dataset), batch_size=per_rank, seed=cfg.seed, epoch=0,
                                shuffle=False, rank=ctx.rank, world=ctx.world)
     loader = make_loader(dataset, per_rank, shuffle=False, sampler=sampler, device=ctx.device.type)
+    fmt = prepare(model, cfg.memory_format, ctx.device)
     captured: list[torch.Tensor] = []
     hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach().float()))
     labels: list[torch.Tensor] = []
@@ -37,7 +39,7 @@ def extract_features(model: nn.Module, head: nn.Module, dataset: Dataset, cfg: T
     t0, seen = time.perf_counter(), 0
     try:
         for images, y in loader:
-            model(images.to(ctx.device))
+            model(to_format(images.to(ctx.device), fmt))  # (B, 3, H, W) in `fmt`
             labels.append(y)
             seen += y.numel()
             bar.update(loss=float("nan"), acc=float("nan"), images_per_s=seen / (time.perf_counter() - t0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from contextlib import nullcontext
 from typing import Any
 
@@ -13,9 +14,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..gates import GatedBatchNorm2d, gate_l1, has_gates
+from ..gates.penalties import make_gate_penalty
 from .config import FinetuneResult, PhaseResult, TrainConfig
 from .distributed import Context, all_reduce_sum, rank_batch_size
+from .evaluate import evaluate_detailed
 from .features import train_head_on_features
+from .memory_format import prepare, to_format
 from .phases import configure_phase
 from .progress import PhaseBar
 from ..data import make_loader
@@ -31,16 +35,15 @@ def _autocast(ctx: Context, cfg: TrainConfig):
 
 
 def _to_device(x: torch.Tensor, ctx: Context, cfg: TrainConfig) -> torch.Tensor:
-    x = x.to(ctx.device, non_blocking=True)
-    if cfg.channels_last and ctx.device.type == "cuda":
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
+    """An image batch on the device, in `cfg.memory_format` (resolved by `prepare` at phase start)."""
+    return to_format(x.to(ctx.device, non_blocking=True), cfg.memory_format)
 
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: DataLoader, ctx: Context, cfg: TrainConfig | None = None) -> float:
     """Top-1 accuracy of `model` over `loader` (summed over ranks when distributed)."""
     cfg = cfg or TrainConfig()
+    cfg = replace(cfg, memory_format=prepare(model, cfg.memory_format, ctx.device).chosen)
     was_training = model.training
     model.eval()
     correct = total = 0
@@ -87,9 +90,15 @@ def _mean_gate(model: nn.Module) -> float | None:
 
 def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, train_ds: Dataset,
                     cfg: TrainConfig, ctx: Context, bar: PhaseBar, *, resume: dict | None = None,
-                    on_checkpoint: CheckpointFn | None = None) -> tuple[float, float, float]:
-    """One epoch of `phase` over images; returns (loss, accuracy, images/s) of this rank's share."""
+                    on_checkpoint: CheckpointFn | None = None,
+                    after_backward: Callable[[nn.Module], None] | None = None) -> tuple[float, float, float]:
+    """One epoch of `phase` over images; returns (loss, accuracy, images/s) of this rank's share.
+
+    `after_backward(model)` runs between backward and the optimizer step (a sparse-training
+    regulariser such as torch-pruning's `pruner.regularize`)."""
     trainable = configure_phase(model, head, phase)
+    # before DDP and the optimizer take the parameters; batches then follow the model's format
+    cfg = replace(cfg, memory_format=prepare(model, cfg.memory_format, ctx.device).chosen)
     net = nn.parallel.DistributedDataParallel(model) if ctx.distributed else model
     start = resume["step"] if resume else 0
     per_rank = rank_batch_size(cfg.batch_size, ctx)
@@ -108,6 +117,7 @@ def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, t
         sched.load_state_dict(resume["scheduler"])
         sums = dict(resume["sums"])
     penalise = cfg.gate_l1 > 0 and phase in ("gates", "all") and has_gates(model)
+    penalty = None  # built on the first batch: the cost-weighted penalty needs the image size
     bar.start(f"{index + 1}:{phase}", total=steps, completed=start)
     t0, seen0 = time.perf_counter(), sums["seen"]
     for step, (images, labels) in enumerate(loader, start=start):
@@ -115,9 +125,13 @@ def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, t
         with _autocast(ctx, cfg):
             logits = net(images)  # (B, classes)
             loss = F.cross_entropy(logits.float(), labels)
-            total = loss + cfg.gate_l1 * gate_l1(model) if penalise else loss
+            if penalise and penalty is None:
+                penalty = make_gate_penalty(cfg.gate_penalty, model, images.shape[-1])
+            total = loss + cfg.gate_l1 * penalty(model) if penalise else loss
         opt.zero_grad(set_to_none=True)
         total.backward()
+        if after_backward is not None:
+            after_backward(model)
         opt.step()
         sched.step()
         sums["loss"] += float(loss.detach()) * labels.numel()
@@ -134,15 +148,18 @@ def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, t
     return loss_sum / max(seen, 1), correct / max(seen, 1), rate * ctx.world
 
 
-def finetune(model: nn.Module, head: nn.Module, train_ds: Dataset, test_loader: DataLoader | None,
-             cfg: TrainConfig, ctx: Context, bar: PhaseBar, *,
+def finetune(model: nn.Module, head: nn.Module, train_ds: Dataset, val_loader: DataLoader | None,
+             cfg: TrainConfig, ctx: Context, bar: PhaseBar, *, test_loader: DataLoader | None = None,
              on_best: Callable[[nn.Module, PhaseResult], None] | None = None,
-             on_checkpoint: CheckpointFn | None = None, resume: dict | None = None) -> FinetuneResult:
-    """Run `cfg.schedule`; after each phase evaluate, keep the best model (`on_best`), checkpoint.
+             on_checkpoint: CheckpointFn | None = None, resume: dict | None = None,
+             after_backward: Callable[[nn.Module], None] | None = None) -> FinetuneResult:
+    """Run `cfg.schedule`; after each phase score the validation split, keep the best phase there
+    (`on_best`), checkpoint. `test_loader`, when given, is scored after each phase for the report
+    only: nothing here reads it to choose (without `val_loader`, the last phase counts as best).
 
     `resume` is a state given earlier to `on_checkpoint`; the model must already hold its weights.
     """
-    results = [PhaseResult(**r) for r in resume["results"]] if resume else []
+    results = [PhaseResult.from_dict(r) for r in resume["results"]] if resume else []
     best = resume["best"] if resume else {"index": -1, "acc": -1.0}
     first = resume["phase_index"] if resume else 0
     t_start = time.perf_counter() - (resume["elapsed_s"] if resume else 0.0)
@@ -157,22 +174,28 @@ def finetune(model: nn.Module, head: nn.Module, train_ds: Dataset, test_loader: 
             cache.clear()
             loss, acc, rate = run_image_phase(
                 model, head, phase, index, train_ds, cfg, ctx, bar, resume=mid,
-                on_checkpoint=_with_context(on_checkpoint, results, best, t_start, t0))
+                on_checkpoint=_with_context(on_checkpoint, results, best, t_start, t0),
+                after_backward=after_backward)
         seconds = time.perf_counter() - t0
-        test_acc = evaluate(model, test_loader, ctx, cfg) if test_loader is not None else None
-        result = PhaseResult(index, phase, loss, acc, test_acc, seconds, rate, _mean_gate(model))
+        val = evaluate_detailed(model, val_loader, ctx, cfg).accuracy if val_loader is not None else None
+        test = evaluate_detailed(model, test_loader, ctx, cfg).accuracy if test_loader is not None else None
+        result = PhaseResult(index, phase, loss, acc, test.value if test else None, seconds, rate,
+                             _mean_gate(model), val, test)
         results.append(result)
         bar.log(f"phase {index + 1}/{len(cfg.schedule)} {phase}: train loss {loss:.3f} acc {acc:.1%}"
-                + (f", test acc {test_acc:.2%}" if test_acc is not None else "") + f" ({seconds:.0f}s)")
-        if test_acc is None or test_acc > best["acc"]:
-            best = {"index": index, "acc": test_acc if test_acc is not None else -1.0}
+                + (f", validation {val.value:.2%}" if val is not None else "")
+                + (f", test {test.value:.2%}" if test is not None else "") + f" ({seconds:.0f}s)")
+        if val is None or val.value > best["acc"]:  # ties keep the earlier phase
+            best = {"index": index, "acc": val.value if val is not None else -1.0}
             if on_best:
                 on_best(model, result)
         if on_checkpoint:
             on_checkpoint({"phase_index": index + 1, "step": 0, "results": [r.to_dict() for r in results],
                            "best": best, "elapsed_s": time.perf_counter() - t_start})
-    best_acc = best["acc"] if best["acc"] >= 0 else None
-    return FinetuneResult(tuple(results), best["index"], best_acc, time.perf_counter() - t_start)
+    chosen = next((r for r in results if r.index == best["index"]), None)
+    return FinetuneResult(tuple(results), best["index"], chosen.test_acc if chosen else None,
+                          time.perf_counter() - t_start, chosen.val if chosen else None,
+                          chosen.test if chosen else None)
 
 
 def _with_context(fn: CheckpointFn | None, results: list[PhaseResult], best: dict, t_start: float,

@@ -19,13 +19,15 @@ from ..run import Run, model_meta, runs_root
 from .config import FinetuneResult, TrainConfig
 from .distributed import Context, barrier, init_context
 from .loop import finetune
+from .memory_format import resolve_memory_format
 from .progress import phase_bar
-from ..data import make_loader
+from ..data import DEFAULT_VAL_FRACTION, check_val_fraction, make_loader
 from .sampler import ResumableSampler
 
 DEFAULT_MODEL = "efficientnet_lite0"
 DEFAULT_DATA = "fashion-mnist"
 STATE_FILE = "train_state.pt"
+LEGACY_VAL_FRACTION = DEFAULT_VAL_FRACTION  # what a run recorded without one is reloaded with
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,15 @@ class FinetuneOptions:
     data_root: Path | None = None
     img_size: int = 64
     limit_train: int | None = 6000   # the embedded default finishes in minutes on 2 cores
-    limit_test: int | None = 2000
+    limit_test: int | None = 2000   # the quick default; published figures use the full test split (None)
+    val_fraction: float = DEFAULT_VAL_FRACTION  # carved from the training images unless the dataset has its own
     gates: bool | None = None        # None: insert gates when the schedule has a `gates` phase
     device: str = "auto"
     run: Path | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     show_progress: bool = True
     resume: bool = False             # continue `run` (default: the latest) from its last checkpoint
+    trust_code: bool = False         # allow a `file.py:factory` model: importing it runs that code
 
     def __post_init__(self) -> None:
         if not 16 <= self.img_size <= 1024:
@@ -53,6 +57,7 @@ class FinetuneOptions:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be > 0 (got {value})")
+        check_val_fraction(self.val_fraction)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -64,6 +69,7 @@ class FinetuneOptions:
     def from_dict(cls, d: dict) -> FinetuneOptions:
         """The options a run recorded (the inverse of `to_dict`)."""
         train = TrainConfig.from_dict(d["train"])
+        d = {"val_fraction": LEGACY_VAL_FRACTION, **d}  # runs recorded before the validation split
         return cls(**{**d, "train": train, "data_root": Path(d["data_root"]) if d.get("data_root") else None,
                       "run": Path(d["run"]) if d.get("run") else None})
 
@@ -73,9 +79,12 @@ def _load_inputs(opts: FinetuneOptions, weights: str | None = None):
     from ..models import build_model, get_head, get_spec
 
     spec = get_spec(opts.model)  # unknown names fail here, before anything is written
+    if opts.img_size < spec.min_img_size:
+        raise ConfigError(f"{opts.model} needs inputs of at least {spec.min_img_size} px; raise --img-size "
+                          f"(got {opts.img_size}; its ImageNet weights were made at {spec.default_img_size} px)")
     bundle = load_dataset(opts.data, root=opts.data_root, img_size=opts.img_size,
                           normalization=spec.normalization, limit_train=opts.limit_train,
-                          limit_test=opts.limit_test, seed=opts.train.seed)
+                          limit_test=opts.limit_test, seed=opts.train.seed, val_fraction=opts.val_fraction)
     model = build_model(opts.model, num_classes=len(bundle.classes), weights=weights or opts.weights)
     gated = opts.gates if opts.gates is not None else "gates" in opts.train.schedule
     if gated:
@@ -83,10 +92,11 @@ def _load_inputs(opts: FinetuneOptions, weights: str | None = None):
     return spec, bundle, model, get_head(model, opts.model)
 
 
-def _test_loader(bundle, cfg: TrainConfig, ctx: Context) -> DataLoader:
-    sampler = ResumableSampler(len(bundle.test), batch_size=cfg.batch_size, seed=0, epoch=0,
+def eval_loader(dataset, cfg: TrainConfig, ctx: Context) -> DataLoader:
+    """An unshuffled loader over `dataset`, sharded over the ranks without padding (no image twice)."""
+    sampler = ResumableSampler(len(dataset), batch_size=cfg.batch_size, seed=0, epoch=0,
                                shuffle=False, rank=ctx.rank, world=ctx.world, pad=False)
-    return make_loader(bundle.test, max(cfg.batch_size, 128), shuffle=False, sampler=sampler,
+    return make_loader(dataset, max(cfg.batch_size, 128), shuffle=False, sampler=sampler,
                        device=ctx.device.type)
 
 
@@ -97,6 +107,13 @@ def finetune_run(opts: FinetuneOptions) -> tuple[Run, FinetuneResult]:
     checkpoint (phase end or every `checkpoint_every` steps) with optimizer, schedule, data order
     and random state restored.
     """
+    from ..models import trust_code
+
+    with trust_code(opts.trust_code):  # user code (file.py:factory) is imported only when asked
+        return _finetune_run(opts)
+
+
+def _finetune_run(opts: FinetuneOptions) -> tuple[Run, FinetuneResult]:
     ctx = init_context(opts.device)
     state = None
     if opts.resume:
@@ -120,8 +137,9 @@ def finetune_run(opts: FinetuneOptions) -> tuple[Run, FinetuneResult]:
             run.save_model("finetuned", m, meta)
 
     with phase_bar(opts.show_progress and ctx.is_main) as bar:
-        result = finetune(model, head, bundle.train, _test_loader(bundle, opts.train, ctx), opts.train, ctx,
-                          bar, on_best=on_best, on_checkpoint=_checkpointer(run, model, ctx), resume=state)
+        result = finetune(model, head, bundle.train, eval_loader(bundle.val, opts.train, ctx), opts.train, ctx,
+                          bar, test_loader=eval_loader(bundle.test, opts.train, ctx), on_best=on_best,
+                          on_checkpoint=_checkpointer(run, model, ctx), resume=state)
     barrier(ctx)
     if ctx.is_main:
         _finish(run, opts, bundle, result, ctx)
@@ -139,7 +157,7 @@ def _resume_point(asked: FinetuneOptions) -> tuple[Run, FinetuneOptions, dict]:
         raise NotFoundError(f"run {run.path} has no checkpoint ({STATE_FILE}) to resume from")
     state = load_train_state(run.path / STATE_FILE)
     opts = replace(FinetuneOptions.from_dict(stage["options"]), show_progress=asked.show_progress,
-                   device=asked.device, resume=True)
+                   device=asked.device, resume=True, trust_code=asked.trust_code)
     if state["phase_index"] >= len(opts.train.schedule) and not state.get("step"):
         raise ConfigError(f"run {run.path} already finished all {len(opts.train.schedule)} phases")
     return run, opts, state
@@ -184,9 +202,8 @@ def _finish(run: Run, opts: FinetuneOptions, bundle, result: FinetuneResult, ctx
         plot_gate_histograms(gates_by_stage(rankings), run.path / "gate_histogram.png")
     run.record("finetune", {
         "status": "done", "options": opts.to_dict(), "world_size": ctx.world,
-        "dataset": {"spec": opts.data, "classes": bundle.classes, "train_images": len(bundle.train),
-                    "test_images": len(bundle.test), "skipped_images": bundle.skipped_images,
-                    "source": bundle.source},
+        "memory_format": resolve_memory_format(opts.train.memory_format, ctx.device, model).to_dict(),
+        "dataset": {"spec": opts.data, **bundle.to_json()},
         "artifacts": {"model": "finetuned.safetensors", "gates": "gates.json",
                       **({"gate_histogram": "gate_histogram.png"} if rankings else {})},
         "metrics": {**result.to_dict(), "gated_layers": len(rankings),

@@ -7,7 +7,7 @@ from fa_compress.errors import ConfigError, MissingDependencyError, NotFoundErro
 
 IMG = 16  # the tiny fixtures' image size (conftest.IMG)
 
-ALL = ["torch-cpu", "torch-cuda-fp32", "torch-cuda-fp16", "ort-cpu", "ort-cuda", "tensorrt"]
+ALL = ["torch-cpu", "torch-cuda-fp32", "torch-cuda-fp16", "ort-cpu", "ort-cuda", "tensorrt", "openvino-cpu"]
 HAS_CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
 
@@ -129,3 +129,21 @@ def test_importing_the_suite_loads_no_optional_runtime():
             "print(sorted(m for m in ('onnxruntime', 'tensorrt', 'matplotlib', 'onnx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_openvino_cpu_runs_an_onnx_file_or_says_why_not(tiny_onnx, tiny_model):
+    backend = get_backend("openvino-cpu")
+    ok, reason = backend.available()
+    if not ok:
+        assert "openvino" in reason and "facompress[openvino]" in reason
+        with pytest.raises(MissingDependencyError, match="openvino-cpu is unavailable"):
+            backend.measure(tiny_onnx, 1, IMG)
+        return
+    runner = backend.load(tiny_onnx)
+    assert "f32 precision" in runner.settings
+    _check(backend.measure(runner, 2, IMG, warmup=1, runs=3), 3)
+    x = torch.randn(5, 3, IMG, IMG)
+    with torch.no_grad():
+        torch.testing.assert_close(runner.predict(x), tiny_model(x), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ConfigError, match="openvino-cpu runs .onnx files"):
+        backend.load(tiny_model)

@@ -16,7 +16,7 @@ from fa_compress.models import build_model
 from fa_compress.run import Run, model_meta
 
 IMG = 16
-FAST = {"warmup": 1, "runs": 2, "batch_sizes": (1, 2)}
+FAST = {"warmup": 1, "rounds": 2, "batch_sizes": (1, 2)}
 
 
 def export_onnx(model, path, img):
@@ -40,8 +40,8 @@ def template_run(tmp_path_factory) -> Run:
                                                   img_size=IMG, normalization=norm))
     run.write_json("gates.json", [r.to_dict() for r in gate_ranking(model, IMG)])
     options = {"model": "resnet18", "data": "fake", "data_root": None, "img_size": IMG, "limit_train": 10,
-               "limit_test": 20, "train": {"seed": 0}}
-    run.record("finetune", {"status": "done", "options": options,
+               "limit_test": 20, "train": {"seed": 0, "schedule": ["head"]}}
+    run.record("finetune", {"status": "done", "options": options, "dataset": {"classes": [f"c{i}" for i in range(10)]},
                             "artifacts": {"model": "finetuned.safetensors", "gates": "gates.json"}})
     run.record("prune", {"status": "done", "artifacts": {},
                          "metrics": {"channels_before": {"conv1": 64}, "channels_after": {"conv1": 48}}})
@@ -59,8 +59,9 @@ def run(template_run, tmp_path) -> Run:
 
 def test_discovers_model_files_and_exports_once_each(run):
     found = discover_artifacts(run)
-    assert [(n, k, p.name, s) for n, k, p, s in found] == [
-        ("finetuned", "torch", "finetuned.safetensors", None), ("model.onnx", "onnx", "model.onnx", "finetuned")]
+    assert [(n, k, p.name, s, t) for n, k, p, s, t in found] == [
+        ("finetuned", "torch", "finetuned.safetensors", None, None),
+        ("model.onnx", "onnx", "model.onnx", "finetuned", None)]
 
 
 def test_report_inputs_come_from_the_run(run):
@@ -109,10 +110,10 @@ def test_bad_options_fail_before_loading(run, kwargs, error, match):
 
 def test_a_run_with_nothing_to_benchmark(tmp_path):
     empty = Run.create(path=tmp_path / "empty")
-    empty.record("finetune", {"status": "running", "artifacts": {"gates": "gates.json"}})
+    empty.record("export", {"status": "running", "artifacts": {"log": "gates.json"}})
     with pytest.raises(NotFoundError, match="nothing to benchmark"):
         bench_run(empty, **FAST)
-    assert json.loads((empty.path / "run.json").read_text())["stages"].keys() == {"finetune"}
+    assert json.loads((empty.path / "run.json").read_text())["stages"].keys() == {"export"}
 
 
 def test_cli_bench_then_report(run):
@@ -121,7 +122,7 @@ def test_cli_bench_then_report(run):
 
     cli = CliRunner()
     args = ["bench", "--run", str(run.path), "--backend", "torch-cpu,ort-cpu", "--backend", "tensorrt",
-            "--batch-sizes", "1", "--warmup", "0", "--runs", "1", "--eval-limit", "10", "--quiet"]
+            "--batch-sizes", "1", "--warmup", "1", "--rounds", "2", "--eval-limit", "10", "--quiet"]
     result = cli.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Headline" in result.output and "finetuned" in result.output
@@ -137,9 +138,12 @@ def test_cli_bench_then_report(run):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["bench", "--backend", "ort-gpu"], "error: unknown backend 'ort-gpu'; known: ort-cpu"),
+    (["bench", "--backend", "ort-gpu"], "error: unknown backend 'ort-gpu'; known: openvino-cpu, ort-cpu"),
     (["bench", "--batch-sizes", "1,0"], "error: batch size must be >= 1, got 0"),
     (["bench", "--batch-sizes", "one"], "error: --batch-sizes must be comma-separated"),
+    (["bench", "--rounds", "0"], "error: --rounds (timed runs of each artifact) must be >= 1, got 0"),
+    (["bench", "--warmup", "0"], "error: --warmup (untimed rounds before timing) must be >= 1, got 0"),
+    (["bench", "--order", "random"], "error: order must be one of interleaved, sequential"),
     (["report"], "error: "),
 ])
 def test_cli_errors_are_one_line_and_exit_2(run, args, message):

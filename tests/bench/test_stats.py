@@ -36,3 +36,52 @@ def test_no_samples_is_a_user_error():
 
 def test_throughput_is_batch_over_median():
     assert throughput_ips(8, 4.0) == pytest.approx(2000.0)
+
+
+# ---- ratios of paired rounds -------------------------------------------------------------------
+
+from fa_compress.bench.stats import bootstrap_median_interval, ratio_stats  # noqa: E402
+
+
+def _machine(rounds: int, seed: int, spread: float) -> np.ndarray:
+    """Per-round slow-down of a busy machine: 1x to 3x, the same for every artifact of the round."""
+    return 1.0 + 2.0 * np.random.default_rng(seed).random(rounds) * spread
+
+
+def test_a_constant_ratio_survives_any_machine_load():
+    load = _machine(40, seed=0, spread=1.0)
+    dense = 0.010 * load  # 10 ms, slowed by the machine
+    pruned = 0.006 * load  # 0.6x, slowed alike within each round
+    r = ratio_stats(pruned.tolist(), dense.tolist())
+    assert (r.median, r.low, r.high) == (pytest.approx(0.6), pytest.approx(0.6), pytest.approx(0.6))
+    assert r.n_rounds == 40 and not r.noisy
+
+
+def test_ratio_interval_holds_the_true_ratio_under_per_call_noise():
+    rng = np.random.default_rng(1)
+    load = _machine(60, seed=2, spread=1.0)
+    dense = 0.010 * load * rng.lognormal(0, 0.03, 60)
+    pruned = 0.005 * load * rng.lognormal(0, 0.03, 60)
+    r = ratio_stats(pruned.tolist(), dense.tolist(), seed=0)
+    assert r.low < 0.5 < r.high
+    assert r.median == pytest.approx(0.5, rel=0.03)
+    assert not r.noisy and r.half_width_pct < 5
+    assert ratio_stats(pruned.tolist(), dense.tolist(), seed=0) == r  # seeded: the same interval again
+
+
+def test_a_wide_spread_is_flagged_noisy():
+    rng = np.random.default_rng(5)
+    dense = 0.010 * rng.lognormal(0, 0.5, 30)  # each call hit differently: pairing cannot help
+    pruned = 0.008 * rng.lognormal(0, 0.5, 30)
+    r = ratio_stats(pruned.tolist(), dense.tolist())
+    assert r.noisy and r.half_width_pct > 10
+    assert r.low < r.median < r.high
+
+
+def test_bootstrap_interval_of_a_known_median():
+    values = list(range(1, 102))  # median 51
+    low, high = bootstrap_median_interval(values, seed=0)
+    assert low < 51 < high
+    assert 40 < low and high < 62  # about median +- 1.96 * 1.2533 * sd / sqrt(n) ~ +-7.2
+    with pytest.raises(ValueError, match="paired rounds"):
+        ratio_stats([1.0, 2.0], [1.0])

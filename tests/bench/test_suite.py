@@ -5,7 +5,7 @@ from fa_compress.bench.suite import Artifact, bench_artifacts
 from fa_compress.errors import ConfigError, NotFoundError
 
 IMG = 16
-FAST = {"warmup": 1, "runs": 3, "img_size": IMG}
+FAST = {"warmup": 1, "rounds": 3, "img_size": IMG}
 
 
 def test_every_artifact_on_every_usable_backend(tiny_model, tiny_onnx, eval_set, tmp_path):
@@ -46,7 +46,7 @@ def test_a_failing_artifact_is_recorded_not_fatal(tiny_model, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    ({"backends": ["torch-gpu"]}, NotFoundError, "known: ort-cpu"),
+    ({"backends": ["torch-gpu"]}, NotFoundError, "known: openvino-cpu, ort-cpu"),
     ({"batch_sizes": (1, 0)}, ConfigError, "batch size"),
     ({"batch_sizes": ()}, ConfigError, "no batch size"),
 ])
@@ -58,3 +58,45 @@ def test_bad_options_fail_before_measuring(tiny_model, kwargs, error, match):
 def test_nothing_to_benchmark():
     with pytest.raises(NotFoundError, match="nothing to benchmark"):
         bench_artifacts([], **FAST)
+
+
+def test_artifacts_of_a_backend_share_rounds_and_carry_ratios_and_intervals(tiny_model, tiny_onnx, eval_set,
+                                                                            tmp_path):
+    from tests.bench.conftest import export_onnx, tiny_cnn
+
+    wide = tiny_cnn(width=16)  # more MACs: the dense reference
+    wide_onnx = export_onnx(wide, tmp_path / "wide.onnx")
+    artifacts = [Artifact("dense", "torch", model=wide), Artifact("small", "torch", model=tiny_model),
+                 Artifact("wide.onnx", "onnx", wide_onnx, source="dense"),
+                 Artifact("tiny.onnx", "onnx", tiny_onnx, source="small")]
+    report = bench_artifacts(artifacts, backends=["torch-cpu", "ort-cpu"], batch_sizes=(1,), eval_data=eval_set,
+                             seed=7, **FAST)
+    dense, small, wide_o, tiny_o = report.artifacts
+    assert dense.latency("torch-cpu", 1).reference == "dense" and dense.latency("torch-cpu", 1).ratio is None
+    ratio = small.latency("torch-cpu", 1).ratio
+    assert small.latency("torch-cpu", 1).reference == "dense"  # same backend, same rounds
+    assert ratio.n_rounds == 3 and ratio.low <= ratio.median <= ratio.high
+    assert tiny_o.latency("ort-cpu", 1).reference == "wide.onnx"  # never compared across backends
+    assert (report.settings.order, report.settings.seed, report.settings.rounds) == ("interleaved", 7, 3)
+    # accuracy: n, the Wilson interval, and paired tests against the dense model and the source
+    assert small.eval_images == 24 and small.top1_low_pct <= small.top1_pct <= small.top1_high_pct
+    assert [d.reference for d in small.accuracy_vs] == ["dense"]
+    assert [d.reference for d in tiny_o.accuracy_vs] == ["dense", "small"]
+    same = tiny_o.accuracy_vs[1]  # the ONNX file of `small`: same predictions
+    assert (same.only_this, same.only_reference, same.diff_points, same.within_noise) == (0, 0, 0.0, True)
+    env = report.env
+    assert env.load_avg_before is not None and len(env.load_avg_after) == 3
+    assert env.torch_threads >= 1 and isinstance(env.cpu_flags, tuple)
+
+
+def test_an_artifact_made_for_one_backend_is_measured_only_there(tiny_model, tiny_onnx):
+    artifacts = [Artifact("o", "onnx", tiny_onnx), Artifact("trt-form", "onnx", tiny_onnx, backends=("tensorrt",))]
+    report = bench_artifacts(artifacts, backends=["ort-cpu"], batch_sizes=(1,), **FAST)
+    assert report.artifacts[0].latencies and report.artifacts[1].latencies == ()
+
+
+@pytest.mark.parametrize("kwargs, match", [({"rounds": 0}, "--rounds"), ({"warmup": 0}, "--warmup"),
+                                           ({"order": "shuffled"}, "order must be")])
+def test_rounds_warmup_and_order_are_checked(tiny_model, kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        bench_artifacts([Artifact("dense", "torch", model=tiny_model)], **{"batch_sizes": (1,), **FAST, **kwargs})

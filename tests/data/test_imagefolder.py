@@ -31,9 +31,11 @@ def test_single_folder_is_split_per_class_and_corrupt_file_is_skipped(tmp_path):
     (tmp_path / "dog" / "notes.txt").write_text("not an image")
     bundle = _load(tmp_path)
     assert bundle.classes == ["cat", "dog"]
-    assert bundle.skipped_images == 1
-    assert len(bundle.train) + len(bundle.test) == 24
+    assert bundle.skipped_images == 1 and bundle.skipped.by_reason == {"truncated or damaged": 1}
+    assert bundle.skipped.ignored_files == 1  # notes.txt
+    assert len(bundle.train) + len(bundle.val) + len(bundle.test) == 24
     assert len(bundle.test) == 4  # round(0.2 * 12) readable images of each class
+    assert len(bundle.val) == 2  # round(0.1 * 10) of each class's remaining training images
     assert {label for _, label in bundle.test.samples} == {0, 1}
     assert all(path.name != "broken.png" for path, _ in bundle.train.samples + bundle.test.samples)
     x, y = bundle.train[0]
@@ -103,7 +105,8 @@ def test_truncated_jpeg_is_caught_at_load_time_and_workers_decode_the_rest(tmp_p
     (tmp_path / "a" / "0.jpg").write_bytes(whole[: len(whole) // 2])  # header intact, data cut
     bundle = _load(tmp_path)
     assert bundle.skipped_images == 1
-    assert len(bundle.train) + len(bundle.test) == 19
+    assert len(bundle.train) + len(bundle.val) + len(bundle.test) == 19
     loader = make_loader(bundle.train, 5, shuffle=True, workers=1)
     shapes = [tuple(x.shape) for x, _ in loader]
-    assert shapes == [(5, 3, 16, 16)] * 3
+    assert len(bundle.train) == 13  # 19 readable - 4 test - 2 validation
+    assert shapes == [(5, 3, 16, 16)] * 2 + [(3, 3, 16, 16)]

@@ -42,8 +42,9 @@ def template_run(tmp_path_factory, make_resnet18) -> Run:
     run.save_model("finetuned", model, model_meta(model, arch="resnet18", classes=[f"c{i}" for i in range(10)],
                                                   img_size=IMG, normalization=norm))
     options = {"model": "resnet18", "data": "fake", "data_root": None, "img_size": IMG, "limit_train": 32,
-               "limit_test": 24, "train": {"seed": 0}}
-    run.record("finetune", {"status": "done", "options": options, "artifacts": {"model": "finetuned.safetensors"}})
+               "limit_test": 24, "train": {"seed": 0, "schedule": ["head"]}}
+    run.record("finetune", {"status": "done", "options": options, "artifacts": {"model": "finetuned.safetensors"},
+                            "dataset": {"classes": [f"c{i}" for i in range(10)]}})
     return run
 
 
@@ -68,7 +69,12 @@ def test_exports_folded_model_and_int8_checks_parity_and_records(run):
     entry = run.stage("export")
     assert entry["status"] == "done"
     assert entry["artifacts"] == {"onnx": {"path": "finetuned.onnx", "source": "finetuned"},
-                                  "int8_onnx": {"path": "finetuned.int8.onnx", "source": "finetuned"}}
+                                  "int8_onnx": {"path": "finetuned.int8-ort.onnx", "source": "finetuned",
+                                                "backends": ["ort-cpu"]}}
+    assert result.int8.form.activations == "u8"  # the onnxruntime CPU form, not TensorRT's
+    assert [f.target for f in result.int8_files] == ["ort-cpu"]
+    lo, hi = accuracy.interval_pct
+    assert lo <= accuracy.top1_pct <= hi and 0.0 <= accuracy.p_value <= 1.0
     assert entry["parity"]["onnx"]["passed"] and entry["parity"]["onnx"]["batch_sizes"] == [1, 8]
     assert entry["parity"]["int8_onnx"]["passed"]
     assert entry["metrics"]["onnx"]["nodes_after"] == result.onnx.nodes_after
@@ -92,7 +98,7 @@ def test_bad_options_fail_before_anything_is_written(run, tmp_path):
     for options, match in ((ExportOptions(opset=21), "13-20"), (ExportOptions(min_batch=4, opt_batch=2), "min <= opt"),
                            (ExportOptions(out=tmp_path / "nope"), "does not exist"),
                            (ExportOptions(calib_samples=0), "calib"),
-                           (ExportOptions(int8=True, int8_format="qdq-u8", trt=True), "TensorRT needs int8")):
+                           (ExportOptions(int8=True, int8_format="qdq-u9"), "unknown INT8 format")):
         with pytest.raises((ConfigError, NotFoundError), match=match):
             export_run(run, options)
     assert sorted(p.name for p in run.path.iterdir()) == before
@@ -137,3 +143,24 @@ def test_cli_bad_opset_and_trt_without_tensorrt_exit_2_with_one_line(run, capsys
     assert entry["status"] == "done" and entry["tensorrt"]["status"] == "missing"
     assert entry["parity"]["fp16_onnx"]["passed"] and set(entry["artifacts"]) == {"onnx", "fp16_onnx"}
 
+
+
+def test_int8_with_trt_writes_both_forms_named_apart(run):
+    """--int8 --trt: the onnxruntime CPU form and TensorRT's symmetric int8 form, each recorded with the
+    backend it is measured on; without TensorRT the files are still written and checked."""
+    options = ExportOptions(int8=True, trt=True, calib_samples=16, parity_images=8)
+    try:
+        result = export_run(run, options)
+    except MissingDependencyError as exc:
+        result = exc.partial_result
+    by_target = {f.target: f for f in result.int8_files}
+    assert set(by_target) == {"ort-cpu", "tensorrt"}
+    ort_file, trt_file = by_target["ort-cpu"].quantized, by_target["tensorrt"].quantized
+    assert (ort_file.path.name, trt_file.path.name) == ("finetuned.int8-ort.onnx", "finetuned.int8-trt.onnx")
+    assert ort_file.form.activations == "u8" and trt_file.form.name == "qdq"
+    assert trt_file.form.activations == "s8" and trt_file.form.symmetric_activations
+    artifacts = run.stage("export")["artifacts"]
+    assert artifacts["int8_onnx"]["backends"] == ["ort-cpu"]
+    assert artifacts["int8_trt_onnx"] == {"path": "finetuned.int8-trt.onnx", "source": "finetuned",
+                                          "backends": ["openvino-cpu"]}
+    assert all(f.parity.passed and f.accuracy.n_images == 24 for f in result.int8_files)

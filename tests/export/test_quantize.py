@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import onnx
 import pytest
@@ -9,7 +11,7 @@ import torch
 
 from fa_compress.errors import ConfigError, NotFoundError
 from fa_compress.export import (
-    FP16_TOLERANCE, INT8_TOLERANCE, check_parity, convert_fp16, enforce, export_onnx, quantize_int8,
+    FP16_TOLERANCE, INT8_TOLERANCE, check_parity, convert_fp16, enforce, export_onnx, onnx_metadata, quantize_int8,
 )
 from fa_compress.export._ort import open_session, run_batches
 from fa_compress.export.quantize import onnx_precision
@@ -85,3 +87,48 @@ def test_bad_requests_are_refused(exported, tmp_path):
     with pytest.raises(ConfigError, match="overwrite"):
         convert_fp16(fp32.path, fp32.path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("backend, flags, form", [
+    ("ort-cpu", ("avx2", "avx512_vnni"), "qdq-u8"),   # VNNI: uint8 activations, 8-bit weights
+    ("ort-cpu", ("avx2", "avx_vnni"), "qdq-u8"),
+    ("ort-cpu", ("avx2",), "qdq-u8-rr"),              # no VNNI: 7-bit weights against int16 saturation
+    ("tensorrt", ("avx2",), "qdq"),                   # TensorRT: symmetric int8 Q/DQ whatever the CPU
+    ("openvino-cpu", ("avx512_vnni",), "qdq"),
+])
+def test_the_int8_form_is_chosen_per_backend(backend, flags, form):
+    from fa_compress.export.quantize import int8_form_for
+
+    chosen = int8_form_for(backend, "auto", flags)
+    assert chosen.name == form
+    if backend == "tensorrt":
+        assert chosen.activations == "s8" and chosen.symmetric_activations and chosen.quant_format == "qdq"
+
+
+def test_a_form_a_backend_cannot_run_is_refused_with_the_alternatives():
+    from fa_compress.errors import ConfigError, NotFoundError
+    from fa_compress.export.quantize import int8_form_for
+
+    with pytest.raises(ConfigError, match="qdq-u8 cannot run on tensorrt .*zero point 0.*forms for tensorrt: qdq"):
+        int8_form_for("tensorrt", "qdq-u8")
+    with pytest.raises(ConfigError, match="qoperator-u8 cannot run on openvino-cpu"):
+        int8_form_for("openvino-cpu", "qoperator-u8")
+    with pytest.raises(NotFoundError, match="unknown INT8 backend"):
+        int8_form_for("coreml", "auto")
+    assert int8_form_for("ort-cpu", "qdq").name == "qdq"  # onnxruntime runs every form
+
+
+def test_float_depthwise_leaves_depthwise_convs_unquantised(tmp_path):
+    from torch import nn
+
+    from fa_compress.export.quantize import INT8_FORMS, float_nodes
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, groups=8),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+    meta = onnx_metadata(classes=list("abcd"), img_size=16, mean=(0.5,) * 3, std=(0.5,) * 3)
+    fp32 = export_onnx(model, tmp_path / "dw.onnx", img_size=16, metadata=meta)
+    form = replace(INT8_FORMS["qdq-u8"], float_depthwise=True)
+    graph = onnx.load(str(fp32.path)).graph
+    dw = [n.name for n in graph.node if n.op_type == "Conv" and any(a.name == "group" and a.i == 8 for a in n.attribute)]
+    assert float_nodes(fp32.path, form) == dw and len(dw) == 1
+    assert float_nodes(fp32.path, INT8_FORMS["qdq-u8"]) == []

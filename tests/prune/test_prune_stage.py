@@ -1,11 +1,14 @@
-"""The prune stage on a tiny run: a recovery that scores lower is undone, one that helps is kept."""
+"""The prune stage on a tiny run: keep-or-undo reads the validation split, never the test split."""
 
 import pytest
 import torch
 
 import fa_compress.prune.stage as stage
+from fa_compress.accuracy import Accuracy
 from fa_compress.prune.pruner import PruneSettings
+from fa_compress.prune.result import Scores
 from fa_compress.prune.stage import PruneOptions, prune_run
+from fa_compress.train.evaluate import Evaluation
 
 
 @pytest.fixture(scope="module")
@@ -28,26 +31,73 @@ def _fake_recovery(effect):
     return recover
 
 
-def _prune(run, monkeypatch, effect, accuracies):
-    """Prune with a stand-in recovery (`effect` on the classifier) and scripted test accuracies:
-    before pruning, right after, after recovery."""
+def _evaluation(acc: float, n: int = 100) -> Evaluation:
+    correct = torch.arange(n) < round(acc * n)  # (n,) the first acc*n images right
+    return Evaluation(Accuracy.of(int(correct.sum()), n), correct)
+
+
+def _prune(run, monkeypatch, effect, val, test):
+    """Prune with a stand-in recovery (`effect` on the classifier) and scripted accuracies, validation
+    and test: before pruning, right after, after recovery."""
     monkeypatch.setattr(stage, "recover", _fake_recovery(effect))
-    scripted = iter(accuracies)
-    monkeypatch.setattr(stage, "evaluate", lambda *args, **kwargs: next(scripted))
+    scripted = iter([Scores(_evaluation(v), _evaluation(t)) for v, t in zip(val, test)])
+    monkeypatch.setattr(stage, "_score", lambda *args, **kwargs: next(scripted))
     _, result, _ = prune_run(PruneOptions(settings=PruneSettings(keep=0.75, importance="l1"), run=run.path,
                                           output="pruned-test", show_progress=False))
     return result, run.load_model("pruned-test")[0]
 
 
-def test_a_recovery_that_hurts_is_undone(tiny_run, monkeypatch):
-    result, saved = _prune(tiny_run, monkeypatch, lambda head: head.weight.zero_(), (0.9, 0.8, 0.5))
-    assert result.kept == "pruned" and result.acc_final == 0.8 and result.acc_recovered == 0.5
+def test_a_recovery_that_hurts_on_validation_is_undone_whatever_the_test_says(tiny_run, monkeypatch):
+    result, saved = _prune(tiny_run, monkeypatch, lambda head: head.weight.zero_(), val=(0.9, 0.8, 0.5),
+                           test=(0.1, 0.2, 0.99))  # test says the opposite: it must not be read
+    assert result.kept == "pruned" and result.acc_final == 0.2 and result.acc_recovered == 0.99
+    assert result.val_final.value == 0.8 and result.val_recovered.value == 0.5
     assert saved.fc.weight.abs().sum() > 0  # the saved classifier is the one from before "recovery"
 
 
-def test_a_recovery_that_does_not_hurt_is_kept(tiny_run, monkeypatch):
-    result, saved = _prune(tiny_run, monkeypatch, lambda head: head.weight.zero_(), (0.9, 0.8, 0.8))
-    assert result.kept == "recovered" and result.acc_final == 0.8
+def test_a_recovery_that_does_not_hurt_on_validation_is_kept(tiny_run, monkeypatch):
+    result, saved = _prune(tiny_run, monkeypatch, lambda head: head.weight.zero_(), val=(0.9, 0.8, 0.8),
+                           test=(0.9, 0.95, 0.1))
+    assert result.kept == "recovered" and result.acc_final == 0.1
     assert saved.fc.weight.abs().sum() == 0  # the recovered classifier was saved
-    stored = tiny_run.manifest["stages"]["prune:pruned-test"]["metrics"]
-    assert stored["kept"] == "recovered" and stored["acc_final"] == result.acc_final
+    stored = tiny_run.manifest["stages"]["prune:pruned-test"]
+    assert stored["metrics"]["kept"] == "recovered" and stored["metrics"]["acc_final"] == result.acc_final
+    assert stored["selected_on"] == "validation" and stored["seed"] == 0
+    assert stored["metrics"]["val_before"]["n"] == 100 and stored["metrics"]["test_before"]["n"] == 100
+    assert stored["metrics"]["vs_dense"]["only_b"] == 80  # dense right on 90 test images, saved on 10
+
+
+def test_the_results_carry_image_counts_and_intervals(tiny_run):
+    _, result, _ = prune_run(PruneOptions(settings=PruneSettings(keep=0.75, importance="l1"), run=tiny_run.path,
+                                          output="pruned-real", recover_epochs=0, show_progress=False))
+    assert result.test_before.n == 64 and result.val_before.n == len(stage.dataset_of_run(tiny_run).val)
+    assert result.test_pruned.low <= result.acc_pruned <= result.test_pruned.high
+    assert result.val_recovered is None and result.kept == "pruned"
+    assert result.vs_dense.n == 64
+
+
+class _HalfKeep:
+    """A stand-in `SettingsSearch`: always picks keep 0.5 and says what it saw."""
+
+    record_key = "test_search"
+
+    def __init__(self):
+        self.seen = None
+
+    def __call__(self, model, head_name, settings, img_size):
+        self.seen = (next(model.parameters()).device.type, head_name, img_size)
+
+        class Record:
+            def to_dict(self):
+                return {"picked": 0.5}
+
+        return PruneSettings(keep=0.5, importance=settings.importance), Record()
+
+
+def test_an_injected_search_picks_the_settings_and_is_recorded(tiny_run):
+    search = _HalfKeep()
+    _, result, record = prune_run(PruneOptions(settings=PruneSettings(keep=0.9, importance="l1"), run=tiny_run.path,
+                                               output="pruned-search", recover_epochs=0, show_progress=False),
+                                  search=search)
+    assert search.seen == ("cpu", "fc", 32) and result.keep == 0.5 and record.to_dict() == {"picked": 0.5}
+    assert tiny_run.manifest["stages"]["prune:pruned-search"]["test_search"] == {"picked": 0.5}

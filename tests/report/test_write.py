@@ -28,7 +28,7 @@ def test_html_embeds_every_plot(report, tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>")
     embedded = page.split('src="data:image/png;base64,')[1:]
-    assert len(embedded) == 2  # pareto and size/MACs; no gates or channels given
+    assert len(embedded) == 3  # pareto, latency ratios and size/MACs; no gates or channels given
     assert base64.b64decode(embedded[0].split('"')[0])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "tensorrt is not importable | here" in page
 

@@ -12,12 +12,14 @@
 | ort-cpu         | .onnx              | onnxruntime CPUExecutionProvider          |
 | ort-cuda        | .onnx              | onnxruntime CUDAExecutionProvider         |
 | tensorrt        | .engine / .plan    | TensorRT runtime, CUDA                    |
+| openvino-cpu    | .onnx              | OpenVINO CPU plugin (optional extra)      |
 """
 
 # Importing a module registers its backends; this order is the order they are listed and run in.
 from . import torch_eager  # noqa: F401, I001
 from . import ort  # noqa: F401
 from . import tensorrt  # noqa: F401
+from . import openvino  # noqa: F401
 from ._base import Backend, Runner, backend_names, check_timing_options, get_backend, register, time_step
 
 __all__ = ["Backend", "Runner", "backend_names", "check_timing_options", "get_backend", "register",

@@ -1,4 +1,5 @@
-"""PyTorch eager backends: CPU (float32), CUDA float32 and CUDA float16, channels_last on CUDA."""
+"""PyTorch eager backends: CPU (float32, memory format as `auto` picks it on this CPU), CUDA float32 and
+CUDA float16 (channels_last)."""
 
 from __future__ import annotations
 
@@ -70,8 +71,17 @@ class TorchCpuBackend(_TorchBackend):
     device = "cpu"
     description = "PyTorch eager, CPU, float32"
 
-    def __init__(self, channels_last: bool = False) -> None:
-        self.channels_last = channels_last
+    def __init__(self, memory_format: str = "auto") -> None:
+        from ...train.memory_format import check_memory_format
+
+        self.memory_format = check_memory_format(memory_format)  # auto: as training picks it, per model
+
+    def load(self, artifact: Any) -> TorchRunner:
+        from ...train.memory_format import resolve_memory_format
+
+        if isinstance(artifact, nn.Module):
+            self.channels_last = resolve_memory_format(self.memory_format, "cpu", artifact).chosen == "channels_last"
+        return super().load(artifact)
 
     def available(self) -> tuple[bool, str]:
         return True, ""

@@ -3,7 +3,7 @@ import pytest
 from fa_compress.errors import ConfigError
 from fa_compress.gates import insert_gates, iter_gates
 from fa_compress.models.complexity import count_macs
-from fa_compress.prune.latency_target import UnreachableTarget, backend_measure, search_keep_for_latency
+from fa_compress.search.latency import UnreachableTarget, backend_measure, search_keep_for_latency
 from fa_compress.prune.pruner import PruneSettings
 from tests.conftest import random_gates
 

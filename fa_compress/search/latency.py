@@ -1,8 +1,12 @@
 """Find the largest keep ratio whose *measured* latency meets a target (no MAC-based estimate).
 
+It exports each candidate to time it, so it sits above `prune/` and `export/`: `prune_run` takes it
+as an injected `SettingsSearch` and never imports export itself.
+
 >>> search = search_keep_for_latency(model, head, PruneSettings(), target_ms=5.0,
 ...                                  measure=backend_measure("ort-cpu", batch_size=1, img_size=64))
 >>> search.best_keep
+>>> run, result, search = prune_run(PruneOptions(), search=LatencyTarget(5.0, backend="ort-cpu"))
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError, UserError
-from .pruner import PruneSettings, prune_model
+from ..prune.pruner import PruneSettings, prune_model
 
 MeasureFn = Callable[[nn.Module], tuple[float, float]]  # model -> (median_ms, p90_ms)
 
@@ -42,6 +47,38 @@ class LatencySearch:
 
 class UnreachableTarget(UserError):
     """Even the smallest keep ratio tried is slower than the target."""
+
+
+def check_latency_options(backend: str, batch_size: int) -> None:
+    """`ConfigError` / `NotFoundError` for a backend name or batch size a latency target cannot use."""
+    from ..bench.backends import get_backend
+
+    get_backend(backend)  # an unknown name fails here, with the known ones listed
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ConfigError(f"--batch-size must be > 0 (got {batch_size})")
+
+
+@dataclass(frozen=True)
+class LatencyTarget:
+    """A `SettingsSearch` for `prune_run`: prune to the largest keep whose measured median latency on
+    `backend` at `batch_size` is at most `target_ms`."""
+
+    target_ms: float
+    backend: str = "ort-cpu"
+    batch_size: int = 1
+    record_key: ClassVar[str] = "latency_search"
+
+    def __post_init__(self) -> None:
+        if not self.target_ms > 0:
+            raise ConfigError(f"--target-latency-ms must be > 0 ms (got {self.target_ms})")
+        check_latency_options(self.backend, self.batch_size)
+
+    def __call__(self, model: nn.Module, head_name: str, settings: PruneSettings,
+                 img_size: int) -> tuple[PruneSettings, LatencySearch]:
+        measure = backend_measure(self.backend, batch_size=self.batch_size, img_size=img_size)
+        search = search_keep_for_latency(model, head_name, settings, target_ms=self.target_ms, measure=measure,
+                                         img_size=img_size)
+        return replace(settings, keep=search.best_keep), search
 
 
 def backend_measure(backend: str, *, batch_size: int, img_size: int, warmup: int = 5, runs: int = 20) -> MeasureFn:

@@ -1,0 +1,120 @@
+"""The compression methods benchmarks/prune_pareto.py compares, and the fine-tunings they start from.
+
+Every method prunes to the same MAC budget (`fa_compress.prune.budget`), so they compare at equal
+compute. Methods differ in the model they start from and in how channels are ranked:
+
+- `gated` start: the default `facompress finetune` (gates, `head,gates,gates,gates`, gate L1).
+  `gate` is facompress's default ranking (whatever `PruneSettings()` holds); `gate-value` ranks by
+  the gate values (the paper's reading); `gate-mac` divides the gate scores by each channel's MAC
+  cost (HALP-style); `taylor`, `bn`, `l1`, `random` are torch-pruning's criteria on the same model.
+- torch-pruning's own sparse training, given the same number of fine-tuning epochs:
+  `bnscale-sparse` (Network Slimming: L1 on BatchNorm scales through `BNScalePruner.regularize`,
+  `head,bn,bn,bn`, then ranked by BatchNorm scale) and `group-sparse` (DepGraph's group sparsity,
+  `GroupNormPruner.regularize`, `head,all,all,all`, ranked by group L2 norm).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from fa_compress.gates import insert_gates
+from fa_compress.models import build_model, get_head
+from fa_compress.train.config import TrainConfig
+from fa_compress.train.distributed import init_context
+from fa_compress.train.loop import finetune
+from fa_compress.train.progress import phase_bar
+
+ARCH = "efficientnet_lite0"
+
+
+@dataclass(frozen=True)
+class Start:
+    """How the model a method prunes is fine-tuned."""
+
+    name: str
+    gated: bool
+    schedule: tuple[str, ...]
+    sparse: str | None = None  # torch-pruning pruner whose `regularize` runs after every backward
+    train: dict = field(default_factory=dict)  # TrainConfig overrides
+
+
+STARTS = {
+    "gated": Start("gated", True, TrainConfig().schedule),
+    "gated-cost": Start("gated-cost", True, TrainConfig().schedule, train={"gate_penalty": "cost-l1"}),
+    "gated-polar": Start("gated-polar", True, TrainConfig().schedule, train={"gate_penalty": "polar"}),
+    "bnscale": Start("bnscale", False, ("head", "bn", "bn", "bn"), sparse="bnscale"),
+    "groupnorm": Start("groupnorm", False, ("head", "all", "all", "all"), sparse="groupnorm"),
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    """A start and the `PruneSettings` overrides that rank its channels."""
+
+    name: str
+    start: str
+    settings: dict
+
+
+METHODS = {
+    "gate": Method("gate", "gated", {"importance": "gate"}),
+    "gate-value": Method("gate-value", "gated", {"importance": "gate", "gate_score": "value"}),
+    "gate-mac": Method("gate-mac", "gated", {"importance": "gate", "gate_per_mac": 1.0}),
+    "gate-mac0.5": Method("gate-mac0.5", "gated", {"importance": "gate", "gate_per_mac": 0.5}),
+    "gate-cost": Method("gate-cost", "gated-cost", {"importance": "gate"}),
+    "gate-polar": Method("gate-polar", "gated-polar", {"importance": "gate"}),
+    "taylor": Method("taylor", "gated", {"importance": "taylor"}),
+    "bn": Method("bn", "gated", {"importance": "bn"}),
+    "l1": Method("l1", "gated", {"importance": "l1"}),
+    "random": Method("random", "gated", {"importance": "random"}),
+    "bnscale-sparse": Method("bnscale-sparse", "bnscale", {"importance": "bn"}),
+    "group-sparse": Method("group-sparse", "groupnorm", {"importance": "group"}),
+}
+TORCH_PRUNING = ("taylor", "bn", "l1", "random", "bnscale-sparse", "group-sparse")
+
+
+def _sparse_hook(kind: str | None, model: nn.Module, img_size: int):
+    """torch-pruning's own sparse-training regulariser for `model`, as an `after_backward` hook."""
+    if kind is None:
+        return None
+    import torch_pruning as tp
+
+    example = torch.zeros(1, 3, img_size, img_size)
+    head = get_head(model, ARCH)
+    if kind == "bnscale":  # Network Slimming's lambda (1e-4)
+        pruner = tp.pruner.BNScalePruner(model, example, importance=tp.importance.BNScaleImportance(),
+                                         reg=1e-4, ignored_layers=[head])
+    else:  # torch-pruning's defaults for GroupNormPruner
+        pruner = tp.pruner.GroupNormPruner(model, example, importance=tp.importance.GroupMagnitudeImportance(p=2),
+                                           reg=1e-4, ignored_layers=[head])
+    return lambda m: pruner.regularize(m)
+
+
+def fine_tune(start: Start, data, seed: int, img_size: int) -> tuple[nn.Module, dict]:
+    """Fine-tune Lite0 (ImageNet weights) as `start` says; returns the model of the phase with the best
+    validation accuracy and what the fine-tuning did."""
+    torch.manual_seed(seed)
+    model = build_model(ARCH, num_classes=len(data.classes), weights="imagenet")
+    if start.gated:
+        insert_gates(model)
+    cfg = replace(TrainConfig(seed=seed), schedule=start.schedule, **start.train)
+    ctx = init_context("cpu")
+    best: dict = {}
+
+    def on_best(m: nn.Module, result) -> None:
+        best["state"] = copy.deepcopy(m.state_dict())
+        best["phase"] = result.index
+
+    val_loader = DataLoader(data.val, batch_size=128)
+    hook = _sparse_hook(start.sparse, model, img_size)
+    with phase_bar(False) as bar:
+        result = finetune(model, get_head(model, ARCH), data.train, val_loader, cfg, ctx, bar, on_best=on_best,
+                          after_backward=hook)
+    model.load_state_dict(best["state"])
+    return model, {"best_phase": best["phase"], "seconds": result.total_s, "schedule": list(start.schedule),
+                   "train": start.train, "sparse": start.sparse}

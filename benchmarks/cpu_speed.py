@@ -1,0 +1,324 @@
+"""CPU speed of every training and inference path, contiguous (NCHW) against channels_last (issue 14).
+
+    .venv/bin/python benchmarks/cpu_speed.py --quick                  # calibration, ~2 min
+    .venv/bin/python benchmarks/cpu_speed.py                          # phases: ~15-25 min on 2 busy cores
+    .venv/bin/python benchmarks/cpu_speed.py --sections finetune      # default `facompress finetune`, A/B
+    .venv/bin/python benchmarks/cpu_speed.py --sections threads       # 2 vs 1 intra-op threads
+
+`phases`: images/s of each path facompress runs on the CPU, through the library's own functions on an
+in-memory image set (random uint8 pixels, the Fashion-MNIST dataset class, random weights: speed does
+not depend on values): `head` (feature caching + 2 passes of the classifier), `gates`, `bn`, `all`
+(one epoch each, gated model), `recovery` (BatchNorm re-estimation + one `all` epoch of the ungated
+model), `taylor` (forward + backward gradient scoring), `eval` (evaluation, batch 128) and the
+`torch-cpu` bench backend (inference at batch 1 and 32). Each path is measured in rounds, contiguous
+and channels_last one after the other in each round (order alternating A,B / B,A) after one untimed
+warm-up round, so load from other processes hits both alike; the figure is the median over rounds of
+the per-round speed-up (channels_last images/s / contiguous images/s), with its range.
+
+`finetune`: `facompress finetune` with its defaults (Lite0, Fashion-MNIST, 64 px, head,gates,gates,
+gates), `--limit-train` as given, run as a subprocess with `--memory-format contiguous` and `auto`,
+interleaved A,B,B,A; wall time, the stage's own total_s and every phase's accuracies.
+
+`threads`: the `gates` phase on Lite0 at 64 px at 2 and 1 intra-op threads, interleaved.
+
+Results go to benchmarks/results/cpu_speed.json and .md; a run of some sections keeps the others'
+results from earlier runs. CPU flags (/proc/cpuinfo) and load averages are recorded with each section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import _common as C
+
+C.set_threads()
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from fa_compress.data import make_loader  # noqa: E402
+from fa_compress.data.memory import InMemoryImageDataset  # noqa: E402
+from fa_compress.gates import insert_gates  # noqa: E402
+from fa_compress.models import build_model, get_head, get_spec  # noqa: E402
+from fa_compress.train import TrainConfig  # noqa: E402
+from fa_compress.train.distributed import Context  # noqa: E402
+from fa_compress.train.memory_format import cpu_flags, describe_auto_cpu  # noqa: E402
+from fa_compress.train.progress import phase_bar  # noqa: E402
+
+# ONEDNN_MAX_CPU_ISA=AVX2 holds oneDNN to AVX2 kernels (standing in for an AVX2-only CPU): its own results file
+ISA = os.environ.get("ONEDNN_MAX_CPU_ISA")
+NAME = "cpu_speed" + (f".onednn_{ISA.lower()}" if ISA else "")
+CTX = Context(device=torch.device("cpu"))
+A, B = "contiguous", "channels_last"
+KINDS = ("head", "gates", "bn", "all", "recovery", "taylor", "eval", "torch-cpu b1", "torch-cpu b32")
+FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+# (arch, image size, images per measured pass): fewer images where a step is slow
+CONFIGS = (("efficientnet_lite0", 64, 256), ("resnet18", 64, 256), ("resnet18", 128, 128),
+           ("resnet50", 64, 128), ("resnet50", 128, 64))
+
+
+def _dataset(arch: str, img: int, n: int) -> InMemoryImageDataset:
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (n, 3, img, img), dtype=torch.uint8, generator=g)  # (N, 3, H, W)
+    return InMemoryImageDataset(pixels, torch.randint(0, 10, (n,), generator=g), get_spec(arch).normalization,
+                                flip=True)
+
+
+def _paths(arch: str, ds: InMemoryImageDataset, img: int) -> dict[str, Callable[[nn.Module, str], float]]:
+    """kind -> fn(fresh gated model, format) -> images/s, each through the library's own code."""
+    from fa_compress.bench.backends.torch_eager import TorchCpuBackend
+    from fa_compress.gates import fold_gates
+    from fa_compress.prune.pruner import taylor_gradients
+    from fa_compress.prune.recover import recover
+    from fa_compress.train.features import train_head_on_features
+    from fa_compress.train.loop import evaluate, run_image_phase
+
+    n = len(ds)
+
+    def cfg(fmt: str) -> TrainConfig:
+        return TrainConfig(batch_size=32, memory_format=fmt)
+
+    def head(model, fmt):
+        with phase_bar(False) as bar:
+            return train_head_on_features(model, get_head(model, arch), ds, cfg(fmt), CTX, bar, 0, None)[2]
+
+    def phase(kind):
+        def run(model, fmt):
+            with phase_bar(False) as bar:
+                return run_image_phase(model, get_head(model, arch), kind, 1, ds, cfg(fmt), CTX, bar)[2]
+        return run
+
+    def recovery(model, fmt):
+        fold_gates(model)
+        with phase_bar(False) as bar:
+            t0 = time.perf_counter()
+            recover(model, get_head(model, arch), ds, None, 1, cfg(fmt), CTX, bar, phase="all")
+            return n / (time.perf_counter() - t0)
+
+    def taylor(model, fmt):
+        t0 = time.perf_counter()
+        taylor_gradients(ds, "cpu", images=n, batch_size=32, memory_format=fmt)(model)
+        return n / (time.perf_counter() - t0)
+
+    def evaluation(model, fmt):
+        loader = make_loader(ds, 128, shuffle=False)
+        t0 = time.perf_counter()
+        evaluate(model, loader, CTX, cfg(fmt))
+        return n / (time.perf_counter() - t0)
+
+    def backend(batch: int, calls: int):
+        def run(model, fmt):
+            fold_gates(model)
+            step = TorchCpuBackend(memory_format=fmt).load(model.eval()).step_fn(batch, img)
+            with torch.inference_mode():
+                step()  # oneDNN primitives for this shape
+                times = []
+                for _ in range(calls):
+                    t0 = time.perf_counter()
+                    step()
+                    times.append(time.perf_counter() - t0)
+            return batch / statistics.median(times)
+        return run
+
+    return {"head": head, "gates": phase("gates"), "bn": phase("bn"), "all": phase("all"),
+            "recovery": recovery, "taylor": taylor, "eval": evaluation,
+            "torch-cpu b1": backend(1, 10), "torch-cpu b32": backend(32, 3)}
+
+
+def _ab(fn: Callable[[str], float], rounds: int, warmup: int = 1) -> dict[str, Any]:
+    """`fn(format)` -> images/s, A and B in each round (order alternating), after `warmup` rounds."""
+    ips: dict[str, list[float]] = {A: [], B: []}
+    for r in range(warmup + rounds):
+        for fmt in ((A, B) if r % 2 == 0 else (B, A)):
+            value = fn(fmt)
+            if r >= warmup:
+                ips[fmt].append(value)
+    ratios = [b / a for a, b in zip(ips[A], ips[B])]
+    return {"ips_contiguous": ips[A], "ips_channels_last": ips[B], "speedup_median": statistics.median(ratios),
+            "speedup_min": min(ratios), "speedup_max": max(ratios),
+            "median_ips_contiguous": statistics.median(ips[A]), "median_ips_channels_last": statistics.median(ips[B])}
+
+
+def _template(arch: str) -> nn.Module:
+    torch.manual_seed(0)
+    return insert_gates(build_model(arch, num_classes=10, weights="none"))
+
+
+def run_phases(configs: list[tuple[str, int, int]], kinds: list[str], rounds: int) -> list[dict[str, Any]]:
+    rows = []
+    for arch, img, n in configs:
+        template, ds = _template(arch), _dataset(arch, img, n)
+        paths = _paths(arch, ds, img)
+        for kind in kinds:
+            load = C.load_average()
+            res = _ab(lambda fmt: paths[kind](copy.deepcopy(template), fmt), rounds)
+            rows.append({"arch": arch, "img_size": img, "images": n, "kind": kind, "load_before": load, **res})
+            print(f"  {arch} {img}px {kind:14s} contiguous {res['median_ips_contiguous']:7.1f} img/s  "
+                  f"channels_last {res['median_ips_channels_last']:7.1f} img/s  x{res['speedup_median']:.2f} "
+                  f"[{res['speedup_min']:.2f}-{res['speedup_max']:.2f}]  load {load[0]:.1f}", file=sys.stderr)
+    return rows
+
+
+def run_threads(rounds: int) -> dict[str, Any]:
+    """The `gates` phase on Lite0 at 64 px, channels_last, at 2 and 1 intra-op threads, interleaved."""
+    from fa_compress.train.loop import run_image_phase
+
+    arch, template, ds = "efficientnet_lite0", _template("efficientnet_lite0"), _dataset("efficientnet_lite0", 64, 256)
+    ips: dict[int, list[float]] = {2: [], 1: []}
+    for r in range(1 + rounds):
+        for threads in ((2, 1) if r % 2 == 0 else (1, 2)):
+            torch.set_num_threads(threads)
+            model = copy.deepcopy(template)
+            with phase_bar(False) as bar:
+                rate = run_image_phase(model, get_head(model, arch), "gates", 1, ds, TrainConfig(), CTX, bar)[2]
+            if r:
+                ips[threads].append(rate)
+    torch.set_num_threads(C.THREADS)
+    ratios = [a / b for a, b in zip(ips[2], ips[1])]
+    return {"ips_2_threads": ips[2], "ips_1_thread": ips[1], "speedup_2_over_1_median": statistics.median(ratios),
+            "speedup_min": min(ratios), "speedup_max": max(ratios)}
+
+
+def _finetune_once(fmt: str, limit_train: int, limit_test: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        cmd = [str(Path(sys.executable).parent / "facompress"), "finetune", "--memory-format", fmt, "--quiet",
+               "--limit-train", str(limit_train), "--limit-test", str(limit_test), "--run", str(run)]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, env={**os.environ, "FACOMPRESS_RUNS": tmp})
+        wall = time.perf_counter() - t0
+        stage = json.loads((run / "run.json").read_text())["stages"]["finetune"]
+    metrics = stage["metrics"]
+    return {"format": fmt, "wall_s": wall, "total_s": metrics["total_s"], "memory_format": stage.get("memory_format"),
+            "phases": [{k: v for k, v in p.items() if k.endswith("acc") or k in ("phase", "seconds", "images_per_s")}
+                       for p in metrics["phases"]],
+            "best": {k: v for k, v in metrics.items() if k.startswith("best")}}
+
+
+def run_finetune(limit_train: int, limit_test: int, pairs: int) -> dict[str, Any]:
+    """Default `facompress finetune`, contiguous (A) vs auto (B), interleaved A,B,B,A,..."""
+    order = [(A, "auto") if i % 2 == 0 else ("auto", A) for i in range(pairs)]
+    runs = []
+    for pair in order:
+        for fmt in pair:
+            load = C.load_average()
+            runs.append({**_finetune_once(fmt, limit_train, limit_test), "load_before": load})
+            print(f"  finetune --memory-format {fmt}: {runs[-1]['wall_s']:.0f} s wall, load {load[0]:.1f}",
+                  file=sys.stderr)
+    a = [r["total_s"] for r in runs if r["format"] == A]
+    b = [r["total_s"] for r in runs if r["format"] == "auto"]
+    ratios = [x / y for x, y in zip(a, b)]
+    return {"limit_train": limit_train, "limit_test": limit_test, "runs": runs,
+            "speedup_median": statistics.median(ratios), "speedup_min": min(ratios), "speedup_max": max(ratios)}
+
+
+def _markdown(data: dict[str, Any]) -> str:
+    env = data["env"]
+    chosen = describe_auto_cpu()
+    commands = "\n".join(data.get("commands", {}).values())
+    lines = [C.md_header("CPU speed: contiguous vs channels_last (issue 14)", env, data.get("loads", {}),
+                         command=commands, notes=[
+        f"ONEDNN_MAX_CPU_ISA={ISA}: oneDNN held to these kernels." if ISA else "oneDNN at the CPU's own ISA.",
+        f"CPU flags: {', '.join(data['cpu_flags']) or 'none of ' + ', '.join(FLAGS)}.",
+        f"`--memory-format {chosen}`.",
+        "Speed-up: median over rounds of (channels_last images/s) / (contiguous images/s), measured in the "
+        "same round; [min-max] over rounds. Images/s are medians over rounds; other jobs shared the 2 cores, "
+        "so absolute figures are noisy and the ratios are what count."])]
+    if data.get("phases"):
+        rows = [[f"{r['arch']} {r['img_size']} px", r["kind"], f"{r['median_ips_contiguous']:.1f}",
+                 f"{r['median_ips_channels_last']:.1f}", f"**{r['speedup_median']:.2f}x**",
+                 f"{r['speedup_min']:.2f}-{r['speedup_max']:.2f}", f"{r['load_before'][0]:.1f}"]
+                for r in data["phases"]]
+        lines += ["## Images/s per path", "", C.md_table(
+            ["model", "path", "contiguous img/s", "channels_last img/s", "speed-up", "range", "load"], rows), ""]
+    if data.get("finetune"):
+        f = data["finetune"]
+        rows = [[r["format"], f"{r['wall_s']:.0f}", f"{r['total_s']:.0f}",
+                 ", ".join(f"{p['phase']} {100 * p['test_acc']:.2f}%" for p in f_phases(r)),
+                 f"{r['load_before'][0]:.1f}"] for r in f["runs"]]
+        lines += [f"## Default `facompress finetune` (--limit-train {f['limit_train']} --limit-test "
+                  f"{f['limit_test']}), interleaved", "",
+                  C.md_table(["--memory-format", "wall s", "stage total_s", "test accuracy after each phase", "load"],
+                             rows), "",
+                  f"Speed-up (contiguous total_s / auto total_s, per pair): **{f['speedup_median']:.2f}x** "
+                  f"[{f['speedup_min']:.2f}-{f['speedup_max']:.2f}].", ""]
+    if data.get("threads"):
+        t = data["threads"]
+        lines += ["## Intra-op threads (Lite0 64 px, `gates` phase, channels_last)", "",
+                  f"2 threads / 1 thread images/s: **{t['speedup_2_over_1_median']:.2f}x** "
+                  f"[{t['speedup_min']:.2f}-{t['speedup_max']:.2f}] "
+                  f"(2 threads {statistics.median(t['ips_2_threads']):.1f} img/s, "
+                  f"1 thread {statistics.median(t['ips_1_thread']):.1f} img/s).", ""]
+    lines += [f"- {n}" for n in data.get("notes", [])]
+    return "\n".join(lines)
+
+
+def f_phases(run: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in run["phases"] if p.get("test_acc") is not None]
+
+
+NOTES = [
+    "torch.compile was not adopted: compiling Lite0's `all` training step took 107 s here (first step, "
+    "2 busy cores), longer than a whole default `gates` phase (6,000 images), so it cannot pay back within "
+    "one phase (measured once with a throwaway script, not by this benchmark).",
+    "oneDNN graph fusion (`torch.jit.enable_onednn_fusion`) applies to TorchScript graphs only; facompress "
+    "trains and measures eager modules, so it does not apply. Inter-op threads do not run eager convolutions "
+    "(they only parallelise independent TorchScript ops), so they were left at torch's default.",
+    "bf16 autocast on this CPU gave no speed-up (issue 14's own measurement) and would change results, so it "
+    "stays CUDA-only.",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    C.add_options(parser)
+    parser.add_argument("--sections", default="phases", help="comma-separated: phases, finetune, threads")
+    parser.add_argument("--rounds", type=int, default=4, help="timed rounds per path (after one warm-up round)")
+    parser.add_argument("--configs", default=None,
+                        help="arch:size:images,... (default: " + ",".join(f"{a}:{s}:{n}" for a, s, n in CONFIGS) + ")")
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--limit-train", type=int, default=6000, help="finetune section: training images")
+    parser.add_argument("--limit-test", type=int, default=2000, help="finetune section: test images")
+    parser.add_argument("--pairs", type=int, default=2, help="finetune section: A/B pairs")
+    args = parser.parse_args()
+    C.set_threads(args.threads)
+    configs = ([(c.split(":")[0], int(c.split(":")[1]), int(c.split(":")[2])) for c in args.configs.split(",")]
+               if args.configs else list(CONFIGS))
+    rounds = 2 if args.quick else args.rounds
+    if args.quick and not args.configs:
+        configs = [("efficientnet_lite0", 64, 96), ("resnet18", 64, 64)]
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    path = C.RESULTS / f"{C.result_name(NAME)}.json"
+    data = json.loads(path.read_text()) if path.is_file() and not args.quick else {}
+    loads = data.setdefault("loads", {})
+    loads.pop("before", None), loads.pop("after", None)
+    for section in sections:
+        loads[f"before {section}"] = C.load_average()
+        if section == "phases":
+            data["phases"] = run_phases(configs, args.kinds.split(","), rounds)
+        elif section == "finetune":
+            data["finetune"] = run_finetune(args.limit_train, args.limit_test, 1 if args.quick else args.pairs)
+        elif section == "threads":
+            data["threads"] = run_threads(rounds)
+        else:
+            raise SystemExit(f"unknown section {section!r}; sections: phases, finetune, threads")
+        loads[f"after {section}"] = C.load_average()
+        data.setdefault("commands", {})[section] = C.command_line()
+    data.update({"env": C.env_record(ONEDNN_MAX_CPU_ISA=ISA), "cpu_flags": sorted(f for f in FLAGS if f in cpu_flags()),
+                 "auto": describe_auto_cpu(), "notes": NOTES})
+    C.write_results(C.result_name(NAME) + ("_quick" if args.quick else ""), data, _markdown(data))
+
+
+if __name__ == "__main__":
+    main()

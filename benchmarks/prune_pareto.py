@@ -1,0 +1,285 @@
+"""Gate-guided compression against torch-pruning at equal MACs, on three tasks, over seeds.
+
+For each task and seed: fine-tune EfficientNet-Lite0 (real ImageNet weights) once per start
+(gated, and torch-pruning's sparse trainings), then for every method and MAC target prune the
+fine-tuned model to that fraction of the dense MACs (bisection on the keep ratio,
+`fa_compress.prune.budget`), measure validation and test accuracy right after the cut, recover for
+one epoch with facompress's default recovery, measure again, and keep the recovered model only
+when the *validation* split says it is better (the test split is only reported). Accuracy is over
+the full test split of the task (10,000 images for the default task) with a Wilson 95% interval;
+methods are compared by mean and standard deviation over seeds.
+
+    .venv/bin/python benchmarks/prune_pareto.py --tasks tops4,shoes3,default --seeds 0,1,2
+    .venv/bin/python benchmarks/prune_pareto.py --render      # tables and plot from the stored JSON
+
+Results: benchmarks/results/prune_pareto.{json,md,png}; the JSON is rewritten after every row, so
+an interrupted run keeps what it measured and `--resume` continues it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, command_line, load_average  # noqa: E402
+from _pareto_methods import ARCH, METHODS, STARTS, TORCH_PRUNING, fine_tune  # noqa: E402
+from _tasks import TASKS, load_task  # noqa: E402
+
+from fa_compress.accuracy import Accuracy  # noqa: E402
+from fa_compress.errors import ConfigError  # noqa: E402
+from fa_compress.bench.environment import environment  # noqa: E402
+from fa_compress.models import get_head, get_spec  # noqa: E402
+from fa_compress.prune.budget import Budget, prune_to_budget  # noqa: E402
+from fa_compress.prune.pruner import PruneSettings, scorers  # noqa: E402
+from fa_compress.prune.recover import recalibrate_batchnorm, recover  # noqa: E402
+from fa_compress.train.config import TrainConfig  # noqa: E402
+from fa_compress.train.distributed import init_context  # noqa: E402
+from fa_compress.train.progress import phase_bar  # noqa: E402
+
+
+
+@torch.inference_mode()
+def correctness(model: torch.nn.Module, dataset) -> torch.Tensor:
+    """(N,) bool: which items of `dataset` the model classifies right."""
+    model.eval()
+    out = []
+    for x, y in DataLoader(dataset, batch_size=256):
+        out.append(model(x).argmax(1) == y)  # (B, classes) -> (B,)
+    return torch.cat(out)
+
+
+def _acc(model, dataset) -> dict:
+    c = correctness(model, dataset)
+    return Accuracy.of(int(c.sum()), c.numel()).to_dict()
+
+
+def _row(method: str, target: float, tuned, data, seed: int, img: int, args) -> dict:
+    m = METHODS[method]
+    settings = PruneSettings(seed=seed, **m.settings)
+    gradient_fn, score_fn = scorers(settings, data.train)
+    t0 = time.perf_counter()
+    pruned, budget = prune_to_budget(tuned, get_head(tuned, ARCH), settings, torch.zeros(1, 3, img, img),
+                                     Budget(target_macs=target), gradient_fn, score_fn)
+    prune_s = time.perf_counter() - t0
+    cut_val, cut_test = _acc(pruned, data.val), _acc(pruned, data.test)
+    recoveries = {}
+    for spec in args.recoveries.split(","):
+        model = copy.deepcopy(pruned)
+        t0 = time.perf_counter()
+        _recover(model, spec, data, seed, args.recover_epochs)
+        recoveries[spec] = {"val": _acc(model, data.val), "test": _acc(model, data.test),
+                            "seconds": time.perf_counter() - t0}
+    first = recoveries[args.recoveries.split(",")[0]]
+    rec_val, rec_test, recover_s = first["val"], first["test"], first["seconds"]
+    kept = "recovered" if rec_val["value"] >= cut_val["value"] else "pruned"  # chosen on validation only
+    final = rec_test if kept == "recovered" else cut_test
+    return {"method": method, "target_macs": target, "seed": seed, "keep": budget.keep,
+            "macs_fraction": budget.macs_fraction, "params_fraction": budget.params_fraction,
+            "search_steps": len(budget.steps), "prune_s": prune_s, "recover_s": recover_s,
+            "cut_val": cut_val, "cut_test": cut_test, "rec_val": rec_val, "rec_test": rec_test,
+            "kept": kept, "final_test": final, "recoveries": recoveries}
+
+
+def _recover(model, spec: str, data, seed: int, epochs: int) -> None:
+    """One recovery, as `spec` says: `PHASE[:LR]` (fa_compress.prune.recover), `recal` (BatchNorm
+    statistics only) or `default` (the library's defaults)."""
+    ctx = init_context("cpu")
+    if spec == "recal":
+        recalibrate_batchnorm(model, data.train, ctx)
+        return
+    phase, _, lr = spec.partition(":")
+    kwargs = {} if phase == "default" else {"phase": phase, **({"lr": float(lr)} if lr else {})}
+    with phase_bar(False) as bar:
+        recover(model, get_head(model, ARCH), data.train, DataLoader(data.val, batch_size=128), epochs,
+                TrainConfig(seed=seed), ctx, bar, **kwargs)
+
+
+def run_task(task_name: str, seeds: list[int], methods: list[str], targets: list[float], args, rows: list,
+             save) -> None:
+    task = TASKS[task_name]
+    norm = get_spec(ARCH).normalization
+    for seed in seeds:
+        data = load_task(task, norm, seed=seed)
+        starts = sorted({METHODS[m].start for m in methods})
+        for start_name in starts:
+            done = [r for r in rows if r["task"] == task_name and r["seed"] == seed and r.get("start") == start_name]
+            todo = [(m, t) for m in methods if METHODS[m].start == start_name for t in targets
+                    if not any(r["method"] == m and r["target_macs"] == t for r in done)]
+            if not todo:
+                continue
+            tuned, info = fine_tune(STARTS[start_name], data, seed, task.img_size)
+            dense = {"val": _acc(tuned, data.val), "test": _acc(tuned, data.test)}
+            print(f"[{task_name} seed {seed}] {start_name}: dense val {dense['val']['value']:.2%} "
+                  f"test {Accuracy(**dense['test']).format()} ({info['seconds']:.0f}s)", flush=True)
+            for method, target in todo:
+                try:
+                    row = _row(method, target, tuned, data, seed, task.img_size, args)
+                except ConfigError as exc:  # e.g. a budget this ranking cannot reach
+                    print(f"  {method:15s} target {target}: {exc}", flush=True)
+                    continue
+                row.update(task=task_name, start=start_name, dense=dense, finetune=info,
+                           train_images=len(data.train), val_images=len(data.val), test_images=len(data.test))
+                rows.append(row)
+                save()
+                print(f"  {method:15s} macs {row['macs_fraction']:.3f} (keep {row['keep']:.3f}) "
+                      f"cut {row['cut_test']['value']:.2%} -> rec {row['rec_test']['value']:.2%} "
+                      f"[{row['kept']}] final {row['final_test']['value']:.2%}", flush=True)
+
+
+def _mean_sd(values: list[float]) -> str:
+    if not values:
+        return "-"
+    m = 100 * statistics.fmean(values)
+    sd = 100 * statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{m:.2f} ± {sd:.2f}" if len(values) > 1 else f"{m:.2f}"
+
+
+def render(doc: dict) -> str:
+    """The Markdown tables: per task, method x target, mean ± sd over seeds."""
+    rows = doc["rows"]
+    lines = ["# Gate-guided compression vs torch-pruning at equal MACs", "",
+             f"Command: `{doc['command']}`", "",
+             f"Recovery: {doc['recovery']}; keep-or-undo chosen on the validation split; accuracy on the "
+             "task's full test split (n below), mean ± standard deviation over seeds (n seeds).", ""]
+    for task in dict.fromkeys(r["task"] for r in rows):
+        tr = [r for r in rows if r["task"] == task]
+        t0 = tr[0]
+        dense = {}
+        for r in tr:
+            dense.setdefault((r["start"], r["seed"]), r["dense"]["test"]["value"])
+        gated_dense = [v for (s, _), v in dense.items() if s == "gated"]
+        lines += [f"## {task}: {t0['train_images']} train / {t0['val_images']} val / {t0['test_images']} test images, "
+                  f"{TASKS[task].img_size} px; dense gated {_mean_sd(gated_dense)}%", "",
+                  "| method | target MACs | MACs reached | params | right after the cut % | after recovery % "
+                  "| final (val-chosen) % | seeds |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for method in dict.fromkeys(r["method"] for r in tr):
+            for target in sorted({r["target_macs"] for r in tr}, reverse=True):
+                sel = [r for r in tr if r["method"] == method and r["target_macs"] == target]
+                if not sel:
+                    continue
+                macs = statistics.fmean(r["macs_fraction"] for r in sel)
+                params = statistics.fmean(r["params_fraction"] for r in sel)
+                name = f"**{method}**" if method == "gate" else method
+                lines.append(f"| {name} | {target} | {macs:.3f} | {params:.3f} | "
+                             f"{_mean_sd([r['cut_test']['value'] for r in sel])} | "
+                             f"{_mean_sd([r['rec_test']['value'] for r in sel])} | "
+                             f"{_mean_sd([r['final_test']['value'] for r in sel])} | {len(sel)} |")
+        lines.append("")
+    lines += _verdicts(rows)
+    return "\n".join(lines) + "\n"
+
+
+def _verdicts(rows: list[dict]) -> list[str]:
+    """Does `gate` beat the best torch-pruning method at every target (final accuracy, mean over seeds)?"""
+    out = ["## Gate vs the best torch-pruning method (final accuracy, mean over seeds)", "",
+           "| task | target | gate % | best torch-pruning | its % | gate ahead |", "|---|---:|---:|---|---:|---|"]
+    for task in dict.fromkeys(r["task"] for r in rows):
+        for target in sorted({r["target_macs"] for r in rows if r["task"] == task}, reverse=True):
+            def mean_of(method: str) -> float | None:
+                sel = [r["final_test"]["value"] for r in rows
+                       if r["task"] == task and r["target_macs"] == target and r["method"] == method]
+                return statistics.fmean(sel) if sel else None
+            gate = mean_of("gate")
+            peers = {m: mean_of(m) for m in TORCH_PRUNING if mean_of(m) is not None}
+            if gate is None or not peers:
+                continue
+            best = max(peers, key=peers.get)
+            out.append(f"| {task} | {target} | {100 * gate:.2f} | {best} | {100 * peers[best]:.2f} | "
+                       f"{'yes' if gate >= peers[best] else 'no'} |")
+    return out + [""]
+
+
+def plot(doc: dict, path: Path) -> None:
+    """Final test accuracy against MACs reached, one panel per task, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = doc["rows"]
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for method in dict.fromkeys(r["method"] for r in rows if r["task"] == task):
+            pts = []
+            for target in sorted({r["target_macs"] for r in rows if r["task"] == task}):
+                sel = [r for r in rows if r["task"] == task and r["method"] == method and r["target_macs"] == target]
+                if sel:
+                    accs = [100 * r["final_test"]["value"] for r in sel]
+                    pts.append((statistics.fmean(r["macs_fraction"] for r in sel), statistics.fmean(accs),
+                                statistics.stdev(accs) if len(accs) > 1 else 0.0))
+            xs, ys, es = zip(*pts)
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=method, lw=2.5 if method == "gate" else 1)
+        ax.set_title(task)
+        ax.set_xlabel("MACs, fraction of dense")
+        ax.set_ylabel("test accuracy % (val-chosen, mean ± sd over seeds)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tasks", default="tops4,shoes3,default")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--methods", default="gate,taylor,bn,l1,random,bnscale-sparse,group-sparse")
+    p.add_argument("--targets", default="0.75,0.5,0.35")
+    p.add_argument("--recover-epochs", type=int, default=1)
+    p.add_argument("--recoveries", default="default",
+                   help="comma-separated recoveries tried on each cut, PHASE[:LR] | recal | default; the first "
+                        "one is the one reported (and kept or undone on the validation split)")
+    p.add_argument("--name", default="prune_pareto", help="results/<name>.{json,md,png}")
+    p.add_argument("--resume", action="store_true", help="keep the rows already in the JSON")
+    p.add_argument("--render", action="store_true", help="only rebuild the Markdown and plot")
+    args = p.parse_args()
+    out = RESULTS / args.name
+    if args.render:
+        doc = json.loads(out.with_suffix(".json").read_text())
+        out.with_suffix(".md").write_text(render(doc))
+        plot(doc, out.with_suffix(".png"))
+        print(render(doc))
+        return
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        p.error(f"--seeds must be whole numbers separated by commas (got {args.seeds!r})")
+    if not seeds:
+        p.error("--seeds is empty")
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        p.error(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+    torch.set_num_threads(2)
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"] if args.resume and out.with_suffix(".json").exists() else []
+    doc = {"command": command_line(), "environment": environment(), "load_before": load_average(), "rows": rows,
+           "recovery": f"{args.recover_epochs} epoch of {args.recoveries.split(',')[0]}"}
+
+    def save() -> None:
+        doc["load_after"] = load_average()
+        out.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str))
+
+    for task in args.tasks.split(","):
+        run_task(task, seeds, methods, [float(t) for t in args.targets.split(",")], args, rows, save)
+    save()
+    out.with_suffix(".md").write_text(render(doc))
+    plot(doc, out.with_suffix(".png"))
+    print(render(doc))
+
+
+if __name__ == "__main__":
+    main()
