@@ -163,7 +163,8 @@ def run_phases(configs: list[tuple[str, int, int]], kinds: list[str], rounds: in
         for kind in kinds:
             load = C.load_average()
             res = _ab(lambda fmt: paths[kind](copy.deepcopy(template), fmt), rounds)
-            rows.append({"arch": arch, "img_size": img, "images": n, "kind": kind, "load_before": load, **res})
+            rows.append({"arch": arch, "img_size": img, "images": n, "kind": kind, "rounds": rounds,
+                         "load_before": load, **res})
             print(f"  {arch} {img}px {kind:14s} contiguous {res['median_ips_contiguous']:7.1f} img/s  "
                   f"channels_last {res['median_ips_channels_last']:7.1f} img/s  x{res['speedup_median']:.2f} "
                   f"[{res['speedup_min']:.2f}-{res['speedup_max']:.2f}]  load {load[0]:.1f}", file=sys.stderr)
@@ -245,12 +246,12 @@ def _markdown(data: dict[str, Any]) -> str:
     if data.get("finetune"):
         f = data["finetune"]
         rows = [[r["format"], f"{r['wall_s']:.0f}", f"{r['total_s']:.0f}",
-                 ", ".join(f"{p['phase']} {100 * p['test_acc']:.2f}%" for p in f_phases(r)),
+                 ", ".join(f"{p['phase']} {_pct(p.get('val_acc'))} / {_pct(p.get('test_acc'))}" for p in r["phases"]),
                  f"{r['load_before'][0]:.1f}"] for r in f["runs"]]
         lines += [f"## Default `facompress finetune` (--limit-train {f['limit_train']} --limit-test "
                   f"{f['limit_test']}), interleaved", "",
-                  C.md_table(["--memory-format", "wall s", "stage total_s", "test accuracy after each phase", "load"],
-                             rows), "",
+                  C.md_table(["--memory-format", "wall s", "stage total_s",
+                              "validation / test accuracy after each phase", "load"], rows), "",
                   f"Speed-up (contiguous total_s / auto total_s, per pair): **{f['speedup_median']:.2f}x** "
                   f"[{f['speedup_min']:.2f}-{f['speedup_max']:.2f}].", ""]
     if data.get("threads"):
@@ -264,8 +265,8 @@ def _markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def f_phases(run: dict[str, Any]) -> list[dict[str, Any]]:
-    return [p for p in run["phases"] if p.get("test_acc") is not None]
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 NOTES = [
@@ -306,7 +307,10 @@ def main() -> None:
     for section in sections:
         loads[f"before {section}"] = C.load_average()
         if section == "phases":
-            data["phases"] = run_phases(configs, args.kinds.split(","), rounds)
+            new = run_phases(configs, args.kinds.split(","), rounds)
+            redone = {(r["arch"], r["img_size"], r["kind"]) for r in new}  # rows of other configs are kept
+            data["phases"] = [r for r in data.get("phases", []) if (r["arch"], r["img_size"], r["kind"]) not in redone]
+            data["phases"] += new
         elif section == "finetune":
             data["finetune"] = run_finetune(args.limit_train, args.limit_test, 1 if args.quick else args.pairs)
         elif section == "threads":

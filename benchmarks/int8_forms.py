@@ -2,13 +2,17 @@
 
     python benchmarks/int8_forms.py                       # resnet18, 64/128/224 px, batch 1 and 8
     python benchmarks/int8_forms.py --sizes 64 --runs 10  # quick look
+    python benchmarks/int8_forms.py --run runs/<run>      # a run's pruned.onnx (e.g. Lite0 keep 0.6, 64 px),
+                                                          # calibrated on its training images, with accuracy
 
 For each image size the FP32 resnet18 (torchvision, random weights: latency does not depend on the
 weights) is exported once and quantised into every form below, calibrated on the same images. Then,
 for each batch size, all sessions are timed round-robin (one call of each per round, after warm-up),
 so that load from other processes on a shared machine hits every form alike; each form's latency is
-reported as median and p90, and as the ratio of its median to FP32's median measured in the same
-rounds (ratio < 1: faster than FP32). Results go to benchmarks/results/int8_forms.json.
+reported as median and p90, and as its latency ratio to FP32 (per round: form / FP32, median with a 95%
+bootstrap interval; < 1: faster than FP32), with the library's timing (`fa_compress.bench.interleave`)
+and statistics. Results go to benchmarks/results/int8_forms.json (with --run: int8_forms_run.{json,md},
+with each form's top-1 on the run's test split, n, Wilson interval and McNemar's test against FP32).
 
 The forms vary one factor at a time around the TensorRT-facing form "qdq" (QDQ, int8 activations,
 symmetric, per-channel weights, float biases, pre-processed), plus onnxruntime's QOperator forms.
@@ -19,17 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from fa_compress.bench.environment import environment
-from fa_compress.bench.stats import summarize
+from fa_compress.bench.environment import cpu_flags, environment
 from fa_compress.export import INT8_FORMS, Int8Form, export_onnx, onnx_metadata, quantize_int8, to_record
 
 TENSORRT_FORM = INT8_FORMS["qdq"]  # s8 symmetric activations and weights, per-channel, float biases
@@ -55,29 +56,40 @@ FORMS = [
     _variant("qoperator-u8-reduce-range", quant_format="qoperator", activations="u8", symmetric_activations=False,
              reduce_range=True, quantize_bias=True),
 ]
+U8 = INT8_FORMS["qdq-u8"]
+# For depthwise-heavy models (EfficientNet-Lite): what to leave in float, and the forms' other knobs.
+RUN_FORMS = [
+    TENSORRT_FORM, U8, INT8_FORMS["qdq-u8-rr"], INT8_FORMS["qoperator-u8"],
+    replace(U8, name="qdq-u8-float-depthwise", float_depthwise=True),
+    replace(U8, name="qdq-u8-float-head", float_ops=("Gemm",)),
+    replace(U8, name="qdq-u8-int32-bias", quantize_bias=True),
+    replace(U8, name="qdq-u8-u8-weights", weights="u8"),
+    replace(U8, name="qdq-u8-per-tensor", per_channel=False),
+    _variant("qdq-float-depthwise", float_depthwise=True),
+]
 
 
-def cpu_flags() -> list[str]:
-    """The SIMD flags that decide which int8 kernels onnxruntime's MLAS can use."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = set(re.search(r"^flags\s*:(.*)$", text, re.M).group(1).split())  # type: ignore[union-attr]
-    return sorted(f for f in flags if f in {"avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8"})
+def time_forms(paths: dict[str, Path], batch_size: int, img_size: int, warmup: int, runs: int,
+               threads: int) -> list[dict]:
+    """Each file's latency on onnxruntime CPU and its ratio to "fp32", all timed in the same interleaved
+    rounds by the library (`fa_compress.bench.suite.measure_group`, what `facompress bench` runs)."""
+    from fa_compress.bench.backends.ort import OrtCpuBackend
+    from fa_compress.bench.suite import Artifact, Timing, measure_group
 
-
-def time_round_robin(sessions: dict[str, object], batch: np.ndarray, warmup: int, runs: int) -> dict[str, list[float]]:
-    """Per-session call latencies (s), one call of each session per round, after `warmup` rounds."""
-    feeds = {name: {s.get_inputs()[0].name: batch} for name, s in sessions.items()}  # type: ignore[attr-defined]
-    samples: dict[str, list[float]] = {name: [] for name in sessions}
-    for r in range(warmup + runs):
-        for name, s in sessions.items():
-            t0 = time.perf_counter()
-            s.run(None, feeds[name])  # type: ignore[attr-defined]
-            if r >= warmup:
-                samples[name].append(time.perf_counter() - t0)
-    return samples
+    backend = OrtCpuBackend(intra_op_threads=threads or None)
+    skipped: list = []
+    group = [Artifact(name, "onnx", path) for name, path in paths.items()]
+    results = measure_group(backend, group, Timing((batch_size,), img_size, max(1, warmup), runs), "fp32", skipped)
+    if skipped:
+        raise RuntimeError(f"onnxruntime could not run: {skipped}")
+    rows = []
+    for name, (r,) in results.items():
+        q = r.ratio
+        rows.append({"form": name, "batch_size": batch_size, "median_ms": r.median_ms, "p90_ms": r.p90_ms,
+                     "ratio_vs_fp32": round(q.median, 3) if q else 1.0,
+                     "ratio_interval": [round(q.low, 3), round(q.high, 3)] if q else [1.0, 1.0],
+                     "noisy": bool(q and q.noisy), "calls_per_round": r.calls_per_round})
+    return rows
 
 
 def _session(path: Path, threads: int) -> object:
@@ -106,18 +118,68 @@ def bench_size(img_size: int, batch_sizes: list[int], forms: list[Int8Form], war
     for form in forms:
         q = quantize_int8(fp32, work / f"resnet18_{img_size}_{form.name}.onnx", calib_images, form=form)
         paths[form.name], sizes[form.name] = q.path, q.path.stat().st_size
+    return [{**row, "img_size": img_size, "size_ratio_vs_fp32": round(sizes[row["form"]] / sizes["fp32"], 3)}
+            for b in batch_sizes for row in time_forms(paths, b, img_size, warmup, runs, threads)]
+
+
+def _top1(session: object, test: object) -> list[bool]:
+    """Per-image top-1 correctness of `session` on the (images, labels) batches of `test`."""
+    right: list[bool] = []
+    for x, y in test:  # type: ignore[attr-defined]
+        name = session.get_inputs()[0].name  # type: ignore[attr-defined]
+        logits = session.run(None, {name: x.numpy()})[0]  # type: ignore[attr-defined]  # (N, classes)
+        right += (logits.argmax(1) == y.numpy()).tolist()
+    return right
+
+
+def bench_run_file(run_dir: Path, batch_sizes: list[int], forms: list[Int8Form], warmup: int, runs: int,
+                   calib: int, threads: int, work: Path) -> tuple[list[dict], dict]:
+    """Every form of the run's pruned.onnx (finetuned.onnx where there is none): latency against it on
+    onnxruntime CPU, and top-1 on the run's test split with a paired test against FP32."""
+    from fa_compress.accuracy import Accuracy, compare_paired
+    from fa_compress.run import Run
+    from fa_compress.run_data import dataset_of_run
+
+    run = Run.open(run_dir)
+    fp32 = next(p for p in (run.path / "pruned.onnx", run.path / "finetuned.onnx") if p.is_file())
+    bundle = dataset_of_run(run)
+    calib_images = torch.stack([bundle.train[i][0] for i in range(min(calib, len(bundle.train)))])  # (N, 3, H, W)
+    img_size = int(calib_images.shape[-1])
+    paths, sizes = {"fp32": fp32}, {"fp32": fp32.stat().st_size}
+    for form in forms:
+        q = quantize_int8(fp32, work / f"{fp32.stem}_{form.name}.onnx", calib_images, form=form)
+        paths[form.name], sizes[form.name] = q.path, q.path.stat().st_size
     sessions = {name: _session(p, threads) for name, p in paths.items()}
-    rows = []
-    for b in batch_sizes:
-        batch = np.random.default_rng(0).standard_normal((b, 3, img_size, img_size), dtype=np.float32)  # (B, 3, H, W)
-        samples = time_round_robin(sessions, batch, warmup, runs)
-        base = summarize(samples["fp32"])
-        for name, s in samples.items():
-            stats = summarize(s)
-            rows.append({"img_size": img_size, "batch_size": b, "form": name, "median_ms": stats.median_ms,
-                         "p90_ms": stats.p90_ms, "ratio_vs_fp32": round(stats.median_ms / base.median_ms, 3),
-                         "size_ratio_vs_fp32": round(sizes[name] / sizes["fp32"], 3)})
-    return rows
+    test = torch.utils.data.DataLoader(bundle.test, batch_size=100, shuffle=False)
+    right = {name: _top1(s, test) for name, s in sessions.items()}
+    accuracy = {}
+    for name, r in right.items():
+        a, c = Accuracy.of(sum(r), len(r)), compare_paired(r, right["fp32"])
+        accuracy[name] = {"top1_pct": round(100 * a.value, 2), "interval_pct": [round(100 * a.low, 2),
+                          round(100 * a.high, 2)], "n_images": a.n, "drop_points": round(-100 * c.diff, 2),
+                          "mcnemar_p": round(c.p_value, 4), "within_noise": not c.significant}
+    del sessions  # the timing opens its own, as `facompress bench` does
+    rows = [{**row, "img_size": img_size, "size_ratio_vs_fp32": round(sizes[row["form"]] / sizes["fp32"], 3)}
+            for b in batch_sizes for row in time_forms(paths, b, img_size, warmup, runs, threads)]
+    return rows, {"run": str(run_dir), "fp32_file": fp32.name, "accuracy": accuracy}
+
+
+def _markdown(result: dict) -> str:
+    acc = result.get("accuracy") or {}
+    lines = [f"# INT8 forms on onnxruntime CPU: {result['what']}", "",
+             f"CPU {result['environment']['cpu_name']}, flags {', '.join(result['cpu_flags'])}; onnxruntime "
+             f"{result['onnxruntime']}, threads {result['onnxruntime_threads']}; load average "
+             f"{result['load_average_1_5_15']['before']} before, {result['load_average_1_5_15']['after']} after.", "",
+             "| form | px | batch | median ms | × FP32 [95% CI] | size × FP32 | top-1 % [95% CI] (n) | drop, points |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        a = acc.get(r["form"])
+        top1 = f"{a['top1_pct']:.2f} [{a['interval_pct'][0]:.2f}, {a['interval_pct'][1]:.2f}] ({a['n_images']})" if a else "—"
+        drop = (f"{a['drop_points']:+.2f} ({'noise' if a['within_noise'] else 'significant'})" if a else "—")
+        ratio = f"{r['ratio_vs_fp32']:.3f} [{r['ratio_interval'][0]:.3f}, {r['ratio_interval'][1]:.3f}]"
+        lines.append(f"| {r['form']} | {r['img_size']} | {r['batch_size']} | {r['median_ms']:.3f} | "
+                     f"{ratio}{' noisy' if r['noisy'] else ''} | {r['size_ratio_vs_fp32']:.3f} | {top1} | {drop} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -127,18 +189,30 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--calib", type=int, default=32, help="calibration images per form")
-    parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0 = default)")
-    parser.add_argument("--forms", nargs="+", default=[f.name for f in FORMS])
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "int8_forms.json")
+    parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0 = torch's count)")
+    parser.add_argument("--forms", nargs="+", default=None, help="form names (default: all for the mode)")
+    parser.add_argument("--run", type=Path, default=None,
+                        help="quantise this run's pruned.onnx with real calibration images and score accuracy")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default results/int8_forms.json (resnet18) or results/int8_forms_run.json (--run)")
     args = parser.parse_args()
-    forms = [f for f in FORMS if f.name in args.forms]
+    catalogue = RUN_FORMS if args.run else FORMS
+    forms = [f for f in catalogue if args.forms is None or f.name in args.forms]
+    results = Path(__file__).parent / "results"
+    args.out = args.out or results / ("int8_forms_run.json" if args.run else "int8_forms.json")
 
     start, load_before = time.perf_counter(), os.getloadavg()
     rows: list[dict] = []
+    extra: dict = {}
     with tempfile.TemporaryDirectory(prefix="int8-forms-") as tmp:
-        for img_size in args.sizes:
-            rows += bench_size(img_size, args.batches, forms, args.warmup, args.runs, args.calib, args.threads,
-                               Path(tmp))
+        if args.run:
+            args.calib = max(args.calib, 256)  # as `facompress export` calibrates
+            rows, extra = bench_run_file(args.run, args.batches, forms, args.warmup, args.runs, args.calib,
+                                         args.threads, Path(tmp))
+        else:
+            for img_size in args.sizes:
+                rows += bench_size(img_size, args.batches, forms, args.warmup, args.runs, args.calib,
+                                   args.threads, Path(tmp))
 
     print(f"{'form':28s} {'px':>4s} {'batch':>5s} {'median ms':>10s} {'p90 ms':>8s} {'vs FP32':>8s} {'size':>6s}")
     for r in rows:
@@ -146,11 +220,14 @@ def main() -> None:
               f"{r['ratio_vs_fp32']:7.2f}x {r['size_ratio_vs_fp32']:5.2f}x")
     import onnxruntime
 
+    what = (f"{extra['fp32_file']} of {args.run} (real calibration and test images)" if args.run
+            else "resnet18 (random weights)")
     result = {
-        "what": "onnxruntime CPU latency of INT8 forms of resnet18 (random weights) vs FP32, round-robin timing",
+        "what": f"onnxruntime CPU latency of INT8 forms of {what} vs FP32, interleaved timing",
+        **extra,
         "environment": to_record(environment()),
-        "cpu_flags": cpu_flags(),
-        "onnxruntime_threads": args.threads or "default (intra-op = physical cores)",
+        "cpu_flags": list(cpu_flags()),
+        "onnxruntime_threads": args.threads or f"torch's ({torch.get_num_threads()})",
         "onnxruntime_spinning": "off (session.intra_op.allow_spinning=0)",
         "os_cpu_count": os.cpu_count(),
         "onnxruntime": onnxruntime.__version__,
@@ -165,6 +242,7 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(_markdown(result))
     print(f"wrote {args.out} ({result['wall_s']} s)")
 
 

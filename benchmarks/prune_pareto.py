@@ -38,6 +38,8 @@ from _common import RESULTS, command_line, load_average  # noqa: E402
 from _pareto_methods import ARCH, METHODS, STARTS, TORCH_PRUNING, fine_tune  # noqa: E402
 from _tasks import TASKS, load_task  # noqa: E402
 
+WORK = Path(__file__).resolve().parent / "work" / "pareto"  # git-ignored
+
 from fa_compress.accuracy import Accuracy  # noqa: E402
 from fa_compress.errors import ConfigError  # noqa: E402
 from fa_compress.bench.environment import environment  # noqa: E402
@@ -75,22 +77,42 @@ def _row(method: str, target: float, tuned, data, seed: int, img: int, args) -> 
                                      Budget(target_macs=target), gradient_fn, score_fn)
     prune_s = time.perf_counter() - t0
     cut_val, cut_test = _acc(pruned, data.val), _acc(pruned, data.test)
-    recoveries = {}
+    recoveries, models = {}, {}
     for spec in args.recoveries.split(","):
-        model = copy.deepcopy(pruned)
+        models[spec] = model = copy.deepcopy(pruned)
         t0 = time.perf_counter()
         _recover(model, spec, data, seed, args.recover_epochs)
         recoveries[spec] = {"val": _acc(model, data.val), "test": _acc(model, data.test),
                             "seconds": time.perf_counter() - t0}
-    first = recoveries[args.recoveries.split(",")[0]]
-    rec_val, rec_test, recover_s = first["val"], first["test"], first["seconds"]
+    reported = args.recoveries.split(",")[0]
+    rec_val, rec_test, recover_s = (recoveries[reported][k] for k in ("val", "test", "seconds"))
     kept = "recovered" if rec_val["value"] >= cut_val["value"] else "pruned"  # chosen on validation only
     final = rec_test if kept == "recovered" else cut_test
     return {"method": method, "target_macs": target, "seed": seed, "keep": budget.keep,
             "macs_fraction": budget.macs_fraction, "params_fraction": budget.params_fraction,
             "search_steps": len(budget.steps), "prune_s": prune_s, "recover_s": recover_s,
             "cut_val": cut_val, "cut_test": cut_test, "rec_val": rec_val, "rec_test": rec_test,
-            "kept": kept, "final_test": final, "recoveries": recoveries}
+            "kept": kept, "final_test": final, "recoveries": recoveries,
+            "_model": models[reported] if kept == "recovered" else pruned}
+
+
+def _keep_model(row: dict, tuned, final_model, task: str, method: str, target: float, data) -> None:
+    """Save the dense and the final pruned model of the first seed (for the latency table)."""
+    from fa_compress.gates import fold_gates
+    from fa_compress.run import model_meta, save_model
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    norm = get_spec(ARCH).normalization
+    norm = {"mean": list(norm.mean), "std": list(norm.std)}
+
+    def meta(model):
+        return model_meta(model, arch=ARCH, classes=data.classes, img_size=TASKS[task].img_size, normalization=norm)
+
+    dense_path = WORK / f"{task}-dense-{row['start']}.safetensors"
+    if not dense_path.exists():
+        dense = fold_gates(copy.deepcopy(tuned))
+        save_model(dense_path, dense, meta(dense))
+    save_model(WORK / f"{task}-{method}-{target}.safetensors", final_model, meta(final_model))
 
 
 def _recover(model, spec: str, data, seed: int, epochs: int) -> None:
@@ -113,10 +135,10 @@ def run_task(task_name: str, seeds: list[int], methods: list[str], targets: list
     norm = get_spec(ARCH).normalization
     for seed in seeds:
         data = load_task(task, norm, seed=seed)
-        starts = sorted({METHODS[m].start for m in methods})
+        starts = list(dict.fromkeys(METHODS[m].start for m in methods))  # in the order the methods are given
         for start_name in starts:
             done = [r for r in rows if r["task"] == task_name and r["seed"] == seed and r.get("start") == start_name]
-            todo = [(m, t) for m in methods if METHODS[m].start == start_name for t in targets
+            todo = [(m, t) for t in targets for m in methods if METHODS[m].start == start_name
                     if not any(r["method"] == m and r["target_macs"] == t for r in done)]
             if not todo:
                 continue
@@ -132,8 +154,11 @@ def run_task(task_name: str, seeds: list[int], methods: list[str], targets: list
                     continue
                 row.update(task=task_name, start=start_name, dense=dense, finetune=info,
                            train_images=len(data.train), val_images=len(data.val), test_images=len(data.test))
+                final_model = row.pop("_model")
                 rows.append(row)
                 save()
+                if args.keep_models and seed == seeds[0]:
+                    _keep_model(row, tuned, final_model, task_name, method, target, data)
                 print(f"  {method:15s} macs {row['macs_fraction']:.3f} (keep {row['keep']:.3f}) "
                       f"cut {row['cut_test']['value']:.2%} -> rec {row['rec_test']['value']:.2%} "
                       f"[{row['kept']}] final {row['final_test']['value']:.2%}", flush=True)
@@ -245,11 +270,18 @@ def main() -> None:
                         "one is the one reported (and kept or undone on the validation split)")
     p.add_argument("--name", default="prune_pareto", help="results/<name>.{json,md,png}")
     p.add_argument("--resume", action="store_true", help="keep the rows already in the JSON")
-    p.add_argument("--render", action="store_true", help="only rebuild the Markdown and plot")
+    p.add_argument("--keep-models", action="store_true",
+                   help=f"save the first seed's dense and final models under {WORK} (for pareto_latency.py)")
+    p.add_argument("--render", action="store_true", help="only rebuild the Markdown and plot (of every --name)")
+    p.add_argument("--render-to", default="prune_pareto", help="with --render of several names: results/<this>.*")
     args = p.parse_args()
-    out = RESULTS / args.name
-    if args.render:
-        doc = json.loads(out.with_suffix(".json").read_text())
+    out = RESULTS / args.name.split(",")[0]
+    if args.render:  # several names: their rows together, written under the first name + "_all"
+        names = args.name.split(",")
+        docs = [json.loads((RESULTS / f"{n}.json").read_text()) for n in names]
+        doc = {**docs[0], "rows": [r for d in docs for r in d["rows"]],
+               "command": " ; ".join(d["command"] for d in docs)}
+        out = RESULTS / (names[0] if len(names) == 1 else args.render_to)
         out.with_suffix(".md").write_text(render(doc))
         plot(doc, out.with_suffix(".png"))
         print(render(doc))

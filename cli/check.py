@@ -8,12 +8,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import user_errors_exit_2
+from ._common import TrustCode, trusting_code, user_errors_exit_2
 
 
 @user_errors_exit_2
+@trusting_code
 def check(
     run: Annotated[Optional[Path], typer.Option(help="Run directory (default: the latest run).")] = None,
+    trust_code: TrustCode = False,
 ) -> None:
     """Check a run: its manifest, every file's size and SHA-256, and that each model file rebuilds."""
     from rich.console import Console

@@ -13,15 +13,21 @@ from ._common import TrustCode, trusting_code, user_errors_exit_2
 @user_errors_exit_2
 @trusting_code
 def prune(
-    keep: Annotated[float, typer.Option(help="Fraction of prunable channels to keep, in (0, 1].")] = 0.6,
-    importance: Annotated[str, typer.Option(help="gate, l1, bn, taylor or random.")] = "gate",
+    keep: Annotated[Optional[str], typer.Option(help="Fraction of prunable channels to keep, in (0, 1] (default 0.6 when no other budget is given), or `auto`: cut exactly the channels whose gate is under --gate-threshold.")] = None,
+    target_macs: Annotated[Optional[float], typer.Option(help="Prune to this fraction of the dense model's MACs, in (0, 1) (bisection on the keep ratio).")] = None,
+    target_params: Annotated[Optional[float], typer.Option(help="Prune to this fraction of the dense model's parameters, in (0, 1).")] = None,
+    importance: Annotated[str, typer.Option(help="gate, taylor, l1, bn, random or group (torch-pruning's are applied after folding the gates).")] = "gate",
+    gate_score: Annotated[str, typer.Option(help="What `gate` ranks by: taylor (|g*dL/dg| over training images), value (|g|) or scale.")] = "taylor",
+    gate_per_mac: Annotated[float, typer.Option(help="Divide gate scores by (channel MACs)^this, in [0, 2]; 0 = plain scores.")] = 0.0,
+    gate_threshold: Annotated[float, typer.Option(help="With --keep auto: gates under this are noise.")] = 0.1,
+    score_images: Annotated[int, typer.Option(help="Fixed-seed training images behind gradient scores (gate taylor, taylor).")] = 1024,
     scope: Annotated[str, typer.Option(help="global (one ranking) or layer (same ratio per layer).")] = "global",
     round_to: Annotated[int, typer.Option(help="Channel counts in multiples of N.")] = 8,
     ignore: Annotated[Optional[list[str]], typer.Option(help="Layer name to keep whole (repeatable).")] = None,
     recover_epochs: Annotated[int, typer.Option(help="Epochs of fine-tuning after pruning.")] = 1,
-    recover_phase: Annotated[str, typer.Option(help="What recovery trains: all, gates (fresh gates + head) or bn.")] = "all",
+    recover_phase: Annotated[str, typer.Option(help="What recovery trains: gates (fresh gates + head, BatchNorm frozen; the default), all or bn.")] = "gates",
     recover_lr: Annotated[float, typer.Option(help="Peak learning rate of the backbone in an `all` recovery.")] = 3e-3,
-    gate_reduction: Annotated[str, typer.Option(help="How coupled layers' gates combine: mean, max, sum, prod.")] = "mean",
+    gate_reduction: Annotated[str, typer.Option(help="How coupled layers' gate scores combine: auto (sum for taylor, mean else), mean, max, sum, prod.")] = "auto",
     target_latency_ms: Annotated[Optional[float], typer.Option(help="Find the largest keep whose measured latency meets this (ms); overrides --keep.")] = None,
     backend: Annotated[str, typer.Option(help="Backend the latency target is measured on (ort-cpu, torch-cpu, ...).")] = "ort-cpu",
     batch_size: Annotated[int, typer.Option(help="Batch size the latency target is measured at.")] = 1,
@@ -33,22 +39,31 @@ def prune(
     trust_code: TrustCode = False,
 ) -> None:
     """Prune the run's fine-tuned model with torch-pruning and report sizes and accuracies."""
+    from fa_compress.prune.budget import parse_budget
     from fa_compress.prune.pruner import PruneSettings
     from fa_compress.prune.stage import PruneOptions, prune_run
     from fa_compress.search.latency import LatencyTarget, check_latency_options
 
-    settings = PruneSettings(keep=keep, importance=importance, scope=scope, round_to=round_to,
-                             ignore=tuple(ignore or ()), gate_reduction=gate_reduction)
+    budget = parse_budget(keep, target_macs, target_params, target_latency_ms, gate_threshold)
+    settings = PruneSettings(keep=budget.keep or 0.6, importance=importance, scope=scope, round_to=round_to,
+                             ignore=tuple(ignore or ()), gate_reduction=gate_reduction, gate_score=gate_score,
+                             gate_per_mac=gate_per_mac, score_images=score_images)
     check_latency_options(backend, batch_size)  # also without a target: a typo in --backend is an error
     target = LatencyTarget(target_latency_ms, backend, batch_size) if target_latency_ms is not None else None
+    if budget.mode != "keep":
+        from fa_compress.prune.budget import BudgetSearch
+
+        target = BudgetSearch(budget)
     result_run, r, search = prune_run(PruneOptions(
         settings=settings, recover_epochs=recover_epochs, recover_phase=recover_phase, recover_lr=recover_lr,
         run=run, device=device, show_progress=not quiet, memory_format=memory_format, seed=seed), search=target)
-    if search is not None:
+    if search is not None and hasattr(search, "target_ms"):
         for s in search.steps:
             typer.echo(f"  keep {s.keep:.4f}: {s.median_ms:.2f} ms median (p90 {s.p90_ms:.2f}) "
                        f"{'meets' if s.meets_target else 'misses'} {search.target_ms} ms")
         typer.echo(f"largest keep meeting {search.target_ms} ms on {backend} at batch {batch_size}: {search.best_keep}")
+    elif search is not None:
+        _print_budget(search)
     typer.echo(f"run: {result_run.path}")
     typer.echo(f"keep {r.keep}: params {r.params_before / 1e6:.2f} M -> {r.params_after / 1e6:.2f} M   "
                f"MACs {r.macs_before / 1e6:.1f} M -> {r.macs_after / 1e6:.1f} M   "
@@ -57,6 +72,18 @@ def prune(
     changed = [(k, v, r.channels_after[k]) for k, v in r.channels_before.items() if r.channels_after[k] != v]
     typer.echo(f"channels changed in {len(changed)} of {len(r.channels_before)} convs, e.g. "
                + ", ".join(f"{k} {a}->{b}" for k, a, b in changed[:4]))
+
+
+def _print_budget(found) -> None:  # noqa: ANN001 - a BudgetResult
+    """The budget search's steps and what it reached (fractions of the dense model)."""
+    for s in found.steps:
+        reached = (f"MACs {s.macs_fraction:.3f}, params {s.params_fraction:.3f} of dense"
+                   if s.macs_fraction is not None else "empties a layer")
+        typer.echo(f"  keep {s.keep:.4f}: {reached}")
+    what = {"macs": "MACs", "params": "params", "auto": "gates >= threshold"}[found.mode]
+    goal = f" (target {found.target}, tolerance {found.tolerance})" if found.target is not None else ""
+    typer.echo(f"budget by {what}{goal}: keep {found.keep:.4f} -> MACs {found.macs_fraction:.3f}, "
+               f"params {found.params_fraction:.3f} of dense")
 
 
 def _print_accuracies(r) -> None:  # noqa: ANN001 - a PruneResult; imported lazily to keep --help fast

@@ -187,12 +187,22 @@ class NormalizationRecord(_Record):
     std: list[float] = Field(min_length=1, max_length=4)
 
 
+class StructureEntry(_Record):
+    """One layer's channel counts (`models.structure.describe_structure`)."""
+
+    kind: str
+    in_: int = Field(None, alias="in", ge=1)
+    out: int = Field(None, ge=1)
+    groups: int = Field(None, ge=1)
+    features: int = Field(None, ge=1)
+
+
 class ModelMetaRecord(_Record):
     """The rebuild metadata a model file carries (`run.model_meta`)."""
 
     arch: str = Field(min_length=1)
     num_classes: int = Field(ge=1, le=1_000_000)
-    structure: dict[str, dict[str, Any]]
+    structure: dict[str, StructureEntry]
     classes: list[str] = Field(None)
     img_size: int = Field(None, ge=8, le=1024)
     normalization: NormalizationRecord = Field(None)

@@ -5,10 +5,25 @@ Light to import: the backends, measurement and run-level helpers live in submodu
 
 >>> from fa_compress.bench.backends import get_backend
 >>> stats = get_backend("torch-cpu").measure(model, batch_size=1, img_size=224)
+
+Comparing artifacts (what `facompress bench` and the benchmark scripts do): time them in the same
+interleaved rounds and take the ratio per round, with a 95% interval.
+
+>>> from fa_compress.bench.interleave import time_steps
+>>> samples = time_steps({"dense": dense_step, "pruned": pruned_step}, warmup=5, rounds=30)
+>>> ratio_stats(samples["pruned"], samples["dense"])      # RatioStats(median=0.62, low=0.6, high=0.65, ...)
 """
 
-from .results import ArtifactResult, BenchReport, BenchSettings, Environment, LatencyResult, SkippedBackend
-from .stats import LatencyStats, summarize, throughput_ips
+from .results import (
+    AccuracyDiff,
+    ArtifactResult,
+    BenchReport,
+    BenchSettings,
+    Environment,
+    LatencyResult,
+    SkippedBackend,
+)
+from .stats import LatencyStats, RatioStats, ratio_stats, summarize, throughput_ips
 
-__all__ = ["ArtifactResult", "BenchReport", "BenchSettings", "Environment", "LatencyResult",
-           "LatencyStats", "SkippedBackend", "summarize", "throughput_ips"]
+__all__ = ["AccuracyDiff", "ArtifactResult", "BenchReport", "BenchSettings", "Environment", "LatencyResult",
+           "LatencyStats", "RatioStats", "SkippedBackend", "ratio_stats", "summarize", "throughput_ips"]

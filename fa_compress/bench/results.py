@@ -57,15 +57,16 @@ class LatencyResult:
 
     backend: str
     batch_size: int
-    median_ms: float
+    median_ms: float  # over rounds, of each visit's fastest call (interference only ever adds time)
     p90_ms: float
-    mean_ms: float
+    mean_ms: float  # of every timed call, interference included
     min_ms: float
-    n_runs: int
+    n_runs: int  # rounds
     throughput_ips: float  # images per second at the median latency
     settings: str = ""  # what the backend did: threads, precision, memory format
     reference: str | None = None  # the dense artifact timed in the same rounds (itself, for the dense one)
     ratio: RatioStats | None = None  # this latency / the reference's, per round: < 1 is faster
+    calls_per_round: int = 1  # calls timed together as one sample (short calls are repeated to ~10 ms)
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,10 @@ def export_run(run: Run | Path | None = None, options: ExportOptions = ExportOpt
     result = ExportResult(run_path=run.path, model_name=name, onnx=onnx, parity=parity)
 
     if opts.int8:
+        from .._seed import seed_everything
+        from ..run_data import train_config_of_run
+
+        seed_everything(train_config_of_run(run).seed, "calibration")  # their augmentation, repeatable
         calib = _images(bundle.train, opts.calib_samples)  # (C, 3, H, W): real training images
         files = tuple(_int8_file(target, form, model, onnx.path, out, name, calib, test_images, bundle.test, log)
                       for target, form in int8_targets(opts))

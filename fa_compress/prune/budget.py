@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -103,6 +104,26 @@ class BudgetResult:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "macs_fraction": self.macs_fraction, "params_fraction": self.params_fraction}
+
+
+def parse_budget(keep: str | float | None = None, target_macs: float | None = None,
+                 target_params: float | None = None, target_latency_ms: float | None = None,
+                 gate_threshold: float = NOISE_GATE) -> Budget:
+    """The budget the command line asked for: `--keep F|auto`, `--target-macs`, `--target-params`
+    (a latency target is searched elsewhere, but counts as a budget here: one at a time)."""
+    auto = isinstance(keep, str) and keep.strip().lower() == "auto"
+    value = None
+    if keep is not None and not auto:
+        try:
+            value = float(keep)
+        except ValueError:
+            raise ConfigError(f"--keep takes a fraction in (0, 1] or `auto` (got {keep!r})") from None
+    given = [n for n, v in (("--keep", keep), ("--target-macs", target_macs), ("--target-params", target_params),
+                            ("--target-latency-ms", target_latency_ms)) if v is not None]
+    if len(given) > 1:
+        raise ConfigError(f"give one budget, not {' and '.join(given)}")
+    return Budget(keep=value, target_macs=target_macs, target_params=target_params, auto=auto,
+                  gate_threshold=gate_threshold)
 
 
 def _module_name(model: nn.Module, module: nn.Module) -> str:
@@ -197,7 +218,8 @@ def prune_to_budget(model: nn.Module, head: nn.Module, settings: PruneSettings, 
 
 
 def _search(trials: _Trials, budget: Budget, dense: tuple[int, int]) -> tuple[nn.Module, BudgetResult]:
-    """Bisection on keep for the largest keep whose MACs (or params) fraction is within the target."""
+    """Bisection on keep for the keep whose MACs (or params) fraction is nearest the target, within
+    +- tolerance (under the target when both sides are as near)."""
     target = budget.target_macs if budget.mode == "macs" else budget.target_params
     which = 1 if budget.mode == "macs" else 2
 
@@ -216,6 +238,7 @@ def _search(trials: _Trials, budget: Budget, dense: tuple[int, int]) -> tuple[nn
                           f"reachable is {smallest} (at keep {lo_keep:.3f}); raise the target or "
                           f"--ignore fewer layers")
     best, best_keep, hi_keep = lo, lo_keep, 1.0
+    above: tuple | None = None  # the closest trial over the target, taken when it is nearer and in tolerance
     for _ in range(budget.max_steps):
         if abs(fraction(best) - target) <= budget.tolerance / 2 or hi_keep - best_keep < 1e-3:
             break
@@ -225,5 +248,28 @@ def _search(trials: _Trials, budget: Budget, dense: tuple[int, int]) -> tuple[nn
             best, best_keep = out, mid
         else:
             hi_keep = mid
+            if out is not None and fraction(out) <= target + budget.tolerance:
+                above = (out, mid)
+    if above is not None and abs(fraction(above[0]) - target) < abs(fraction(best) - target):
+        best, best_keep = above  # channel counts move in steps of round_to: the nearer side wins
     return best[0], BudgetResult(budget.mode, best_keep, target, dense[0], best[1], dense[1], best[2],
                                  budget.tolerance, tuple(trials.steps))
+
+
+@dataclass(frozen=True)
+class BudgetSearch:
+    """The prune stage's settings search for a compute budget (`facompress prune --target-macs F`).
+
+    >>> run, result, found = prune_run(PruneOptions(), search=BudgetSearch(Budget(target_macs=0.5)))
+    >>> found.macs_fraction, found.keep
+    """
+
+    budget: Budget
+    record_key: ClassVar[str] = "budget"
+
+    def __call__(self, model: nn.Module, head_name: str, settings: PruneSettings, img_size: int, *,
+                 gradient_fn: Callable | None = None, score_fn: Callable | None = None) -> tuple[PruneSettings, BudgetResult]:
+        head = model.get_submodule(head_name) if head_name else model
+        example = torch.zeros(1, 3, img_size, img_size)
+        _, result = prune_to_budget(model, head, settings, example, self.budget, gradient_fn, score_fn)
+        return replace(settings, keep=result.keep), result

@@ -11,6 +11,7 @@ BatchNorm in it and combines them with `reduction`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -128,14 +129,65 @@ class GateImportance(tp.importance.Importance):
         return out
 
 
+class FlooredImportance(tp.importance.Importance):
+    """Any criterion, with each group's best channels made unprunable, so no layer loses more than
+    `max_prune` of its channels.
+
+    torch-pruning's global ranking applies its `max_pruning_ratio` only before ranking: a group whose
+    channels all score under the global threshold would be emptied, so torch-pruning skips it and
+    prunes *nothing* there. Scores that span orders of magnitude across layers (Taylor scores) then
+    cannot reach a budget: on Lite0 a keep ratio of 0.1 removed 14% of the channels. Lifting each
+    group's top `ceil((1 - max_prune) * n)` channels (rounded up to `round_to`) above any threshold
+    makes the cap real: such a group is pruned down to that floor instead of skipped.
+    """
+
+    def __init__(self, base: tp.importance.Importance, max_prune: float, round_to: int = 1) -> None:
+        self.base, self.max_prune, self.round_to = base, max_prune, max(round_to, 1)
+
+    def floor(self, n: int) -> int:
+        """Channels of an `n`-channel group that always stay: the cap, and at least `round_to`
+        (torch-pruning rounds what remains *down* to a multiple of `round_to`, so fewer would empty it)."""
+        return min(n, max(self.round_to, math.ceil((1 - self.max_prune) * n - 1e-9)))
+
+    def __call__(self, group) -> torch.Tensor | None:
+        imp = self.base(group)
+        if imp is None or imp.numel() == 0:
+            return imp
+        out = imp.clone().double()
+        out[torch.topk(out, self.floor(out.numel())).indices] = torch.finfo(torch.float64).max
+        return out
+
+
+def feasible_ratio(pruner, importance: FlooredImportance, ratio: float) -> float:
+    """`ratio`, lowered to the largest share of channels the floors leave prunable (a little under it,
+    so the global threshold never reaches a floored channel and empties a group)."""
+    total = kept = 0
+    for group in pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers,
+                                          root_module_types=pruner.root_module_types):
+        n = len(group[0].idxs)
+        total, kept = total + n, kept + importance.floor(n)
+    if total == 0:
+        return ratio
+    return min(ratio, max(0.0, 1 - kept / total - 0.5 / total))
+
+
 IMPORTANCES = ("gate", "l1", "bn", "taylor", "random", "group")  # group: DepGraph's group L2 norm
 NEEDS_GATES = ("gate",)
 NEEDS_GRADIENTS = ("taylor",)
 
 
 def make_importance(name: str, *, reduction: str = "mean", score: str = "gate", per_mac: float = 0.0,
-                    areas: dict[nn.Module, int] | None = None) -> tp.importance.Importance:
-    """The criterion called `name`; `gate` is facompress's, the others are torch-pruning's own."""
+                    areas: dict[nn.Module, int] | None = None, max_prune: float | None = None,
+                    round_to: int = 1) -> tp.importance.Importance:
+    """The criterion called `name`; `gate` is facompress's, the others are torch-pruning's own.
+
+    With `max_prune`, wrapped in `FlooredImportance` so that cap holds in a global ranking."""
+    imp = _criterion(name, reduction=reduction, score=score, per_mac=per_mac, areas=areas)
+    return FlooredImportance(imp, max_prune, round_to) if max_prune is not None else imp
+
+
+def _criterion(name: str, *, reduction: str, score: str, per_mac: float,
+               areas: dict[nn.Module, int] | None) -> tp.importance.Importance:
     if name == "gate":
         return GateImportance(reduction=reduction, score=score, per_mac=per_mac, areas=areas)
     if name == "l1":

@@ -16,7 +16,7 @@ from ..errors import ConfigError, NotFoundError, unknown_name
 from ..gates import fold_gates, has_gates
 from .gate_scores import DEFAULT_SCORE_IMAGES, accumulate_gate_taylor, has_taylor_scores
 from .importance import (DEFAULT_GATE_SCORE, GATE_PRUNERS, IMPORTANCES, NEEDS_GATES, NEEDS_GRADIENTS, REDUCTIONS,
-                         SCORES, make_importance)
+                         SCORES, feasible_ratio, make_importance)
 
 SCOPES = ("global", "layer")
 
@@ -141,7 +141,7 @@ def prune_model(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
         areas = conv_output_areas(model, example)
     importance = make_importance(settings.importance, reduction=reduction_of(settings), score=settings.gate_score,
                                  per_mac=settings.gate_per_mac if settings.importance == "gate" else 0.0,
-                                 areas=areas)
+                                 areas=areas, max_prune=settings.max_layer_prune, round_to=settings.round_to)
     with traceable(model):
         pruner = tp.pruner.MetaPruner(
             model, example, importance=importance, pruning_ratio=1 - settings.keep,
@@ -155,6 +155,9 @@ def prune_model(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
                 gradient_fn(model)
         elif not any(p.grad is not None for p in model.parameters()):  # none computed beforehand either
             raise ConfigError(f"--importance {settings.importance} needs gradients from training data")
+    ratio = feasible_ratio(pruner, importance, 1 - settings.keep)
+    if ratio < 1 - settings.keep:  # below what the per-layer cap allows: prune the most it allows
+        pruner.per_step_pruning_ratio = pruner.iterative_pruning_ratio_scheduler(ratio, pruner.iterative_steps)
     if settings.keep < 1:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(settings.seed)  # the `random` criterion draws here

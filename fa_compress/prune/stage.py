@@ -17,6 +17,7 @@ import copy
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 import torch
@@ -46,15 +47,16 @@ __all__ = ["PruneOptions", "PruneResult", "SettingsSearch", "prune_run"]
 class SettingsSearch(Protocol):
     """Picks the settings to prune with from the fine-tuned model, before the cut.
 
-    Called with a CPU copy of the (gated) fine-tuned model; returns the settings and a record with
-    `to_dict()` that run.json keeps under `record_key`. `fa_compress.search.latency.LatencyTarget`
-    is one; a compute budget can be another.
+    Called with a CPU copy of the (gated) fine-tuned model and the functions that score its channels
+    from the training split on the CPU (`prune_model`'s `gradient_fn` and `score_fn`); returns the
+    settings and a record with `to_dict()` that run.json keeps under `record_key`.
+    `fa_compress.search.latency.LatencyTarget` is one; a compute budget can be another.
     """
 
     record_key: ClassVar[str]
 
-    def __call__(self, model: nn.Module, head_name: str, settings: PruneSettings,
-                 img_size: int) -> tuple[PruneSettings, Any]: ...
+    def __call__(self, model: nn.Module, head_name: str, settings: PruneSettings, img_size: int, *,
+                 gradient_fn: Callable | None = None, score_fn: Callable | None = None) -> tuple[PruneSettings, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -114,14 +116,11 @@ def prune_run(opts: PruneOptions, search: SettingsSearch | None = None) -> tuple
     before = channel_counts(model)
     params0, macs0 = count_params(_folded(model)), count_macs(model, img)
     dense = _score(model, data, ctx, cfg)
-    settings, found = _chosen_settings(model, meta, replace(opts.settings, seed=seed), search, seed)
+    settings, found = _chosen_settings(model, meta, replace(opts.settings, seed=seed), search, data, cfg)
     seed_everything(seed, "prune scores")
     example = torch.zeros(1, 3, img, img, device=ctx.device)
-    pruned, prune_s = timed_prune(
-        model, get_head(model, meta["arch"]), settings, example,
-        taylor_gradients(data.train, ctx.device, images=settings.score_images, seed=seed,
-                         memory_format=cfg.memory_format),
-        gate_scorer(data.train, ctx.device, images=settings.score_images, seed=seed))
+    pruned, prune_s = timed_prune(model, get_head(model, meta["arch"]), settings, example,
+                                  *_scorers(settings, data, ctx.device, cfg))
     cut = _score(pruned, data, ctx, cfg)
     pruned, as_pruned, recovered, recover_s = _recover(pruned, meta, data, cfg, ctx, opts, seed)
     kept = "recovered" if keep_recovery(cut, recovered) else "pruned"
@@ -135,12 +134,16 @@ def prune_run(opts: PruneOptions, search: SettingsSearch | None = None) -> tuple
     path = run.save_model(opts.output, pruned, new_meta)
     final = recovered if kept == "recovered" else cut
     result = PruneResult(
-        params0, count_params(pruned), macs0, count_macs(pruned, img), run.model_path("finetuned").stat().st_size / 1e6,
-        path.stat().st_size / 1e6, dense.test.accuracy.value, cut.test.accuracy.value,
-        recovered.test.accuracy.value if recovered else None, settings.keep, prune_s, recover_s, before,
-        channel_counts(pruned), kept, dense.val.accuracy, cut.val.accuracy,
-        recovered.val.accuracy if recovered else None, dense.test.accuracy, cut.test.accuracy,
-        recovered.test.accuracy if recovered else None, paired_vs_dense(dense, final), seed)
+        params_before=params0, params_after=count_params(pruned), macs_before=macs0,
+        macs_after=count_macs(pruned, img), size_mb_before=run.model_path("finetuned").stat().st_size / 1e6,
+        size_mb_after=path.stat().st_size / 1e6, acc_before=dense.test.accuracy.value,
+        acc_pruned=cut.test.accuracy.value, acc_recovered=recovered.test.accuracy.value if recovered else None,
+        keep=settings.keep, prune_s=prune_s, recover_s=recover_s, channels_before=before,
+        channels_after=channel_counts(pruned), kept=kept, val_before=dense.val.accuracy,
+        val_pruned=cut.val.accuracy, val_recovered=recovered.val.accuracy if recovered else None,
+        test_before=dense.test.accuracy, test_pruned=cut.test.accuracy,
+        test_recovered=recovered.test.accuracy if recovered else None,
+        vs_dense=paired_vs_dense(dense, final), seed=seed)
     searched = {search.record_key: found.to_dict()} if search is not None else {}
     _record(run, opts, settings, result, bundle, ctx, pruned, path.name, searched)
     return run, result, found
@@ -182,13 +185,22 @@ def _recover(pruned: nn.Module, meta: dict, data: _Data, cfg, ctx: Context, opts
     return pruned, as_pruned, _score(pruned, data, ctx, cfg), seconds
 
 
+def _scorers(settings: PruneSettings, data: _Data, device, cfg) -> tuple[Callable, Callable]:
+    """`prune_model`'s (gradient_fn, score_fn): fixed, seeded samples of the training split."""
+    return (taylor_gradients(data.train, device, images=settings.score_images, seed=settings.seed,
+                             memory_format=cfg.memory_format),
+            gate_scorer(data.train, device, images=settings.score_images, seed=settings.seed))
+
+
 def _chosen_settings(model: nn.Module, meta: dict, settings: PruneSettings, search: SettingsSearch | None,
-                     seed: int) -> tuple[PruneSettings, Any]:
+                     data: _Data, cfg) -> tuple[PruneSettings, Any]:
     """The settings to prune with: as given, or as `search` picks them on a CPU copy of the model."""
     if search is None:
         return settings, None
-    seed_everything(seed, "search")
-    chosen, record = search(copy.deepcopy(model).cpu(), get_spec(meta["arch"]).head, settings, meta["img_size"])
+    seed_everything(settings.seed, "search")
+    gradient_fn, score_fn = _scorers(settings, data, "cpu", cfg)
+    chosen, record = search(copy.deepcopy(model).cpu(), get_spec(meta["arch"]).head, settings, meta["img_size"],
+                            gradient_fn=gradient_fn, score_fn=score_fn)
     return chosen, record
 
 

@@ -107,7 +107,8 @@ def headline_table(report: BenchReport) -> Table:
     note = (f"top-1 %: with its 95% Wilson interval over n test images; Δ top-1: points against {ref or 'dense'} "
             f"on the same images, McNemar's exact test (noise: p >= 0.05). ms: median latency on the artifact's "
             f"fastest backend at its smallest batch. × dense: latency / the dense (most MACs) artifact's latency "
-            f"on the same backend and batch, per interleaved round, median [95% bootstrap interval]; < 1 is "
+            f"on the same backend and batch, per interleaved round (each visit's fastest call), median [95% bootstrap "
+            f"interval]; < 1 is "
             f"faster; noisy: the interval is wider than ±10%, so no single figure is given.")
     return Table("Headline", ("artifact", "top-1 % [95% CI]", "n", "Δ top-1 vs dense", "MB", "MACs M",
                               "backend (batch)", "ms", f"× dense (batch {small})", f"× dense (batch {large})"),
@@ -143,13 +144,16 @@ def latency_table(report: BenchReport) -> Table:
     for a in report.artifacts:
         for r in a.latencies:
             rows.append((a.name, r.backend, str(r.batch_size), fmt(r.median_ms, 3), fmt(r.p90_ms, 3),
-                         fmt(r.throughput_ips, 1), str(r.n_runs), ratio_cell(r), r.reference or NONE))
+                         fmt(r.throughput_ips, 1),
+                         str(r.n_runs) if r.calls_per_round == 1 else f"{r.n_runs} × {r.calls_per_round} calls",
+                         ratio_cell(r), r.reference or NONE))
     order = report.settings.order if report.settings else "interleaved"
     return Table("Latency", ("artifact", "backend", "batch", "median ms", "p90 ms", "images/s", "rounds",
                              "× dense [95% CI]", "dense"), tuple(rows),
-                 f"Median and p90 of timed runs after warm-up ({order} rounds); images/s = batch / median; "
-                 f"× dense: this latency / the dense artifact's, per round, median [95% bootstrap interval], "
-                 f"< 1 is faster.")
+                 f"Median and p90 over {order} rounds after warm-up; an artifact whose call is shorter than ~10 ms "
+                 f"is visited for several calls per round (rounds × calls) and each visit counts with its fastest "
+                 f"call; images/s = batch / median; × dense: this latency / the dense artifact's, per round, median "
+                 f"[95% bootstrap interval], < 1 is faster.")
 
 
 def backend_settings_table(report: BenchReport) -> Table:

@@ -73,11 +73,12 @@ class LatencyTarget:
             raise ConfigError(f"--target-latency-ms must be > 0 ms (got {self.target_ms})")
         check_latency_options(self.backend, self.batch_size)
 
-    def __call__(self, model: nn.Module, head_name: str, settings: PruneSettings,
-                 img_size: int) -> tuple[PruneSettings, LatencySearch]:
+    def __call__(self, model: nn.Module, head_name: str, settings: PruneSettings, img_size: int, *,
+                 gradient_fn: Callable | None = None,
+                 score_fn: Callable | None = None) -> tuple[PruneSettings, LatencySearch]:
         measure = backend_measure(self.backend, batch_size=self.batch_size, img_size=img_size)
         search = search_keep_for_latency(model, head_name, settings, target_ms=self.target_ms, measure=measure,
-                                         img_size=img_size)
+                                         img_size=img_size, gradient_fn=gradient_fn, score_fn=score_fn)
         return replace(settings, keep=search.best_keep), search
 
 
@@ -109,7 +110,11 @@ def backend_measure(backend: str, *, batch_size: int, img_size: int, warmup: int
 
 def _try(model: nn.Module, head_name: str, settings: PruneSettings, keep: float, example: torch.Tensor,
          measure: MeasureFn, target_ms: float) -> SearchStep:
+    """Prune a copy of the scored `model` at `keep` and time it."""
     candidate = copy.deepcopy(model)
+    for src, dst in zip(model.parameters(), candidate.parameters()):  # deepcopy drops .grad (taylor reads it)
+        if src.grad is not None:
+            dst.grad = src.grad.clone()
     head = candidate.get_submodule(head_name)
     if keep < 1:
         prune_model(candidate, head, replace(settings, keep=keep), example)
@@ -122,9 +127,16 @@ def _try(model: nn.Module, head_name: str, settings: PruneSettings, keep: float,
 
 
 def search_keep_for_latency(model: nn.Module, head_name: str, settings: PruneSettings, *, target_ms: float,
-                            measure: MeasureFn, img_size: int, min_keep: float = 0.1,
-                            iterations: int = 6) -> LatencySearch:
-    """Bisect keep in [min_keep, 1] on measured median latency; `model` itself is not modified."""
+                            measure: MeasureFn, img_size: int, min_keep: float = 0.1, iterations: int = 6,
+                            gradient_fn: Callable | None = None, score_fn: Callable | None = None) -> LatencySearch:
+    """Bisect keep in [min_keep, 1] on measured median latency; `model` itself is not modified.
+
+    The channels are scored once (`gradient_fn` / `score_fn`, as `prune_model` takes them, when the
+    criterion needs training images) and every candidate is cut from that scored copy.
+    """
+    from ..prune.budget import scored_base
+
+    model = scored_base(model, settings, gradient_fn, score_fn)
     if target_ms <= 0:
         raise ConfigError(f"--target-latency-ms must be > 0 (got {target_ms})")
     example = torch.zeros(1, 3, img_size, img_size, device=next(model.parameters()).device)

@@ -125,12 +125,15 @@ def _plot_frontier(path: Path, dense: SweepPoint, points: Sequence[SweepPoint]) 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.6))
     for p in everyone:
         acc = 100 * p.acc_final
+        t = p.test_final  # the 95% interval of the test accuracy, as error bars
+        yerr = [[acc - 100 * t.low], [100 * t.high - acc]] if t is not None else None
         ax1.scatter(p.onnx_median_ms.get(key, float("nan")), acc, s=20 + 4 * p.size_mb)
+        ax1.errorbar(p.onnx_median_ms.get(key, float("nan")), acc, yerr=yerr, fmt="none", capsize=3, lw=0.8)
         ax1.annotate(f"keep {p.keep}", (p.onnx_median_ms.get(key, float("nan")), acc), fontsize=8)
-        ax2.scatter(p.size_mb, acc)
+        ax2.errorbar(p.size_mb, acc, yerr=yerr, fmt="o", capsize=3, lw=0.8)
         ax2.annotate(f"{p.keep}", (p.size_mb, acc), fontsize=8)
     ax1.set_xlabel(f"ONNX latency {key} (ms, median)")
-    ax1.set_ylabel("test top-1 accuracy (%)")
+    ax1.set_ylabel("test top-1 accuracy (%, 95% interval)")
     ax2.set_xlabel("model file (MB)")
     fig.suptitle("Keep-ratio sweep: accuracy vs latency and size (marker size ~ file size)")
     fig.tight_layout()

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 from ..accuracy import Accuracy
 from .config import TrainConfig
-from .distributed import Context, all_gather_rows
+from .distributed import Context
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,28 @@ def evaluate_detailed(model: nn.Module, loader: DataLoader, ctx: Context,
         model.train(was_training)
     correct = torch.cat(rows) if rows else torch.zeros(0, dtype=torch.bool)  # (N_rank,)
     if ctx.distributed:
-        index = torch.tensor(loader.sampler.indices(), device=ctx.device)  # (N_rank,)
-        correct = all_gather_rows(ctx, correct.to(ctx.device), index, len(loader.dataset)).cpu()  # (N,)
+        correct = _gather(ctx, correct, torch.tensor(loader.sampler.indices()), len(loader.dataset))  # (N,)
     return Evaluation(Accuracy.of(int(correct.sum()), correct.numel()), correct)
+
+
+def _gather(ctx: Context, correct: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
+    """Every rank's (N_rank,) correctness at its dataset positions: (N,) bool on every rank.
+
+    Shards differ in length by up to one image and gloo gathers no bool, so each rank sends a
+    uint8 vector padded to the longest shard, with index -1 on the padding.
+    """
+    import torch.distributed as dist
+
+    size = -(-n // ctx.world)
+    pad = size - correct.numel()
+    values = torch.cat([correct.to(torch.uint8), torch.zeros(pad, dtype=torch.uint8)]).to(ctx.device)  # (S,)
+    where = torch.cat([index.to(torch.long), torch.full((pad,), -1, dtype=torch.long)]).to(ctx.device)  # (S,)
+    all_values = [torch.empty_like(values) for _ in range(ctx.world)]
+    all_where = [torch.empty_like(where) for _ in range(ctx.world)]
+    dist.all_gather(all_values, values)
+    dist.all_gather(all_where, where)
+    out = torch.zeros(n, dtype=torch.bool)
+    for v, i in zip(all_values, all_where):
+        real = i >= 0
+        out[i[real].cpu()] = v[real].cpu().bool()
+    return out

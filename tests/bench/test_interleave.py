@@ -51,3 +51,19 @@ def test_sequential_order_runs_each_artifact_to_the_end_first():
 def test_bad_counts_and_orders_are_user_errors(warmup, rounds, order, match):
     with pytest.raises(ConfigError, match=match):
         check_rounds(warmup, rounds, order)
+
+
+def test_each_visit_times_several_calls_and_keeps_them_apart():
+    from fa_compress.bench.interleave import calls_per_sample, time_visits
+
+    calls: list[str] = []
+    visits = time_visits(_recording_steps(calls), warmup=1, rounds=4, calls=3, seed=1)
+    assert {k: [len(v) for v in vs] for k, vs in visits.items()} == {n: [3] * 4 for n in NAMES}
+    timed = calls[len(NAMES) * 3:]  # after one warm-up round of 3 calls each
+    blocks = [timed[i:i + 3] for i in range(0, len(timed), 3)]
+    assert all(len(set(b)) == 1 for b in blocks)  # a visit's calls run back to back
+    assert [b[0] for b in blocks] == [n for order in round_orders(NAMES, 4, seed=1) for n in order]
+    # a step of ~0 s asks for the most calls per visit; a slow one for a single call
+    assert calls_per_sample({"fast": lambda: None}) == 50
+    import time
+    assert calls_per_sample({"slow": lambda: time.sleep(0.012)}) == 1

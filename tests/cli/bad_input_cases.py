@@ -61,8 +61,19 @@ def _under_a_file(s: Scene) -> Path:
     return s.file("somefile") / "sub"
 
 
+NETS = Path(__file__).resolve().parents[1] / "models" / "user_nets.py"  # factories for --model file.py:factory
+
 FINETUNE = [
     Case("unknown-model", lambda s: ft(model="foo"), "model"),
+    Case("unknown-model-close-match", lambda s: ft(model="resnet19"), "facompress models"),
+    Case("model-without-batchnorm", lambda s: ft(model="alexnet"), "BatchNorm2d"),
+    Case("model-torch-pruning-cannot-trace", lambda s: ft(model="shufflenet_v2_x0_5"), "torch-pruning"),
+    Case("img-size-below-model-minimum", lambda s: ft(model="inception_v3"), "75 px"),
+    Case("timm-unknown-name", lambda s: ft(model="timm:resnt18"), "timm"),
+    Case("user-code-without-trust-code", lambda s: ft(model=f"{NETS}:norm_zoo"), "--trust-code"),
+    Case("user-code-file-missing", lambda s: ft("--trust-code", model=f"{s.tmp / 'nope.py'}:net"), "does not exist"),
+    Case("user-code-not-a-module", lambda s: ft("--trust-code", model=f"{NETS}:not_a_module"), "nn.Module"),
+    Case("user-code-no-such-factory", lambda s: ft("--trust-code", model=f"{NETS}:nope"), "has no function"),
     Case("unknown-data", lambda s: ft(data="bar"), "dataset"),
     Case("unknown-phase", lambda s: ft(schedule="head,gatez"), "gatez"),
     Case("empty-schedule", lambda s: ft(schedule=","), "schedule"),

@@ -22,6 +22,7 @@ def test_sweep_on_a_tiny_run(tmp_path):
     assert [p.keep for p in result.points] == [0.75, 0.5]
     assert result.dense.params > result.points[0].params > result.points[1].params
     assert all(p.onnx_median_ms.get("ort-cpu@1", 0) > 0 for p in (result.dense, *result.points))
+    assert all(p.val_final is not None and p.test_final.n == 32 for p in (result.dense, *result.points))
     stored = json.loads((run.path / "sweep.json").read_text())
     assert [p["model"] for p in stored["points"]] == [model_name_for(0.75), model_name_for(0.5)]
     png = (run.path / result.plot).read_bytes()

@@ -84,7 +84,7 @@ class _HalfKeep:
     def __init__(self):
         self.seen = None
 
-    def __call__(self, model, head_name, settings, img_size):
+    def __call__(self, model, head_name, settings, img_size, *, gradient_fn=None, score_fn=None):
         self.seen = (next(model.parameters()).device.type, head_name, img_size)
 
         class Record:
@@ -101,3 +101,15 @@ def test_an_injected_search_picks_the_settings_and_is_recorded(tiny_run):
                                   search=search)
     assert search.seen == ("cpu", "fc", 32) and result.keep == 0.5 and record.to_dict() == {"picked": 0.5}
     assert tiny_run.manifest["stages"]["prune:pruned-search"]["test_search"] == {"picked": 0.5}
+
+
+def test_a_latency_target_runs_as_an_injected_search_with_gradient_scores(tiny_run):
+    from fa_compress.search.latency import LatencyTarget
+
+    _, result, search = prune_run(PruneOptions(settings=PruneSettings(keep=0.9, importance="taylor"),
+                                               run=tiny_run.path, output="pruned-latency", recover_epochs=0,
+                                               show_progress=False),
+                                  search=LatencyTarget(1e9, backend="torch-cpu"))
+    assert search.best_keep == 1.0 and result.keep == 1.0 and search.steps[0].meets_target
+    stored = tiny_run.manifest["stages"]["prune:pruned-latency"]["latency_search"]
+    assert stored["best_keep"] == 1.0 and stored["target_ms"] == 1e9

@@ -108,3 +108,16 @@ def test_cli_refuses_a_changed_model_in_one_line(finished_run, capsys):
     assert info.value.code == 2 and "Traceback" not in out + err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "changed since stage 'finetune' wrote it" in lines[0], err
+
+
+def test_register_files_records_rewritten_files(finished_run):
+    """A stage that rewrites files without recording itself again (`facompress report`) re-registers them."""
+    run = Run.open(finished_run)
+    (finished_run / "report.md").write_text("v1\n")
+    run.record("bench", {"status": "done", "artifacts": {"report_md": "report.md"}})
+    (finished_run / "report.md").write_text("v2, regenerated\n")
+    with pytest.raises(CheckpointError, match="changed since stage 'bench'"):
+        run.verify_file(finished_run / "report.md")
+    run.register_files([finished_run / "report.md"], "bench")
+    assert run.verify_file(finished_run / "report.md") is True
+    assert run.file_record(finished_run / "report.md")["size_bytes"] == len("v2, regenerated\n")

@@ -60,6 +60,20 @@ def test_flipped_data_bytes_are_refused_by_every_model_loader(fuzz_run):
     assert "self-check" in outcomes["load_model(file)"].detail
 
 
+# Mutations benchmarks/fuzz_runs.py once found raising something else (a structure entry's `kind` of
+# another type reached `kind not in _COUNTS`: TypeError, unhashable); replayed every time.
+FOUND = [Mutation("meta", "wrong_type", 0.2898, 1, 2300), Mutation("meta", "wrong_type", 0.0775, 7, 3706)]
+
+
+@pytest.mark.parametrize("m", FOUND, ids=[m.describe() for m in FOUND])
+def test_replayed_findings(m, fuzz_run):
+    run_dir, original = fuzz_run
+    outcomes = {o.loader: o for o in try_mutation(run_dir, original, m)}
+    assert outcomes["load_model(file)"].outcome == "refused", outcomes["load_model(file)"]
+    assert "metadata.structure" in outcomes["load_model(file)"].detail
+    assert not [o for o in outcomes.values() if o.outcome in ("other", "silent")]
+
+
 def test_unknown_fields_load(fuzz_run):
     """A field the schema does not know is kept, never an error."""
     run_dir, original = fuzz_run

@@ -21,7 +21,7 @@ def _macs_ms(model):  # a deterministic stand-in for a latency measurement: 1 ms
 def test_search_finds_largest_keep_meeting_target(gated):
     dense_ms = _macs_ms(gated)[0]
     target = dense_ms * 0.5
-    search = search_keep_for_latency(gated, "fc", PruneSettings(round_to=1), target_ms=target,
+    search = search_keep_for_latency(gated, "fc", PruneSettings(round_to=1, gate_score="value"), target_ms=target,
                                      measure=_macs_ms, img_size=32, iterations=5)
     assert search.steps[0].keep == 1.0 and not search.steps[0].meets_target
     assert 0.1 < search.best_keep < 1.0
@@ -34,18 +34,18 @@ def test_search_finds_largest_keep_meeting_target(gated):
 
 
 def test_dense_meeting_target_keeps_everything(gated):
-    search = search_keep_for_latency(gated, "fc", PruneSettings(), target_ms=1e9, measure=_macs_ms, img_size=32)
+    search = search_keep_for_latency(gated, "fc", PruneSettings(gate_score="value"), target_ms=1e9, measure=_macs_ms, img_size=32)
     assert search.best_keep == 1.0 and len(search.steps) == 1
 
 
 def test_unreachable_target_reports_fastest_measured(gated):
     with pytest.raises(UnreachableTarget, match=r"fastest measured .* ms at keep 0.1"):
-        search_keep_for_latency(gated, "fc", PruneSettings(), target_ms=1e-6, measure=_macs_ms, img_size=32)
+        search_keep_for_latency(gated, "fc", PruneSettings(gate_score="value"), target_ms=1e-6, measure=_macs_ms, img_size=32)
 
 
 def test_bad_target_and_batch_are_config_errors(gated):
     with pytest.raises(ConfigError):
-        search_keep_for_latency(gated, "fc", PruneSettings(), target_ms=0, measure=_macs_ms, img_size=32)
+        search_keep_for_latency(gated, "fc", PruneSettings(gate_score="value"), target_ms=0, measure=_macs_ms, img_size=32)
     with pytest.raises(ConfigError, match="batch-size"):
         backend_measure("ort-cpu", batch_size=0, img_size=32)
 
