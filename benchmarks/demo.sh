@@ -9,8 +9,8 @@ step "facompress finetune"
 facompress finetune
 step "facompress gates"
 facompress gates --layers 5
-step "facompress prune --keep 0.6"
-facompress prune --keep 0.6
+step "facompress prune --target-macs 0.5   (half the dense MACs, channels ranked by the gates' Taylor scores)"
+facompress prune --target-macs 0.5
 step "facompress export --model finetuned   (the dense baseline, so bench compares like with like)"
 facompress export --model finetuned
 step "facompress export --int8"

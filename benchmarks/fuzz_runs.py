@@ -3,6 +3,7 @@ and what verifying a model file's checksum costs next to loading it.
 
     .venv/bin/python benchmarks/fuzz_runs.py -n 2000            # the full run (~1 s per mutation on 2 cores)
     .venv/bin/python benchmarks/fuzz_runs.py -n 40 --no-cost    # calibration
+    .venv/bin/python benchmarks/fuzz_runs.py --cost-only        # the checksum cost again, fuzz table kept
 
 The run: mobilenet_v2 fine-tuned on 64 fake 32 px images (head then gates), pruned to keep 0.5, exported
 to ONNX and benchmarked, all through the CLI (or `--run DIR`, any finished run; it is copied, never
@@ -16,13 +17,14 @@ and one `error:` line), other (any other exception or exit code), silent (change
 
 Checksum cost: resnet50 (random weights, torchvision architecture) and EfficientNet-Lite0 (its real
 ImageNet weights) saved as facompress model files; interleaved rounds of reading + SHA-256 of the file,
-`load_model` without and with the file's content self-check, and `Run.load_model` (manifest checksum,
-then load). Writes benchmarks/results/fuzz_runs.{json,md}.
+`load_model` without any check and with the file's content self-check, and `Run.load_model` (the
+manifest's SHA-256 of the bytes read, then the load without the self-check). Writes benchmarks/results/fuzz_runs.{json,md}.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import shutil
 import subprocess
@@ -136,7 +138,7 @@ def fuzz(run_dir: Path, n: int, seed: int, cli_every: int) -> dict:
                         bad.append({"mutation": m.describe(), "loader": f"cli {name}", "outcome": outcome})
             if (i + 1) % 50 == 0:
                 print(f"  {i + 1}/{n} mutations, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    return {"n": n, "seed": seed, "seconds": time.perf_counter() - t0, "stages": sorted(Run.open(run_dir).manifest["stages"]),
+    return {"command": C.command_line(), "n": n, "seed": seed, "seconds": time.perf_counter() - t0, "stages": sorted(Run.open(run_dir).manifest["stages"]),
             "by_target": by_target, "by_loader": by_loader, "cli": cli, "not_clean": bad}
 
 
@@ -156,20 +158,22 @@ def checksum_cost(repeats: int) -> list[dict]:
                               normalization={"mean": list(norm.mean), "std": list(norm.std)}, stage="finetune")
             path = run.save_model("model", model, meta)
             steps = {"sha256 of the file": lambda: file_digest(path),
-                     "load, no self-check": lambda: load_model(path, data=path.read_bytes(), self_check=False),
-                     "load + self-check": lambda: load_model(path),
-                     "Run.load_model (manifest check + load)": lambda: run.load_model("model")}
+                     "load, no check": lambda: load_model(path, data=path.read_bytes(), self_check=False),
+                     "load + self-check (file alone)": lambda: load_model(path),
+                     "Run.load_model (manifest SHA-256, then load)": lambda: run.load_model("model")}
             stats = C.time_interleaved(steps, warmup=1, runs=repeats, progress=arch)
-            base = stats["load, no self-check"].median_ms
+            base = stats["load, no check"].median_ms
+            verified = stats["Run.load_model (manifest SHA-256, then load)"].median_ms
             rows.append({"arch": arch, "weights": weights, "size_mb": path.stat().st_size / 1e6,
                          **{f"{k} median_ms": v.median_ms for k, v in stats.items()},
-                         "hash / load ratio": stats["sha256 of the file"].median_ms / base})
+                         "hash / load ratio": stats["sha256 of the file"].median_ms / base,
+                         "verified / unchecked load ratio": verified / base})
     return rows
 
 
 def markdown(result: dict, env: dict, loads: dict) -> str:
     notes = [f"Run fuzzed: stages {', '.join(result['fuzz']['stages'])}; {result['fuzz']['n']} mutations "
-             f"(seed {result['fuzz']['seed']}) in {result['fuzz']['seconds']:.0f} s.",
+             f"(seed {result['fuzz']['seed']}) in {result['fuzz']['seconds']:.0f} s, by `{result['fuzz']['command']}`.",
              "Timings on a shared 2-core machine under load from other jobs: noisy; the ratio within a row is "
              "the comparable figure (interleaved rounds)."]
     parts = [C.md_header("Fuzzed run directories and checksum cost (issue 13)", env, loads, notes)]
@@ -192,9 +196,11 @@ def markdown(result: dict, env: dict, loads: dict) -> str:
     if result.get("cost"):
         parts.append("\n## Checksum cost (median ms)\n")
         keys = [k for k in result["cost"][0] if k.endswith("median_ms")]
-        parts.append(C.md_table(["model", "file MB", *[k.removesuffix(" median_ms") for k in keys], "hash / load"],
+        parts.append(C.md_table(["model", "file MB", *[k.removesuffix(" median_ms") for k in keys], "hash / load",
+                                 "verified / unchecked load"],
                                 [[r["arch"], f"{r['size_mb']:.1f}", *(C.ms(r[k]) for k in keys),
-                                  f"{r['hash / load ratio']:.3f}"] for r in result["cost"]]))
+                                  f"{r['hash / load ratio']:.3f}", f"{r['verified / unchecked load ratio']:.2f}"]
+                                 for r in result["cost"]]))
     return "\n".join(parts)
 
 
@@ -206,12 +212,19 @@ def main() -> None:
     parser.add_argument("--cli-every", type=int, default=25, help="also run the CLI on every k-th mutation (0: never)")
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds of the checksum cost")
     parser.add_argument("--no-cost", action="store_true", help="skip the checksum cost")
+    parser.add_argument("--cost-only", action="store_true",
+                        help="measure the checksum cost again, keeping the fuzz table of results/fuzz_runs.json")
     args = parser.parse_args()
     C.set_threads()
     loads = {"at start": C.load_average()}
-    with tempfile.TemporaryDirectory() as tmp:
-        run = Path(shutil.copytree(args.run, Path(tmp) / "run")) if args.run else make_run(Path(tmp))
-        result = {"fuzz": fuzz(run, args.n, args.seed, args.cli_every)}
+    if args.cost_only:
+        result = {"fuzz": json.loads((C.RESULTS / "fuzz_runs.json").read_text())["fuzz"]}
+        for table in ("by_target", "by_loader", "cli"):  # JSON leaves out the zero counts
+            result["fuzz"][table] = {k: Counter(v) for k, v in result["fuzz"][table].items()}
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            run = Path(shutil.copytree(args.run, Path(tmp) / "run")) if args.run else make_run(Path(tmp))
+            result = {"fuzz": fuzz(run, args.n, args.seed, args.cli_every)}
     result["cost"] = [] if args.no_cost else checksum_cost(args.repeats)
     loads["at end"] = C.load_average()
     env = C.env_record()

@@ -105,8 +105,9 @@ def simulate(scored: dict, draws: int, seed: int) -> list[dict]:
 
 
 def markdown(data: dict) -> str:
+    test = f"{'full ' if data.get('limit_test') is None else ''}{data['test_images']}-image test split"
     lines = [f"# Validation fraction on the default task ({data['arch']}, Fashion-MNIST, {data['train_images']} "
-             f"training images, {data['img_size']} px, full {data['test_images']}-image test split)", "",
+             f"training images, {data['img_size']} px, {test})", "",
              f"Command: `{data['command']}`; load average {data['load_avg']}; {data['draws']} bootstrap draws "
              f"per fraction from the {data['val_images']} validation images (fraction {POOL_FRACTION}).", "",
              "| phase | validation % | test % |", "|---|---:|---:|"]
@@ -136,7 +137,7 @@ def main() -> None:
     if args.quick:
         args.img_size, args.limit_train, args.limit_test, args.tag = 32, 1000, 2000, args.tag or "quick"
     scored = score_every_phase(args)
-    data = {"arch": args.arch, "img_size": args.img_size, "command": " ".join(["benchmarks/val_fraction.py", *sys.argv[1:]]),
+    data = {"arch": args.arch, "img_size": args.img_size, "limit_test": args.limit_test, "command": " ".join(["benchmarks/val_fraction.py", *sys.argv[1:]]),
             "load_avg": [round(x, 2) for x in os.getloadavg()], "draws": args.draws,
             **{k: v for k, v in scored.items() if k not in ("phases", "val_labels")},
             "phases": [{k: v for k, v in p.items() if not k.endswith("_correct")} for p in scored["phases"]],

@@ -33,7 +33,7 @@ def finetune(
     run: Annotated[Optional[Path], typer.Option(help="Run directory to create (default: runs/<time>-<model>-<data>).")] = None,
     checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = phase ends only).")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue --run (default: the latest) from its last checkpoint.")] = False,
-    memory_format: Annotated[str, typer.Option(help="auto, channels_last or contiguous: layout of conv weights and batches (auto: channels_last on CUDA and x86 AVX2/AVX-512 CPUs).")] = "auto",
+    memory_format: Annotated[str, typer.Option(help="auto, channels_last or contiguous: layout of conv weights and batches (auto: channels_last on CUDA, and on x86 AVX2/AVX-512 CPUs for models with depthwise convs).")] = "auto",
     nproc: Annotated[int, typer.Option(help="Processes to launch with torchrun on this machine (DDP; gloo on CPU).")] = 1,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
     trust_code: Annotated[bool, typer.Option(help="Allow a --model file.py:factory: imports and runs that code (recorded in the run).")] = False,

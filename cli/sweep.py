@@ -14,8 +14,9 @@ from .bench import parse_int_list
 @user_errors_exit_2
 @trusting_code
 def sweep(
-    keep: Annotated[str, typer.Option(help="Comma-separated keep ratios.")] = "0.9,0.75,0.6,0.5",
-    importance: Annotated[str, typer.Option(help="gate, l1, bn, taylor or random.")] = "gate",
+    keep: Annotated[Optional[str], typer.Option(help="Comma-separated keep ratios (default 0.9,0.75,0.6,0.5 when no --target-macs).")] = None,
+    target_macs: Annotated[Optional[str], typer.Option(help="Comma-separated MAC targets, fractions of dense, e.g. 0.75,0.5,0.35: every criterion pruned to each, so they compare at equal compute.")] = None,
+    importance: Annotated[str, typer.Option(help="Comma-separated criteria: gate, taylor, bn, l1, random, group; each gets the same budgets and recovery.")] = "gate",
     recover_epochs: Annotated[int, typer.Option(help="Recovery epochs per ratio.")] = 1,
     int8: Annotated[bool, typer.Option(help="Also export and benchmark INT8 ONNX files.")] = False,
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes for latency.")] = "1,8",
@@ -25,22 +26,27 @@ def sweep(
     trust_code: TrustCode = False,
 ) -> None:
     """Draw the accuracy-latency-size frontier over keep ratios."""
-    from fa_compress.prune.pruner import PruneSettings
-    from fa_compress.search.sweep import parse_keeps, sweep_run
+    from fa_compress.errors import ConfigError
+    from fa_compress.search.sweep import parse_fractions, parse_importances, parse_keeps, sweep_run
 
+    if keep is not None and target_macs is not None:
+        raise ConfigError("give either --keep or --target-macs to sweep over, not both")
     sizes = parse_int_list(batch_sizes, "--batch-sizes")
-    result = sweep_run(run, parse_keeps(keep), base=PruneSettings(importance=importance),
+    keeps = parse_keeps(keep or "0.9,0.75,0.6,0.5") if target_macs is None else ()
+    targets = parse_fractions(target_macs) if target_macs is not None else ()
+    result = sweep_run(run, keeps, importances=parse_importances(importance), target_macs=targets,
                        recover_epochs=recover_epochs, int8=int8, batch_sizes=sizes, runs=runs,
                        show_progress=not quiet)
     n_test = result.dense.test_final.n if result.dense.test_final else "?"
-    typer.echo(f"{'keep':>6} {'params M':>9} {'MACs M':>8} {'MB':>6} {'val %':>6} {'test % [95% interval]':>23}"
-               f"  latency (ms, ONNX)")
+    typer.echo(f"{'criterion':>10} {'keep':>6} {'MACs':>6} {'params M':>9} {'MB':>6} {'val %':>6} "
+               f"{'test % [95% interval]':>23}  latency (ms, ONNX)")
     for p in (result.dense, *result.points):
         lat = "  ".join(f"{k} {v:.2f}" for k, v in p.onnx_median_ms.items())
         val = f"{100 * p.val_final.value:.2f}" if p.val_final else "-"
         t = p.test_final
         test = f"{100 * t.value:.2f} [{100 * t.low:.1f}, {100 * t.high:.1f}]" if t else f"{100 * p.acc_final:.2f}"
-        typer.echo(f"{p.keep:>6} {p.params / 1e6:>9.2f} {p.macs / 1e6:>8.1f} {p.size_mb:>6.1f} {val:>6} {test:>23}  {lat}")
+        typer.echo(f"{p.importance:>10} {p.keep:>6.3f} {p.macs_fraction:>6.3f} {p.params / 1e6:>9.2f} "
+                   f"{p.size_mb:>6.1f} {val:>6} {test:>23}  {lat}")
     typer.echo(f"validation chose keep-or-undo for each ratio; test accuracy on {n_test} images is reported only")
     if result.plot:
         typer.echo(f"frontier plot: {result.plot}")

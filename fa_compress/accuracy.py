@@ -5,9 +5,9 @@ scored on the same images are compared with a paired test on the images where th
 
 >>> a = Accuracy.of(correct=870, n=1000)
 >>> round(a.low, 4), round(a.high, 4)
-(0.8479, 0.8888)
+(0.8477, 0.8894)
 >>> a.format()
-'87.00% [84.79, 88.88] (n=1000)'
+'87.00% [84.77, 88.94] (n=1000)'
 """
 
 from __future__ import annotations

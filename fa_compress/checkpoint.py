@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from .errors import CheckpointError, DamagedFileError, NotFoundError, OutputError
-from .integrity import Digest, bytes_digest
+from .integrity import Digest, bytes_digest, rerun_hint
 
 _META_KEY = "facompress"
 _DIGEST_KEY = "facompress_sha256"  # content_digest() of the file, written beside the metadata
@@ -112,7 +112,8 @@ def load_model_file(path: Path, data: bytes | None = None,
     digest = header.get(_DIGEST_KEY)
     if self_check and digest is not None and content_digest(tensors, raw_meta) != digest:
         raise DamagedFileError(f"{path} is damaged: its tensors or metadata differ from what facompress wrote "
-                               f"(content SHA-256 self-check failed); re-run the stage that wrote it")
+                               f"(content SHA-256 self-check failed); {rerun_hint(_stage_named(raw_meta))} to "
+                               f"recreate it")
     try:
         meta = json.loads(raw_meta)
     except json.JSONDecodeError as exc:
@@ -120,6 +121,15 @@ def load_model_file(path: Path, data: bytes | None = None,
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path} has damaged facompress metadata (not a JSON object); re-create it")
     return tensors, meta
+
+
+def _stage_named(raw_meta: str) -> str | None:
+    """The stage a model file's (possibly damaged) metadata says wrote it, if it still says so."""
+    try:
+        stage = json.loads(raw_meta).get("stage")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return stage if isinstance(stage, str) else None
 
 
 def _read(path: Path) -> bytes:

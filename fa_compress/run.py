@@ -255,7 +255,10 @@ class Run:
         return path
 
     def load_model(self, name: str) -> tuple[nn.Module, dict[str, Any]]:
-        """Rebuild and load the model saved as `name`, after checking its bytes against the manifest."""
+        """Rebuild and load the model saved as `name`, after checking its bytes against the manifest.
+
+        (Hashing in a thread while the model is rebuilt measured no faster on the shared 2-core machine:
+        810 vs 821 ms for resnet50, so the check runs first.)"""
         path = self.model_path(name)
         if not path.is_file():
             raise NotFoundError(f"run {self.path} has no model {name!r} ({path.name} missing); "
@@ -263,15 +266,15 @@ class Run:
         data = _read_bytes(path)
         try:
             verified = check_bytes(path, data, self.file_record(path))
-        except CheckpointError as changed:
+        except DamagedFileError as changed:
             raise self._diagnose(path, data, changed) from None
         model, meta = load_model(path, data=data, self_check=not verified)
         self._check_meta(path, meta)
         return model, meta
 
-    def _diagnose(self, path: Path, data: bytes, changed: CheckpointError) -> CheckpointError:
+    def _diagnose(self, path: Path, data: bytes, changed: DamagedFileError) -> CheckpointError:
         """The most telling error for a model file whose checksum failed: what is wrong with its content
-        (damaged, or a model from another run) when loading says so, else that it changed."""
+        (a model from another run, metadata that does not fit) when loading says so, else that it changed."""
         try:
             _, meta = load_model(path, data=data)
             self._check_meta(path, meta)

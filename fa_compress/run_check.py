@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .integrity import file_digest, mismatch_message
+from .integrity import file_digest, mismatch_message, rerun_hint
 
 MANIFEST_ROW = "run.json"
 DAMAGED = ("damaged", "changed", "missing", "unreadable")  # statuses that make a run fail the check
@@ -97,7 +97,8 @@ def _check_file(run: Any, name: str, stage: str | None, record: dict[str, Any] |
     except UserError as exc:
         return FileCheck(name, stage, None, "damaged", str(exc))
     if not path.is_file():
-        return FileCheck(name, stage, None, "missing", f"{path} does not exist; recorded by stage {stage!r}")
+        return FileCheck(name, stage, None, "missing", f"{path} does not exist; stage {stage!r} wrote it: "
+                         f"{rerun_hint(stage)} to recreate it")
     if record is None and Path(name).is_absolute() and not legacy:  # not read: facompress did not write it
         return FileCheck(name, stage, None, "damaged", f"run.json lists {name}, outside the run directory, with "
                          f"no checksum recorded: facompress did not write it; the manifest was edited")

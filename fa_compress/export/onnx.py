@@ -197,9 +197,11 @@ def _simplify(proto: Any) -> Any:
 
 
 def _refuse_gate_tensors(proto: Any) -> None:
-    """No initializer or node may still be named after a gate: a sign that folding did not happen."""
-    names = [t.name for t in proto.graph.initializer] + [n.name for n in proto.graph.node]
-    left = [n for n in names if "gate" in n.lower()]
+    """No initializer may still be a gate parameter (`<layer>.gate`): a sign that folding did not happen.
+
+    Only the parameter's own name counts: timm's squeeze-excite blocks have a `gate` activation
+    (`/s1/b1/se/gate/Sigmoid`) that has nothing to do with facompress's gates."""
+    left = [t.name for t in proto.graph.initializer if t.name.rsplit(".", 1)[-1].lower() == "gate"]
     if left:
         raise ConfigError(f"the exported graph still holds gate tensors ({', '.join(left[:3])}); fold the gates "
                           "with fa_compress.gates.fold_gates(model) before export")

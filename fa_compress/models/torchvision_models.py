@@ -31,15 +31,19 @@ NO_BATCHNORM = frozenset({
     "squeezenet1_1", "swin_b", "swin_s", "swin_t", "swin_v2_b", "swin_v2_s", "swin_v2_t", "vgg11", "vgg13",
     "vgg16", "vgg19", "vit_b_16", "vit_b_32", "vit_h_14", "vit_l_16", "vit_l_32",
 })
-# BatchNorm'd, but the chain fails past the gates (benchmarks/zoo.py finds which and why).
+# BatchNorm'd, but torch-pruning cannot take them (measured; benchmarks/zoo.py lists them as refused).
 _SHUFFLE = ("is not supported: torch-pruning 1.6.1 cannot trace its channel shuffle (split, concat, then a view "
             "of the channels into groups: ZeroDivisionError in its reshape index mapping)")
 UNSUPPORTED: dict[str, str] = {
     **{f"shufflenet_v2_x{w}": _SHUFFLE for w in ("0_5", "1_0", "1_5", "2_0")},
-    "maxvit_t": "is not supported: its attention blocks reshape channels into heads and windows, which torch-pruning's "
-                "dependency graph does not follow (the pruned model does not run)",
+    "maxvit_t": "is not supported: torch-pruning 1.6.1 did not finish building its dependency graph (its "
+                "window and grid attention at 224 px, the smallest input it takes: 12 GB and still tracing "
+                "after 4 CPU-minutes, measured 2026-12-01)",
 }
 _NO_BN_REASON = "has no BatchNorm2d layers, where facompress puts its gates"
+# VGG pools to 7x7 (AdaptiveAvgPool2d((7, 7))); ONNX export of that needs a feature map 7 divides,
+# i.e. 224 px inputs (at 32 px the exporter stops: "output size that are not factor of input size").
+_MIN_SIZE = {f"vgg{depth}_bn": 224 for depth in (11, 13, 16, 19)}
 # googlenet / inception_v3: one logits tensor in training too (no auxiliary heads), and the same
 # input transform with and without ImageNet weights, so a reloaded model computes what was saved.
 _EXTRA_KWARGS = {"googlenet": {"aux_logits": False, "transform_input": True},
@@ -88,7 +92,7 @@ def weights_facts(name: str) -> tuple[Normalization, int, int]:
     norm = Normalization(tuple(float(v) for v in transform.mean), tuple(float(v) for v in transform.std))
     crop = int(transform.crop_size[0])
     min_size = max(int(v) for v in weights.meta.get("min_size", (1, 1)))
-    return norm, crop, max(16, min_size)
+    return norm, crop, max(16, min_size, _MIN_SIZE.get(name, 0))
 
 
 def _offline_message(name: str, exc: BaseException) -> str:

@@ -153,7 +153,7 @@ def latency_table(report: BenchReport) -> Table:
                  f"Median and p90 over {order} rounds after warm-up; an artifact whose call is shorter than ~10 ms "
                  f"is visited for several calls per round (rounds × calls) and each visit counts with its fastest "
                  f"call; images/s = batch / median; × dense: this latency / the dense artifact's, per round, median "
-                 f"[95% bootstrap interval], < 1 is faster.")
+                 f"[95% block-bootstrap interval over rounds], < 1 is faster.")
 
 
 def backend_settings_table(report: BenchReport) -> Table:

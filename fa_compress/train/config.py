@@ -29,8 +29,8 @@ class TrainConfig:
     #   85.9/86.75/87.75%, though the probe alone was 84.9/84.9/84.05%
     seed: int = 0
     amp: bool = True           # bf16 autocast where the device is CUDA; ignored on CPU
-    memory_format: str = "auto"  # auto | channels_last | contiguous; auto: channels_last on CUDA and on x86
-    #   AVX2/AVX-512 CPUs with oneDNN (1.5-1.8x faster Lite0 steps; fa_compress/train/memory_format.py)
+    memory_format: str = "auto"  # auto | channels_last | contiguous; auto: channels_last on CUDA, and on x86
+    #   AVX2/AVX-512 CPUs for models with depthwise convs (Lite0 1.1-1.8x; train/memory_format.py)
     checkpoint_every: int = 0  # steps between mid-phase checkpoints; 0 = only at phase ends
     eval_every_phase: bool = True
     extra: dict = field(default_factory=dict)

@@ -80,8 +80,19 @@ def test_a_wide_spread_is_flagged_noisy():
 
 def test_bootstrap_interval_of_a_known_median():
     values = list(range(1, 102))  # median 51
-    low, high = bootstrap_median_interval(values, seed=0)
+    low, high = bootstrap_median_interval(values, seed=0, block=1)  # sorted rounds: plain bootstrap
     assert low < 51 < high
     assert 40 < low and high < 62  # about median +- 1.96 * 1.2533 * sd / sqrt(n) ~ +-7.2
     with pytest.raises(ValueError, match="paired rounds"):
         ratio_stats([1.0, 2.0], [1.0])
+
+
+def test_block_bootstrap_widens_the_interval_for_drifting_rounds():
+    rng = np.random.default_rng(0)
+    drift = np.repeat(rng.normal(0, 0.02, 6), 5)  # the ratio wanders in stretches of 5 rounds
+    values = (0.6 + drift + rng.normal(0, 0.002, 30)).tolist()
+    plain = bootstrap_median_interval(values, block=1, seed=0)
+    blocks = bootstrap_median_interval(values, seed=0)  # default block: round(30 ** (1/3)) = 3
+    assert blocks[1] - blocks[0] > plain[1] - plain[0]
+    assert bootstrap_median_interval([0.5] * 10, block=4) == (0.5, 0.5)
+    assert bootstrap_median_interval([1.0, 2.0, 3.0], block=10)[0] >= 1.0  # a block longer than the data: whole

@@ -43,6 +43,7 @@ def test_facts_come_from_torchvisions_weight_enums():
     assert get_spec("efficientnet_b1").default_img_size == 240
     assert get_spec("efficientnet_v2_l").normalization.mean == (0.5, 0.5, 0.5)
     assert get_spec("densenet121").source == "torchvision"
+    assert get_spec("vgg11_bn").min_img_size == 224  # its 7x7 adaptive pool exports to ONNX only from 224 px
 
 
 @pytest.mark.parametrize("name, words", [

@@ -21,7 +21,7 @@ def gated18(resnet18_10):
 
 def test_prune_folds_gates_runs_and_rounds(gated18):
     before = channel_counts(gated18)
-    pruned = prune_model(gated18, gated18.fc, PruneSettings(keep=0.6, round_to=8), EXAMPLE)
+    pruned = prune_model(gated18, gated18.fc, PruneSettings(gate_score="value", keep=0.6, round_to=8), EXAMPLE)
     after = channel_counts(pruned)
     assert not has_gates(pruned)
     assert all(c % 8 == 0 and c > 0 for c in after.values())
@@ -32,7 +32,7 @@ def test_prune_folds_gates_runs_and_rounds(gated18):
 
 def test_layer_scope_prunes_every_layer_by_the_same_ratio(gated18):
     before = channel_counts(gated18)
-    pruned = prune_model(gated18, gated18.fc, PruneSettings(keep=0.5, scope="layer", round_to=1), EXAMPLE)
+    pruned = prune_model(gated18, gated18.fc, PruneSettings(gate_score="value", keep=0.5, scope="layer", round_to=1), EXAMPLE)
     after = channel_counts(pruned)
     assert {after[k] / before[k] for k in before} == {0.5}
 
@@ -53,7 +53,7 @@ def test_zero_gate_channels_are_removed_without_changing_output(resnet18_10):
     keep = 1 - zeroed / sum(m.num_features for m in internal.values())
     others = [n for n, _ in model.named_modules() if isinstance(_, nn.Conv2d)
               and not (n.endswith(".conv1") and n != "conv1")]
-    pruned = prune_model(model, model.fc, PruneSettings(keep=keep, round_to=1, ignore=tuple(others)), EXAMPLE)
+    pruned = prune_model(model, model.fc, PruneSettings(gate_score="value", keep=keep, round_to=1, ignore=tuple(others)), EXAMPLE)
     after = channel_counts(pruned)
     for name, m in internal.items():
         conv = name.replace(".bn1", ".conv1")
@@ -63,7 +63,7 @@ def test_zero_gate_channels_are_removed_without_changing_output(resnet18_10):
 
 def test_residual_groups_stay_consistent_on_resnet50():
     model = random_gates(insert_gates(build_model("resnet50", 10, weights="none")))
-    pruned = prune_model(model, model.fc, PruneSettings(keep=0.6), EXAMPLE)
+    pruned = prune_model(model, model.fc, PruneSettings(gate_score="value", keep=0.6), EXAMPLE)
     c = channel_counts(pruned)
     for stage, blocks in (("layer1", 3), ("layer2", 4), ("layer3", 6), ("layer4", 3)):
         widths = {c[f"{stage}.{i}.conv3"] for i in range(blocks)} | {c[f"{stage}.0.downsample.0"]}
@@ -74,7 +74,7 @@ def test_residual_groups_stay_consistent_on_resnet50():
 
 def test_lite0_prunes_through_depthwise_and_residual_groups():
     model = random_gates(insert_gates(build_model("efficientnet_lite0", 10, weights="imagenet")))
-    pruned = prune_model(model, get_head(model, "efficientnet_lite0"), PruneSettings(keep=0.6), EXAMPLE)
+    pruned = prune_model(model, get_head(model, "efficientnet_lite0"), PruneSettings(gate_score="value", keep=0.6), EXAMPLE)
     for name, m in pruned.named_modules():
         if isinstance(m, nn.Conv2d) and m.groups > 1:  # depthwise: in == out == groups
             assert m.in_channels == m.out_channels == m.groups, name
@@ -86,7 +86,7 @@ def test_lite0_prunes_through_depthwise_and_residual_groups():
 
 
 def test_pruned_model_save_load_round_trip_is_exact(gated18, tmp_path):
-    pruned = prune_model(gated18, gated18.fc, PruneSettings(keep=0.5), EXAMPLE).eval()
+    pruned = prune_model(gated18, gated18.fc, PruneSettings(gate_score="value", keep=0.5), EXAMPLE).eval()
     meta = model_meta(pruned, arch="resnet18", classes=[str(i) for i in range(10)], img_size=32,
                       normalization={"mean": [0.5] * 3, "std": [0.5] * 3})
     save_model(tmp_path / "p.safetensors", pruned, meta)
@@ -99,7 +99,7 @@ def test_pruned_model_save_load_round_trip_is_exact(gated18, tmp_path):
 @pytest.mark.parametrize("keep", [0, -0.1, 1.5])
 def test_keep_out_of_range_is_a_config_error(keep):
     with pytest.raises(ConfigError, match="--keep"):
-        PruneSettings(keep=keep)
+        PruneSettings(gate_score="value", keep=keep)
 
 
 def test_gate_importance_needs_gates(resnet18_10):
@@ -114,5 +114,5 @@ def test_unknown_ignore_name_lists_close_matches(gated18):
 
 @pytest.mark.parametrize("criterion", ["l1", "bn", "random"])
 def test_torch_pruning_criteria_work_on_gated_models(gated18, criterion):
-    pruned = prune_model(gated18, gated18.fc, PruneSettings(keep=0.6, importance=criterion), EXAMPLE)
+    pruned = prune_model(gated18, gated18.fc, PruneSettings(gate_score="value", keep=0.6, importance=criterion), EXAMPLE)
     assert not has_gates(pruned) and pruned(EXAMPLE).shape == (1, 10)

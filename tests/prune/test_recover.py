@@ -23,7 +23,7 @@ CTX = Context(device=torch.device("cpu"))
 @pytest.fixture
 def pruned18(resnet18_10):
     model = random_gates(insert_gates(resnet18_10))
-    prune_model(model, get_head(model, "resnet18"), PruneSettings(keep=0.5), torch.zeros(1, 3, 32, 32))
+    prune_model(model, get_head(model, "resnet18"), PruneSettings(gate_score="value", keep=0.5), torch.zeros(1, 3, 32, 32))
     return model
 
 
