@@ -227,7 +227,7 @@ def run_finetune(limit_train: int, limit_test: int, pairs: int) -> dict[str, Any
 def _markdown(data: dict[str, Any]) -> str:
     env = data["env"]
     chosen = describe_auto_cpu()
-    commands = "\n".join(data.get("commands", {}).values())
+    commands = "\n".join(data.get("commands", []))
     lines = [C.md_header("CPU speed: contiguous vs channels_last (issue 14)", env, data.get("loads", {}),
                          command=commands, notes=[
         f"ONEDNN_MAX_CPU_ISA={ISA}: oneDNN held to these kernels." if ISA else "oneDNN at the CPU's own ISA.",
@@ -278,6 +278,8 @@ NOTES = [
     "(they only parallelise independent TorchScript ops), so they were left at torch's default.",
     "bf16 autocast on this CPU gave no speed-up (issue 14's own measurement) and would change results, so it "
     "stays CUDA-only.",
+    "The same paths with oneDNN held to AVX2 kernels (`ONEDNN_MAX_CPU_ISA=AVX2`, standing in for the AVX2-only "
+    "EPYC machines): results/cpu_speed.onednn_avx2.md.",
 ]
 
 
@@ -318,7 +320,9 @@ def main() -> None:
         else:
             raise SystemExit(f"unknown section {section!r}; sections: phases, finetune, threads")
         loads[f"after {section}"] = C.load_average()
-        data.setdefault("commands", {})[section] = C.command_line()
+    commands = data.setdefault("commands", [])  # every command whose rows the file holds
+    if C.command_line() not in commands:
+        commands.append(C.command_line())
     data.update({"env": C.env_record(ONEDNN_MAX_CPU_ISA=ISA), "cpu_flags": sorted(f for f in FLAGS if f in cpu_flags()),
                  "auto": describe_auto_cpu(), "notes": NOTES})
     C.write_results(C.result_name(NAME) + ("_quick" if args.quick else ""), data, _markdown(data))

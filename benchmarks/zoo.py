@@ -241,7 +241,10 @@ def main() -> None:
                                             "rows": sorted(merged.values(), key=lambda r: r["model"])}, indent=1) + "\n")
         rows = sorted({**done, **{r["model"]: r for r in rows}}.values(), key=lambda r: r["model"])
     out_md.write_text("# The model zoo through finetune -> prune --keep 0.6 -> export -> parity\n\n"
-                      "Written by `benchmarks/zoo.py`; random weights, fake data, small images.\n\n" + render(rows))
+                      "Written by `benchmarks/zoo.py`; random weights, fake data (`fake:4`, 16 training images), small "
+                      "images, ranked by gate value. Prune times are wall times on a shared 2-core machine under "
+                      "heavy load from other jobs (noisy). `cli`: the stages the CLI runs, run directory and all; "
+                      "`object`: models over 100 M parameters, on objects.\n\n" + render(rows))
     print(render(rows))
 
 
