@@ -321,8 +321,9 @@ def main() -> None:
             raise SystemExit(f"unknown section {section!r}; sections: phases, finetune, threads")
         loads[f"after {section}"] = C.load_average()
     commands = data.setdefault("commands", [])  # every command whose rows the file holds
-    if C.command_line() not in commands:
-        commands.append(C.command_line())
+    command = (f"ONEDNN_MAX_CPU_ISA={ISA} " if ISA else "") + C.command_line()
+    if command not in commands:
+        commands.append(command)
     data.update({"env": C.env_record(ONEDNN_MAX_CPU_ISA=ISA), "cpu_flags": sorted(f for f in FLAGS if f in cpu_flags()),
                  "auto": describe_auto_cpu(), "notes": NOTES})
     C.write_results(C.result_name(NAME) + ("_quick" if args.quick else ""), data, _markdown(data))

@@ -22,7 +22,8 @@ def finetune(
     limit_test: Annotated[Optional[int], typer.Option(help="Score on N test images (0 = all; published figures use all). Reported only, never chosen on.")] = 2000,
     val_fraction: Annotated[float, typer.Option(help="Share of each class's training images held out to choose the best phase on, in (0, 0.5] (the dataset's own validation split where it has one).")] = 0.1,
     schedule: Annotated[str, typer.Option(help="Comma-separated phases: head, gates, bn, all (one epoch each).")] = "head,gates,gates,gates",
-    gate_l1: Annotated[float, typer.Option(help="L1 penalty on mean |gate| (pushes noise channels to 0).")] = 1.0,
+    gate_l1: Annotated[float, typer.Option(help="Weight of the gate penalty (pushes noise channels to 0).")] = 1.0,
+    gate_penalty: Annotated[str, typer.Option(help="l1 (mean |gate|), cost-l1 (each |gate| weighted by its channel's MACs) or polar (polarisation).")] = "l1",
     batch_size: Annotated[int, typer.Option(help="Images per step (all processes together).")] = 32,
     lr_head: Annotated[float, typer.Option(help="Peak learning rate of the classifier in head phases and while it is fresh.")] = 3e-3,
     lr_head_tuning: Annotated[float, typer.Option(help="Peak learning rate of the fitted classifier in later gates/bn/all phases.")] = 3e-4,
@@ -48,7 +49,8 @@ def finetune(
     if nproc < 1:
         raise ConfigError(f"--nproc must be >= 1 (got {nproc})")
     train = TrainConfig(schedule=parse_schedule(schedule), batch_size=batch_size, lr_head=lr_head,
-                        lr_head_tuning=lr_head_tuning, lr_gates=lr_gates, lr_all=lr_all, gate_l1=gate_l1, seed=seed,
+                        lr_head_tuning=lr_head_tuning, lr_gates=lr_gates, lr_all=lr_all, gate_l1=gate_l1,
+                        gate_penalty=gate_penalty, seed=seed,
                         checkpoint_every=checkpoint_every, memory_format=memory_format)
     model = canonical_name(model)  # file.py:factory with an absolute path, found from any folder later
     opts = FinetuneOptions(model=model, weights=weights, data=data, data_root=data_root, img_size=img_size,

@@ -209,11 +209,14 @@ def taylor_gradients(dataset, device: torch.device | str = "cpu", images: int = 
 
 
 def gate_scorer(dataset, device: torch.device | str = "cpu", images: int = DEFAULT_SCORE_IMAGES,
-                seed: int = 0) -> Callable[[nn.Module], None]:
+                seed: int = 0, memory_format: str = "auto") -> Callable[[nn.Module], None]:
     """A `score_fn` for `prune_model`: the gates' Taylor scores over a fixed, seeded sample."""
+    from ..train.memory_format import prepare, to_format
 
     def run(model: nn.Module) -> None:
-        accumulate_gate_taylor(model, dataset, images=images, seed=seed, device=device)
+        fmt = prepare(model, memory_format, device)
+        accumulate_gate_taylor(model, dataset, images=images, seed=seed, device=device,
+                               prepare=lambda x: to_format(x, fmt))
 
     return run
 
@@ -221,7 +224,7 @@ def gate_scorer(dataset, device: torch.device | str = "cpu", images: int = DEFAU
 def scorers(settings: PruneSettings, dataset, device: torch.device | str = "cpu"):
     """(gradient_fn, score_fn) for `prune_model` from the training split, as `settings` asks."""
     return (taylor_gradients(dataset, device, images=settings.score_images, seed=settings.seed),
-            gate_scorer(dataset, device, images=settings.score_images, seed=settings.seed))
+            gate_scorer(dataset, device, images=settings.score_images, seed=settings.seed))  # memory format: auto
 
 
 def timed_prune(model: nn.Module, head: nn.Module, settings: PruneSettings, example: torch.Tensor,

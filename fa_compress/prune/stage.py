@@ -189,7 +189,8 @@ def _scorers(settings: PruneSettings, data: _Data, device, cfg) -> tuple[Callabl
     """`prune_model`'s (gradient_fn, score_fn): fixed, seeded samples of the training split."""
     return (taylor_gradients(data.train, device, images=settings.score_images, seed=settings.seed,
                              memory_format=cfg.memory_format),
-            gate_scorer(data.train, device, images=settings.score_images, seed=settings.seed))
+            gate_scorer(data.train, device, images=settings.score_images, seed=settings.seed,
+                        memory_format=cfg.memory_format))
 
 
 def _chosen_settings(model: nn.Module, meta: dict, settings: PruneSettings, search: SettingsSearch | None,

@@ -65,6 +65,7 @@ NETS = Path(__file__).resolve().parents[1] / "models" / "user_nets.py"  # factor
 
 FINETUNE = [
     Case("unknown-model", lambda s: ft(model="foo"), "model"),
+    Case("unknown-gate-penalty", lambda s: ft("--gate-penalty", "l3"), "gate-penalty"),
     Case("unknown-model-close-match", lambda s: ft(model="resnet19"), "facompress models"),
     Case("model-without-batchnorm", lambda s: ft(model="alexnet"), "BatchNorm2d"),
     Case("model-torch-pruning-cannot-trace", lambda s: ft(model="shufflenet_v2_x0_5"), "torch-pruning"),
