@@ -11,14 +11,13 @@ metadata. `backends` (an INT8 form made for one runtime) limits where the file i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import ConfigError, NotFoundError, UserError
+from ..errors import CheckpointError, ConfigError, NotFoundError, UserError
 from ..run import Run, load_model
 from .results import BenchReport
 from .interleave import check_rounds
@@ -113,9 +112,14 @@ def report_inputs(run: Run) -> dict[str, Any]:
     stages = run.manifest["stages"]
     out: dict[str, Any] = {}
     gates_rel = ((stages.get("finetune") or {}).get("artifacts") or {}).get("gates")
-    if gates_rel and (run.path / gates_rel).is_file():
+    if isinstance(gates_rel, str) and (run.path / gates_rel).is_file():
         by_stage: dict[str, list[float]] = {}
-        for layer in json.loads((run.path / gates_rel).read_text()):
+        layers = run.read_json(gates_rel)  # checked against the checksum the fine-tuning recorded
+        if not isinstance(layers, list) or not all(isinstance(x, dict) and isinstance(x.get("stage"), str)
+                                                   and isinstance(x.get("gates"), list) for x in layers):
+            raise CheckpointError(f"{run.path / gates_rel} is not a gate ranking (a list of layers with "
+                                  f"`stage` and `gates`); re-run `facompress finetune`")
+        for layer in layers:
             by_stage.setdefault(layer["stage"], []).extend(layer["gates"])
         out["gate_values"] = by_stage
     prune_keys = sorted(k for k in stages if k == "prune" or k.startswith("prune:"))

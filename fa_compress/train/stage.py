@@ -156,7 +156,12 @@ def _resume_point(asked: FinetuneOptions) -> tuple[Run, FinetuneOptions, dict]:
     if not (run.path / STATE_FILE).is_file():
         raise NotFoundError(f"run {run.path} has no checkpoint ({STATE_FILE}) to resume from")
     state = load_train_state(run.path / STATE_FILE)
-    opts = replace(FinetuneOptions.from_dict(stage["options"]), show_progress=asked.show_progress,
+    try:
+        recorded = FinetuneOptions.from_dict(stage["options"])
+    except TypeError as exc:  # options this version does not know, or of the wrong shape
+        raise ConfigError(f"{run.path / 'run.json'}: the fine-tuning options cannot be resumed by this version "
+                          f"of facompress ({exc}); start a new run") from exc
+    opts = replace(recorded, show_progress=asked.show_progress,
                    device=asked.device, resume=True, trust_code=asked.trust_code)
     if state["phase_index"] >= len(opts.train.schedule) and not state.get("step"):
         raise ConfigError(f"run {run.path} already finished all {len(opts.train.schedule)} phases")
