@@ -4,9 +4,10 @@ Every method prunes to the same MAC budget (`fa_compress.prune.budget`), so they
 compute. Methods differ in the model they start from and in how channels are ranked:
 
 - `gated` start: the default `facompress finetune` (gates, `head,gates,gates,gates`, gate L1).
-  `gate` is facompress's default ranking (whatever `PruneSettings()` holds); `gate-value` ranks by
-  the gate values (the paper's reading); `gate-mac` divides the gate scores by each channel's MAC
-  cost (HALP-style); `taylor`, `bn`, `l1`, `random` are torch-pruning's criteria on the same model.
+  `gate` is facompress's default ranking (whatever `PruneSettings()` holds: Taylor scores of the
+  gates divided by the square root of each channel's MAC cost); `gate-mac0` the plain Taylor scores,
+  `gate-mac` divided by the full cost (HALP-style); `gate-value` ranks by the gate values (the
+  paper's reading); `taylor`, `bn`, `l1`, `random` are torch-pruning's criteria on the same model.
 - torch-pruning's own sparse training, given the same number of fine-tuning epochs:
   `bnscale-sparse` (Network Slimming: L1 on BatchNorm scales through `BNScalePruner.regularize`,
   `head,bn,bn,bn`, then ranked by BatchNorm scale) and `group-sparse` (DepGraph's group sparsity,
@@ -62,7 +63,8 @@ class Method:
 
 
 METHODS = {
-    "gate": Method("gate", "gated", {"importance": "gate"}),
+    "gate": Method("gate", "gated", {"importance": "gate"}),  # the defaults: taylor score / MAC^0.5
+    "gate-mac0": Method("gate-mac0", "gated", {"importance": "gate", "gate_per_mac": 0.0}),
     "gate-value": Method("gate-value", "gated", {"importance": "gate", "gate_score": "value"}),
     "gate-mac": Method("gate-mac", "gated", {"importance": "gate", "gate_per_mac": 1.0}),
     "gate-mac0.5": Method("gate-mac0.5", "gated", {"importance": "gate", "gate_per_mac": 0.5}),

@@ -25,7 +25,7 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -89,6 +89,7 @@ def _row(method: str, target: float, tuned, data, seed: int, img: int, args) -> 
     kept = "recovered" if rec_val["value"] >= cut_val["value"] else "pruned"  # chosen on validation only
     final = rec_test if kept == "recovered" else cut_test
     return {"method": method, "target_macs": target, "seed": seed, "keep": budget.keep,
+            "settings": {k: v for k, v in asdict(settings).items() if k != "ignore"},
             "macs_fraction": budget.macs_fraction, "params_fraction": budget.params_fraction,
             "search_steps": len(budget.steps), "prune_s": prune_s, "recover_s": recover_s,
             "cut_val": cut_val, "cut_test": cut_test, "rec_val": rec_val, "rec_test": rec_test,
@@ -274,14 +275,25 @@ def main() -> None:
                    help=f"save the first seed's dense and final models under {WORK} (for pareto_latency.py)")
     p.add_argument("--render", action="store_true", help="only rebuild the Markdown and plot (of every --name)")
     p.add_argument("--render-to", default="prune_pareto", help="with --render of several names: results/<this>.*")
+    p.add_argument("--relabel", action="append", default=[],
+                   help="with --render: NAME:OLD=NEW renames method OLD in results/NAME.json to NEW (rows "
+                        "measured under an earlier default), recorded in each row as `measured_as`")
     args = p.parse_args()
     out = RESULTS / args.name.split(",")[0]
-    if args.render:  # several names: their rows together, written under the first name + "_all"
+    if args.render:  # several names: their rows together, written to results/<--render-to>.*
         names = args.name.split(",")
         docs = [json.loads((RESULTS / f"{n}.json").read_text()) for n in names]
+        for spec in args.relabel:  # NAME:OLD=NEW, for rows measured before a default changed
+            name, _, change = spec.partition(":")
+            old, _, new = change.partition("=")
+            for r in docs[names.index(name)]["rows"]:
+                if r["method"] == old:
+                    r["method"], r["measured_as"] = new, old
         doc = {**docs[0], "rows": [r for d in docs for r in d["rows"]],
-               "command": " ; ".join(d["command"] for d in docs)}
+               "command": " ; ".join(d["command"] for d in docs), "relabel": args.relabel}
         out = RESULTS / (names[0] if len(names) == 1 else args.render_to)
+        if len(names) > 1:
+            out.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str))
         out.with_suffix(".md").write_text(render(doc))
         plot(doc, out.with_suffix(".png"))
         print(render(doc))
