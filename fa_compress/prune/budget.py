@@ -159,9 +159,10 @@ def scored_base(model: nn.Module, settings: PruneSettings, gradient_fn: Callable
 
 def auto_keep(model: nn.Module, threshold: float = NOISE_GATE) -> float:
     """The fraction of gated channels whose |gate| is at least `threshold` (what `--keep auto` keeps)."""
-    gates = torch.cat([m.gate.detach().abs().flatten() for _, m in iter_gates(model)])
-    if gates.numel() == 0:
-        raise ConfigError("--keep auto reads the gates, and this model has none")
+    found = [m.gate.detach().abs().flatten() for _, m in iter_gates(model)]
+    if not found:
+        raise ConfigError("--keep auto reads the gates, and this model has none; give --keep F or --target-macs F")
+    gates = torch.cat(found)  # (all gated channels,)
     return max(float((gates >= threshold).float().mean()), 1e-3)
 
 
