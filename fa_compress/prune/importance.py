@@ -137,8 +137,9 @@ class FlooredImportance(tp.importance.Importance):
     channels all score under the global threshold would be emptied, so torch-pruning skips it and
     prunes *nothing* there. Scores that span orders of magnitude across layers (Taylor scores) then
     cannot reach a budget: on Lite0 a keep ratio of 0.1 removed 14% of the channels. Lifting each
-    group's top `ceil((1 - max_prune) * n)` channels (rounded up to `round_to`) above any threshold
-    makes the cap real: such a group is pruned down to that floor instead of skipped.
+    group's top `ceil((1 - max_prune) * n)` channels (at least `round_to` of them) above any threshold
+    makes the cap real: such a group is pruned down to that floor instead of skipped, and
+    `feasible_ratio` keeps the global ratio within what the floors allow.
     """
 
     def __init__(self, base: tp.importance.Importance, max_prune: float, round_to: int = 1) -> None:
