@@ -48,3 +48,14 @@ def resnet18_10() -> nn.Module:
 def _isolated_runs(tmp_path, monkeypatch):
     """Every test writes runs under its own tmp folder, never into the repository."""
     monkeypatch.setenv("FACOMPRESS_RUNS", str(tmp_path / "runs"))
+
+
+def run_cli(argv: list[str], capsys) -> tuple[object, str, str]:
+    """Run `facompress ARGV` in-process: (exit code, stdout, stderr)."""
+    from fa_compress.cli.app import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err

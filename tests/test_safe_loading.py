@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from fa_compress.checkpoint import load_state_dict_file, load_torch_file
-from fa_compress.cli.app import main
+from tests.conftest import run_cli
 from fa_compress.errors import CheckpointError
 from fa_compress.run import Run, load_train_state
 
@@ -118,13 +118,6 @@ def _assert_refused(code: object, out: str, err: str, word: str) -> None:
     assert code == 2, (code, err)
 
 
-def _cli(argv: list[str], capsys) -> tuple[object, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
-
 
 def _run_with_finetune_stage(path: Path, status: str, **stage) -> Run:
     """A run folder whose manifest records a tiny fine-tuning (nothing trained: only what loaders read)."""
@@ -141,7 +134,7 @@ def test_finetune_resume_refuses_a_malicious_train_state(kind, tmp_path, capsys)
     run = _run_with_finetune_stage(tmp_path / "run", "running")
     PAYLOADS[kind](marker, run.path / "train_state.pt")
     before = _snapshot(tmp_path)
-    _assert_refused(*_cli(["finetune", "--resume", "--run", str(run.path), "--quiet"], capsys), "refused to unpickle")
+    _assert_refused(*run_cli(["finetune", "--resume", "--run", str(run.path), "--quiet"], capsys), "refused to unpickle")
     assert not marker.exists()
     assert _snapshot(tmp_path) == before
 
@@ -166,7 +159,7 @@ def test_finetune_weights_refuses_a_malicious_pickle(kind, suffix, tmp_path, cap
     before = _snapshot(tmp_path)
     argv = ["finetune", "--model", "mobilenet_v2", "--weights", str(weights), "--data", "fake", "--img-size", "32",
             "--limit-train", "64", "--limit-test", "32", "--run", str(tmp_path / "run"), "--quiet"]
-    _assert_refused(*_cli(argv, capsys), "refused to unpickle")
+    _assert_refused(*run_cli(argv, capsys), "refused to unpickle")
     assert not marker.exists()
     assert _snapshot(tmp_path) == before  # no run folder either
 
@@ -226,7 +219,7 @@ def test_run_model_with_hostile_safetensors_header_is_refused(name, command, tmp
     before = _snapshot(tmp_path)
     argv = {"prune": ["prune", "--run", str(run.path), "--quiet"], "export": ["export", "--run", str(run.path)],
             "bench": ["bench", "--run", str(run.path), "--backend", "torch-cpu", "--quiet"]}[command]
-    _assert_refused(*_cli(argv, capsys), word)
+    _assert_refused(*run_cli(argv, capsys), word)
     assert _snapshot(tmp_path) == before
     assert not (tmp_path / "MARKER").exists() and not Path("MARKER").exists()
 

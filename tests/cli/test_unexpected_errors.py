@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fa_compress.cli.app import main
+from tests.conftest import run_cli
 
 
 @pytest.fixture
@@ -16,17 +16,10 @@ def buggy_check(monkeypatch):
     monkeypatch.setattr("fa_compress.run_check.check_run", boom)
 
 
-def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
-
 
 def test_bug_is_one_line_without_traceback(buggy_check, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("FACOMPRESS_DEBUG", raising=False)
-    code, out, err = _cli(["check", "--run", str(tmp_path)], capsys)
+    code, out, err = run_cli(["check", "--run", str(tmp_path)], capsys)
     assert code == 1
     assert "Traceback" not in out + err
     lines = err.strip().splitlines()
@@ -39,7 +32,7 @@ def test_bug_is_one_line_without_traceback(buggy_check, tmp_path, capsys, monkey
 @pytest.mark.parametrize("argv", [["--debug", "check"], ["check", "--debug"]])
 def test_debug_flag_shows_the_traceback(argv, buggy_check, capsys, monkeypatch):
     monkeypatch.delenv("FACOMPRESS_DEBUG", raising=False)
-    code, _, err = _cli(argv, capsys)
+    code, _, err = run_cli(argv, capsys)
     assert code == 1
     assert err.startswith("Traceback (most recent call last)") and "ZeroDivisionError" in err
     assert err.strip().splitlines()[-1].startswith("error: this is a bug in facompress")
@@ -47,17 +40,17 @@ def test_debug_flag_shows_the_traceback(argv, buggy_check, capsys, monkeypatch):
 
 def test_debug_env_shows_the_traceback(buggy_check, capsys, monkeypatch):
     monkeypatch.setenv("FACOMPRESS_DEBUG", "1")
-    code, _, err = _cli(["check"], capsys)
+    code, _, err = run_cli(["check"], capsys)
     assert code == 1 and "Traceback" in err and "in boom" in err
 
 
 def test_no_command_shows_help_without_an_empty_error(capsys):
-    code, out, err = _cli([], capsys)
+    code, out, err = run_cli([], capsys)
     assert code == 2
     assert "Usage" in out and "check" in out and "--debug" in out
     assert err == ""
 
 
 def test_user_errors_still_exit_2(tmp_path, capsys):
-    code, _, err = _cli(["check", "--run", str(tmp_path / "missing"), "--debug"], capsys)
+    code, _, err = run_cli(["check", "--run", str(tmp_path / "missing"), "--debug"], capsys)
     assert code == 2 and "Traceback" not in err and err.startswith("error: run directory")

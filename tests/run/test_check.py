@@ -6,22 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from fa_compress.cli.app import main
 from fa_compress.run_check import check_run
+from tests.conftest import run_cli
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.iterdir()}
 
-
-def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
 
 def test_clean_run_passes(finished_run, capsys):
@@ -32,7 +23,7 @@ def test_clean_run_passes(finished_run, capsys):
     assert model.stage == "finetune" and "architecture rebuilt" in model.detail
     assert model.size_bytes == (finished_run / "finetuned.safetensors").stat().st_size
     before = _snapshot(finished_run)
-    code, out, err = _cli(["check", "--run", str(finished_run)], capsys)
+    code, out, err = run_cli(["check", "--run", str(finished_run)], capsys)
     assert code == 0 and err == ""
     assert "finetuned.safetensors" in out and "finetuned.onnx" in out and "no damage" in out
     assert _snapshot(finished_run) == before
@@ -50,7 +41,7 @@ def test_damaged_run_fails_with_a_table(finished_run, capsys):
                         "finetuned.onnx": "missing"}
     assert not result.ok and len(result.problems) == 2
     before = _snapshot(finished_run)
-    code, out, err = _cli(["check", "--run", str(finished_run)], capsys)
+    code, out, err = run_cli(["check", "--run", str(finished_run)], capsys)
     assert code == 2 and "Traceback" not in out + err
     assert "changed" in out and "missing" in out
     lines = err.strip().splitlines()
@@ -75,7 +66,7 @@ def test_damaged_manifest_is_one_row(finished_run, capsys):
     (finished_run / "run.json").write_text(json.dumps(doc))
     result = check_run(finished_run)
     assert [(r.name, r.status) for r in result.rows] == [("run.json", "damaged")]
-    code, _, err = _cli(["check", "--run", str(finished_run)], capsys)
+    code, _, err = run_cli(["check", "--run", str(finished_run)], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "stages.finetune.options" in err
 
 
@@ -88,5 +79,5 @@ def test_listed_file_outside_the_run_without_checksum_is_damage(finished_run):
 
 
 def test_no_run_at_all(tmp_path, capsys):
-    code, _, err = _cli(["check", "--run", str(tmp_path / "nope")], capsys)
+    code, _, err = run_cli(["check", "--run", str(tmp_path / "nope")], capsys)
     assert code == 2 and "does not exist" in err
