@@ -40,6 +40,7 @@ from _tasks import TASKS, load_task  # noqa: E402
 
 WORK = Path(__file__).resolve().parent / "work" / "pareto"  # git-ignored
 
+from fa_compress._seed import seed_everything  # noqa: E402
 from fa_compress.accuracy import Accuracy  # noqa: E402
 from fa_compress.errors import ConfigError  # noqa: E402
 from fa_compress.bench.environment import environment  # noqa: E402
@@ -72,29 +73,63 @@ def _row(method: str, target: float, tuned, data, seed: int, img: int, args) -> 
     m = METHODS[method]
     settings = PruneSettings(seed=seed, **m.settings)
     gradient_fn, score_fn = scorers(settings, data.train)
+    example = torch.zeros(1, 3, img, img)
     t0 = time.perf_counter()
-    pruned, budget = prune_to_budget(tuned, get_head(tuned, ARCH), settings, torch.zeros(1, 3, img, img),
-                                     Budget(target_macs=target), gradient_fn, score_fn)
+    fade = {}
+    if m.fade_epochs:
+        pruned, budget, fade = _faded_cut(tuned, settings, example, target, data, seed, m, gradient_fn, score_fn)
+    else:
+        pruned, budget = prune_to_budget(tuned, get_head(tuned, ARCH), settings, example,
+                                         Budget(target_macs=target), gradient_fn, score_fn)
     prune_s = time.perf_counter() - t0
     cut_val, cut_test = _acc(pruned, data.val), _acc(pruned, data.test)
     recoveries, models = {}, {}
-    for spec in args.recoveries.split(","):
+    for spec in (args.recoveries.split(",") if m.recover else []):
         models[spec] = model = copy.deepcopy(pruned)
         t0 = time.perf_counter()
-        _recover(model, spec, data, seed, args.recover_epochs)
+        _recover(model, spec, data, seed, m.recover_epochs or args.recover_epochs)
         recoveries[spec] = {"val": _acc(model, data.val), "test": _acc(model, data.test),
                             "seconds": time.perf_counter() - t0}
-    reported = args.recoveries.split(",")[0]
-    rec_val, rec_test, recover_s = (recoveries[reported][k] for k in ("val", "test", "seconds"))
-    kept = "recovered" if rec_val["value"] >= cut_val["value"] else "pruned"  # chosen on validation only
+    if m.recover:
+        reported = args.recoveries.split(",")[0]
+        rec_val, rec_test, recover_s = (recoveries[reported][k] for k in ("val", "test", "seconds"))
+        kept = "recovered" if rec_val["value"] >= cut_val["value"] else "pruned"  # chosen on validation only
+    else:  # the fade epoch took the recovery's place: nothing to choose
+        reported, models[reported] = "none", pruned
+        rec_val, rec_test, recover_s, kept = cut_val, cut_test, 0.0, "pruned"
     final = rec_test if kept == "recovered" else cut_test
     return {"method": method, "target_macs": target, "seed": seed, "keep": budget.keep,
             "settings": {k: v for k, v in asdict(settings).items() if k != "ignore"},
             "macs_fraction": budget.macs_fraction, "params_fraction": budget.params_fraction,
-            "search_steps": len(budget.steps), "prune_s": prune_s, "recover_s": recover_s,
+            "search_steps": len(budget.steps), "prune_s": prune_s, "recover_s": recover_s, **fade,
+            "recover_epochs": (m.recover_epochs or args.recover_epochs) if m.recover else 0,
             "cut_val": cut_val, "cut_test": cut_test, "rec_val": rec_val, "rec_test": rec_test,
             "kept": kept, "final_test": final, "recoveries": recoveries,
             "_model": models[reported] if kept == "recovered" else pruned}
+
+
+def _faded_cut(tuned, settings, example, target, data, seed, method, gradient_fn, score_fn):
+    """Plan the cut at `target`, fade its channels out over the method's epochs of the `gates` phase,
+    then cut; returns (pruned, the plan's budget result, what the fade did)."""
+    from fa_compress.prune.fade import DEFAULT_FADE_UNTIL, cut_channels, fade_out, plan_cut
+
+    epochs, until = method.fade_epochs, method.fade_until or DEFAULT_FADE_UNTIL
+    from fa_compress.prune.pruner import prune_model
+
+    masks, budget = plan_cut(tuned, get_head(tuned, ARCH), settings, example, Budget(target_macs=target),
+                             gradient_fn, score_fn)
+    faded = copy.deepcopy(tuned)
+    seed_everything(seed, "fade")
+    t0 = time.perf_counter()
+    with phase_bar(False) as bar:
+        fade_out(faded, get_head(faded, ARCH), masks, data.train, TrainConfig(seed=seed), init_context("cpu"), bar,
+                 epochs=epochs, until=until)
+    fade_s = time.perf_counter() - t0
+    faded_val = _acc(faded, data.val)
+    pruned = prune_model(faded, get_head(faded, ARCH), replace(settings, keep=budget.keep), example,
+                         gradient_fn, score_fn)
+    return pruned, budget, {"fade_epochs": epochs, "fade_until": until, "fade_s": fade_s, "fade_val": faded_val,
+                            "fade_cut_channels": cut_channels(masks)}
 
 
 def _keep_model(row: dict, tuned, final_model, task: str, method: str, target: float, data) -> None:
@@ -120,6 +155,7 @@ def _recover(model, spec: str, data, seed: int, epochs: int) -> None:
     """One recovery, as `spec` says: `PHASE[:LR]` (fa_compress.prune.recover), `recal` (BatchNorm
     statistics only) or `default` (the library's defaults)."""
     ctx = init_context("cpu")
+    seed_everything(seed, "recovery")  # as `facompress prune` does: the row repeats whatever ran before it
     if spec == "recal":
         recalibrate_batchnorm(model, data.train, ctx)
         return
@@ -273,7 +309,9 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--methods", default="gate,taylor,bn,l1,random,bnscale-sparse,group-sparse")
     p.add_argument("--targets", default="0.75,0.5,0.35")
-    p.add_argument("--recover-epochs", type=int, default=1)
+    p.add_argument("--recover-epochs", type=int, default=1,
+                   help="recovery epochs after the cut (a method may fix its own, e.g. gate-fade-rec: 1)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (two runs side by side: 1 each)")
     p.add_argument("--recoveries", default="default",
                    help="comma-separated recoveries tried on each cut, PHASE[:LR] | recal | default; the first "
                         "one is the one reported (and kept or undone on the validation split)")
@@ -316,7 +354,7 @@ def main() -> None:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         p.error(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     rows = json.loads(out.with_suffix(".json").read_text())["rows"] if args.resume and out.with_suffix(".json").exists() else []
     doc = {"command": command_line(), "environment": environment(), "load_before": load_average(), "rows": rows,
            "recovery": f"{args.recover_epochs} epoch of {args.recoveries.split(',')[0]}"}

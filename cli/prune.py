@@ -25,6 +25,7 @@ def prune(
     round_to: Annotated[int, typer.Option(help="Channel counts in multiples of N.")] = 8,
     ignore: Annotated[Optional[list[str]], typer.Option(help="Layer name to keep whole (repeatable).")] = None,
     recover_epochs: Annotated[int, typer.Option(help="Epochs of fine-tuning after pruning.")] = 1,
+    fade_epochs: Annotated[int, typer.Option(help="Epochs before the cut that fade the gates of the channels it will remove to 0 while the other gates adapt (--importance gate only); 0 cuts at once.")] = 0,
     recover_phase: Annotated[str, typer.Option(help="What recovery trains: gates (fresh gates + head, BatchNorm frozen; the default), all or bn.")] = "gates",
     recover_lr: Annotated[float, typer.Option(help="Peak learning rate of the backbone in an `all` recovery.")] = 3e-3,
     gate_reduction: Annotated[str, typer.Option(help="How coupled layers' gate scores combine: auto (sum for taylor, mean else), mean, max, sum, prod.")] = "auto",
@@ -56,7 +57,8 @@ def prune(
         target = BudgetSearch(budget)
     result_run, r, search = prune_run(PruneOptions(
         settings=settings, recover_epochs=recover_epochs, recover_phase=recover_phase, recover_lr=recover_lr,
-        run=run, device=device, show_progress=not quiet, memory_format=memory_format, seed=seed), search=target)
+        run=run, device=device, show_progress=not quiet, memory_format=memory_format, seed=seed,
+        fade_epochs=fade_epochs), search=target)
     if search is not None and hasattr(search, "target_ms"):
         for s in search.steps:
             typer.echo(f"  keep {s.keep:.4f}: {s.median_ms:.2f} ms median (p90 {s.p90_ms:.2f}) "
@@ -68,6 +70,9 @@ def prune(
     typer.echo(f"keep {r.keep}: params {r.params_before / 1e6:.2f} M -> {r.params_after / 1e6:.2f} M   "
                f"MACs {r.macs_before / 1e6:.1f} M -> {r.macs_after / 1e6:.1f} M   "
                f"file {r.size_mb_before:.1f} MB -> {r.size_mb_after:.1f} MB   (prune {r.prune_s:.2f} s)")
+    if r.fade:
+        typer.echo(f"faded out before the cut: {r.fade['channels']} channels over {r.fade['epochs']} epoch(s) "
+                   f"({r.fade['seconds']:.0f} s)")
     _print_accuracies(r)
     changed = [(k, v, r.channels_after[k]) for k, v in r.channels_before.items() if r.channels_after[k] != v]
     typer.echo(f"channels changed in {len(changed)} of {len(r.channels_before)} convs, e.g. "

@@ -17,6 +17,10 @@ from torch import nn
 class GatedBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d followed by a learnable per-channel attention gate (init 1)."""
 
+    # A (C,) factor on the gate while `fa_compress.prune.fade` drives planned-cut channels to 0;
+    # not a parameter or buffer (never saved), None the rest of the time.
+    fade: torch.Tensor | None = None
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True) -> None:
         super().__init__(num_features, eps=eps, momentum=momentum, affine=affine,
@@ -40,8 +44,9 @@ class GatedBatchNorm2d(nn.BatchNorm2d):
         and 1.05x this way; a `bn` step of the gated model 1.06x vs 0.99x the ungated one.
         """
         self._check_input_dim(x)
-        weight = self.weight * self.gate if self.affine else self.gate  # (C,)
-        bias = self.bias * self.gate if self.affine else None  # (C,)
+        gate = self.gate if self.fade is None else self.gate * self.fade  # (C,)
+        weight = self.weight * gate if self.affine else gate  # (C,)
+        bias = self.bias * gate if self.affine else None  # (C,)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)

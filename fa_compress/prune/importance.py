@@ -37,6 +37,9 @@ class GatedBatchNormPruner(tp.pruner.function.BatchnormPruner):
         keep = sorted(set(range(layer.num_features)) - set(idxs))
         super().prune_out_channels(layer, idxs)
         layer.gate = self._prune_parameter_and_grad(layer.gate, keep, 0)
+        origin = getattr(layer, "channel_origin", None)  # which dense channels survive (prune/fade.py)
+        if origin is not None:
+            layer.channel_origin = origin[keep]
         return layer
 
     prune_in_channels = prune_out_channels  # a BatchNorm ties its input and output channels

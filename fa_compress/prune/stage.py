@@ -39,6 +39,7 @@ from .recover import DEFAULT_RECOVER_LR, DEFAULT_RECOVER_PHASE, RECOVER_PHASES, 
 from .result import PruneResult, Scores, keep_recovery, paired_vs_dense
 
 DEFAULT_RECOVER_EPOCHS = 1
+DEFAULT_FADE_EPOCHS = 0
 _EVAL_BATCH = 128
 
 __all__ = ["PruneOptions", "PruneResult", "SettingsSearch", "prune_run"]
@@ -73,9 +74,15 @@ class PruneOptions:
     show_progress: bool = True
     memory_format: str = "auto"  # of scoring, recovery and evaluation: auto, channels_last, contiguous
     seed: int | None = None      # seeds scoring, recovery and searches; None: the run's fine-tuning seed
+    fade_epochs: int = DEFAULT_FADE_EPOCHS  # gate epochs fading the planned cut out before it (prune/fade.py)
 
     def __post_init__(self) -> None:
         check_memory_format(self.memory_format)
+        if self.fade_epochs < 0:
+            raise ConfigError(f"--fade-epochs must be >= 0 (got {self.fade_epochs})")
+        if self.fade_epochs and self.settings.importance != "gate":
+            raise ConfigError(f"--fade-epochs fades the gates of the channels the gate ranking cuts, so it needs "
+                              f"--importance gate (got {self.settings.importance}); give --fade-epochs 0")
         if self.recover_epochs < 0:
             raise ConfigError(f"--recover-epochs must be >= 0 (got {self.recover_epochs})")
         if self.recover_phase not in RECOVER_PHASES:
@@ -117,8 +124,9 @@ def prune_run(opts: PruneOptions, search: SettingsSearch | None = None) -> tuple
     params0, macs0 = count_params(_folded(model)), count_macs(model, img)
     dense = _score(model, data, ctx, cfg)
     settings, found = _chosen_settings(model, meta, replace(opts.settings, seed=seed), search, data, cfg)
-    seed_everything(seed, "prune scores")
     example = torch.zeros(1, 3, img, img, device=ctx.device)
+    fade = _fade(model, meta, settings, example, data, cfg, ctx, opts, seed) if opts.fade_epochs else None
+    seed_everything(seed, "prune scores")
     pruned, prune_s = timed_prune(model, get_head(model, meta["arch"]), settings, example,
                                   *_scorers(settings, data, ctx.device, cfg))
     cut = _score(pruned, data, ctx, cfg)
@@ -143,7 +151,7 @@ def prune_run(opts: PruneOptions, search: SettingsSearch | None = None) -> tuple
         val_pruned=cut.val.accuracy, val_recovered=recovered.val.accuracy if recovered else None,
         test_before=dense.test.accuracy, test_pruned=cut.test.accuracy,
         test_recovered=recovered.test.accuracy if recovered else None,
-        vs_dense=paired_vs_dense(dense, final), seed=seed)
+        vs_dense=paired_vs_dense(dense, final), seed=seed, fade=fade)
     searched = {search.record_key: found.to_dict()} if search is not None else {}
     _record(run, opts, settings, result, bundle, ctx, pruned, path.name, searched)
     return run, result, found
@@ -155,11 +163,30 @@ def _record(run: Run, opts: PruneOptions, settings: PruneSettings, result: Prune
     run.record("prune" if opts.output == "pruned" else f"prune:{opts.output}", {
         "status": "done", "settings": asdict(settings), "recover_epochs": opts.recover_epochs,
         "recover_phase": opts.recover_phase, "recover_lr": opts.recover_lr, "seed": result.seed,
+        "fade_epochs": opts.fade_epochs,
         "selected_on": "validation",
         "dataset": {"validation": bundle.validation.to_dict(), "train_images": len(bundle.train),
                     "val_images": len(bundle.val), "test_images": len(bundle.test)},
         "memory_format": resolve_memory_format(opts.memory_format, ctx.device, pruned).to_dict(),
         "latency_search": None, **searched, "artifacts": {"model": model_file}, "metrics": result.to_dict()})
+
+
+def _fade(model: nn.Module, meta: dict, settings: PruneSettings, example: torch.Tensor, data: _Data, cfg,
+          ctx: Context, opts: PruneOptions, seed: int) -> dict:
+    """Plan the cut `settings` make, fade those gates to 0 over `opts.fade_epochs` (in place) and
+    say what it did; the cut that follows then removes channels that already output 0."""
+    from .budget import Budget
+    from .fade import cut_channels, fade_out, plan_cut
+
+    head = get_head(model, meta["arch"])
+    seed_everything(seed, "fade plan")
+    masks, _ = plan_cut(model, head, settings, example, Budget(keep=settings.keep),
+                        *_scorers(settings, data, ctx.device, cfg))
+    seed_everything(seed, "fade")
+    t0 = time.perf_counter()
+    with phase_bar(opts.show_progress and ctx.is_main) as bar:
+        fade_out(model, head, masks, data.train, cfg, ctx, bar, epochs=opts.fade_epochs)
+    return {"epochs": opts.fade_epochs, "channels": cut_channels(masks), "seconds": time.perf_counter() - t0}
 
 
 def _score(model: nn.Module, data: _Data, ctx: Context, cfg) -> Scores:

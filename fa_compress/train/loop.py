@@ -91,11 +91,13 @@ def _mean_gate(model: nn.Module) -> float | None:
 def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, train_ds: Dataset,
                     cfg: TrainConfig, ctx: Context, bar: PhaseBar, *, resume: dict | None = None,
                     on_checkpoint: CheckpointFn | None = None,
-                    after_backward: Callable[[nn.Module], None] | None = None) -> tuple[float, float, float]:
+                    after_backward: Callable[[nn.Module], None] | None = None,
+                    label: str | None = None) -> tuple[float, float, float]:
     """One epoch of `phase` over images; returns (loss, accuracy, images/s) of this rank's share.
 
     `after_backward(model)` runs between backward and the optimizer step (a sparse-training
-    regulariser such as torch-pruning's `pruner.regularize`)."""
+    regulariser such as torch-pruning's `pruner.regularize`, or the fade of a planned cut).
+    `label` names the epoch on the progress bar (default: the phase)."""
     trainable = configure_phase(model, head, phase)
     # before DDP and the optimizer take the parameters; batches then follow the model's format
     cfg = replace(cfg, memory_format=prepare(model, cfg.memory_format, ctx.device).chosen)
@@ -118,7 +120,7 @@ def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, t
         sums = dict(resume["sums"])
     penalise = cfg.gate_l1 > 0 and phase in ("gates", "all") and has_gates(model)
     penalty = None  # built on the first batch: the cost-weighted penalty needs the image size
-    bar.start(f"{index + 1}:{phase}", total=steps, completed=start)
+    bar.start(f"{index + 1}:{label or phase}", total=steps, completed=start)
     t0, seen0 = time.perf_counter(), sums["seen"]
     for step, (images, labels) in enumerate(loader, start=start):
         images, labels = _to_device(images, ctx, cfg), labels.to(ctx.device)

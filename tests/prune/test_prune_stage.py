@@ -113,3 +113,19 @@ def test_a_latency_target_runs_as_an_injected_search_with_gradient_scores(tiny_r
     assert search.best_keep == 1.0 and result.keep == 1.0 and search.steps[0].meets_target
     stored = tiny_run.manifest["stages"]["prune:pruned-latency"]["latency_search"]
     assert stored["best_keep"] == 1.0 and stored["target_ms"] == 1e9
+
+
+def test_fade_epochs_fade_the_planned_cut_out_and_are_recorded(tmp_path):
+    from fa_compress.train import TrainConfig
+    from fa_compress.train.stage import FinetuneOptions, finetune_run
+
+    run, _ = finetune_run(FinetuneOptions(
+        model="resnet18", weights="none", data="fake", img_size=32, limit_train=64, limit_test=64,
+        run=tmp_path / "r", show_progress=False, train=TrainConfig(schedule=("head", "gates"), batch_size=32)))
+    _, result, _ = prune_run(PruneOptions(settings=PruneSettings(keep=0.75, score_images=32), run=run.path,
+                                          output="pruned-fade", show_progress=False, recover_epochs=0,
+                                          fade_epochs=1))
+    assert result.fade["epochs"] == 1 and result.fade["channels"] > 0
+    assert result.macs_after < result.macs_before
+    stored = run.manifest["stages"]["prune:pruned-fade"]
+    assert stored["fade_epochs"] == 1 and stored["metrics"]["fade"]["channels"] == result.fade["channels"]

@@ -1,0 +1,111 @@
+"""Fade the planned cut out before making it (`facompress prune --fade-epochs 1`).
+
+A gate of 0 removes its channel exactly: `GatedBatchNorm2d` computes `BN(x) * g` with the gate on
+both the scale and the shift, so the channel is 0 before any activation or residual add, and cutting
+it changes nothing downstream. `plan_cut` finds the channels a budget would remove (on a copy);
+`fade_out` spends an epoch of the `gates` phase driving exactly those gates to 0 (linearly over the
+first `until` of the epoch, then held there) while every other gate and the classifier adapt, and
+leaves them at 0. Their Taylor scores `|g * dL/dg|` are then 0, so the ranking cuts them first, and
+the accuracy right after the cut is the faded model's.
+
+>>> masks, found = plan_cut(model, head, settings, example, Budget(target_macs=0.5), score_fn=...)
+>>> fade_out(model, head, masks, train_set, cfg, ctx, bar)     # in place; masks[name]: (C,) bool, True = cut
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import replace
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..errors import ConfigError
+from ..gates import iter_gates
+from ..train.config import TrainConfig
+from ..train.distributed import Context, rank_batch_size
+from ..train.loop import run_image_phase
+from ..train.progress import PhaseBar
+from ..train.sampler import ResumableSampler
+from .budget import Budget, BudgetResult, prune_to_budget
+from .pruner import PruneSettings
+
+DEFAULT_FADE_UNTIL = 0.6  # the planned gates reach 0 at 60% of the epoch; the rest adapts to the cut
+
+
+def _name_of(model: nn.Module, module: nn.Module) -> str:
+    for name, m in model.named_modules():
+        if m is module:
+            return name
+    raise ConfigError("the head given is not a module of the model")
+
+
+def plan_cut(model: nn.Module, head: nn.Module, settings: PruneSettings, example: torch.Tensor, budget: Budget,
+             gradient_fn: Callable | None = None,
+             score_fn: Callable | None = None) -> tuple[dict[str, torch.Tensor], BudgetResult]:
+    """Which channels of each gate pruning `model` to `budget` with `settings` removes: a (C,) bool
+    mask per gated layer (True = cut), found by pruning a traced copy; `model` is left as it was."""
+    if settings.importance != "gate":
+        raise ConfigError(f"fading the cut out needs --importance gate (got {settings.importance})")
+    work = copy.deepcopy(model)
+    for _, m in iter_gates(work):
+        m.channel_origin = torch.arange(m.num_features)
+    pruned, found = prune_to_budget(work, work.get_submodule(_name_of(model, head)), settings, example, budget,
+                                    gradient_fn, score_fn)
+    kept = {name: m.channel_origin for name, m in pruned.named_modules()
+            if getattr(m, "channel_origin", None) is not None}
+    masks = {}
+    for name, m in iter_gates(model):
+        mask = torch.ones(m.num_features, dtype=torch.bool)
+        mask[kept[name]] = False
+        masks[name] = mask
+    return masks, found
+
+
+def cut_channels(masks: dict[str, torch.Tensor]) -> int:
+    """How many channels the masks cut, over all gated layers."""
+    return int(sum(int(m.sum()) for m in masks.values()))
+
+
+def fade_out(model: nn.Module, head: nn.Module, masks: dict[str, torch.Tensor], train_ds: Dataset,
+             cfg: TrainConfig, ctx: Context, bar: PhaseBar, *, epochs: int = 1,
+             until: float = DEFAULT_FADE_UNTIL) -> tuple[float, float, float]:
+    """`epochs` of the `gates` phase, in place, fading the masked gates from 1x to 0 over the first
+    `until` of the steps; the masked gates end exactly 0. Returns the last epoch's (loss, accuracy,
+    images/s). No gate penalty: the budget, not the L1 term, decides what goes."""
+    if epochs < 1:
+        raise ConfigError(f"--fade-epochs must be >= 1 to fade (got {epochs})")
+    if not 0 < until <= 1:
+        raise ConfigError(f"the fade must end within the epochs (until in (0, 1], got {until})")
+    gates = {name: m for name, m in iter_gates(model) if name in masks and bool(masks[name].any())}
+    per_rank = rank_batch_size(cfg.batch_size, ctx)
+    steps = sum(ResumableSampler(len(train_ds), batch_size=per_rank, seed=cfg.seed, epoch=1 + e,
+                                 rank=ctx.rank, world=ctx.world).batches_per_epoch() for e in range(epochs))
+    fade_steps = max(1, round(until * steps))
+    cut = {name: masks[name].to(m.gate.device, m.gate.dtype) for name, m in gates.items()}  # (C,) 1 = cut
+
+    def set_level(level: float) -> None:
+        for name, m in gates.items():
+            m.fade = 1 - (1 - level) * cut[name]  # (C,): 1 on kept channels, `level` on cut ones
+
+    done = 0
+
+    def step(_: nn.Module) -> None:
+        nonlocal done
+        done += 1
+        set_level(max(0.0, 1 - done / fade_steps))
+
+    set_level(1.0)
+    stats = (0.0, 0.0, 0.0)
+    try:
+        for e in range(epochs):
+            stats = run_image_phase(model, head, "gates", 1 + e, train_ds, replace(cfg, gate_l1=0.0), ctx, bar,
+                                    after_backward=step, label="fade")
+    finally:
+        with torch.no_grad():
+            for name, m in gates.items():
+                m.gate[cut[name].bool()] = 0.0
+                m.fade = None
+    return stats
