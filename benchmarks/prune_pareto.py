@@ -35,7 +35,8 @@ from torch.utils.data import DataLoader  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, command_line, load_average  # noqa: E402
-from _pareto_methods import ARCH, METHODS, STARTS, TORCH_PRUNING, fine_tune  # noqa: E402
+from _pareto_methods import ARCH, METHODS, STARTS, fine_tune  # noqa: E402
+from _pareto_report import plot, render  # noqa: E402
 from _tasks import TASKS, load_task  # noqa: E402
 
 WORK = Path(__file__).resolve().parent / "work" / "pareto"  # git-ignored
@@ -199,108 +200,6 @@ def run_task(task_name: str, seeds: list[int], methods: list[str], targets: list
                 print(f"  {method:15s} macs {row['macs_fraction']:.3f} (keep {row['keep']:.3f}) "
                       f"cut {row['cut_test']['value']:.2%} -> rec {row['rec_test']['value']:.2%} "
                       f"[{row['kept']}] final {row['final_test']['value']:.2%}", flush=True)
-
-
-def _mean_sd(values: list[float]) -> str:
-    if not values:
-        return "-"
-    m = 100 * statistics.fmean(values)
-    sd = 100 * statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{m:.2f} ± {sd:.2f}" if len(values) > 1 else f"{m:.2f}"
-
-
-def render(doc: dict) -> str:
-    """The Markdown tables: per task, method x target, mean ± sd over seeds."""
-    rows = doc["rows"]
-    lines = ["# Gate-guided compression vs torch-pruning at equal MACs", "",
-             f"Command: `{doc['command']}`", "",
-             f"Recovery: {doc['recovery']}; keep-or-undo chosen on the validation split; accuracy on the "
-             "task's full test split (n below), mean ± standard deviation over seeds (n seeds).", ""]
-    for task in dict.fromkeys(r["task"] for r in rows):
-        tr = [r for r in rows if r["task"] == task]
-        t0 = tr[0]
-        dense = {}
-        for r in tr:
-            dense.setdefault((r["start"], r["seed"]), r["dense"]["test"]["value"])
-        gated_dense = [v for (s, _), v in dense.items() if s == "gated"]
-        lines += [f"## {task}: {t0['train_images']} train / {t0['val_images']} val / {t0['test_images']} test images, "
-                  f"{TASKS[task].img_size} px; dense gated {_mean_sd(gated_dense)}%", "",
-                  "| method | target MACs | MACs reached | params | right after the cut % | after recovery % "
-                  "| final (val-chosen) % | seeds |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for method in dict.fromkeys(r["method"] for r in tr):
-            for target in sorted({r["target_macs"] for r in tr}, reverse=True):
-                sel = [r for r in tr if r["method"] == method and r["target_macs"] == target]
-                if not sel:
-                    continue
-                macs = statistics.fmean(r["macs_fraction"] for r in sel)
-                params = statistics.fmean(r["params_fraction"] for r in sel)
-                name = f"**{method}**" if method == "gate" else method
-                lines.append(f"| {name} | {target} | {macs:.3f} | {params:.3f} | "
-                             f"{_mean_sd([r['cut_test']['value'] for r in sel])} | "
-                             f"{_mean_sd([r['rec_test']['value'] for r in sel])} | "
-                             f"{_mean_sd([r['final_test']['value'] for r in sel])} | {len(sel)} |")
-        lines.append("")
-    lines += _verdicts(rows)
-    return "\n".join(lines) + "\n"
-
-
-def _verdicts(rows: list[dict]) -> list[str]:
-    """Does `gate` beat the best torch-pruning method at every target? Final accuracy, mean over the
-    seeds both were measured on (a method measured on other seeds than gate is not compared)."""
-    out = ["## Gate vs the best torch-pruning method (final accuracy, mean over the seeds both ran)", "",
-           "| task | target | seeds | gate % | best torch-pruning | its % | gate ahead |",
-           "|---|---:|---|---:|---|---:|---|"]
-    for task in dict.fromkeys(r["task"] for r in rows):
-        for target in sorted({r["target_macs"] for r in rows if r["task"] == task}, reverse=True):
-            def final(method: str) -> dict[int, float]:
-                return {r["seed"]: r["final_test"]["value"] for r in rows
-                        if r["task"] == task and r["target_macs"] == target and r["method"] == method}
-            gate = final("gate")
-            peers = {}
-            for m in TORCH_PRUNING:
-                mine = final(m)
-                seeds = sorted(set(mine) & set(gate))
-                if seeds:
-                    peers[m] = (seeds, statistics.fmean(mine[s] for s in seeds),
-                                statistics.fmean(gate[s] for s in seeds))
-            if not peers:
-                continue
-            best = max(peers, key=lambda m: peers[m][1])
-            seeds, theirs, ours = peers[best]
-            out.append(f"| {task} | {target} | {','.join(map(str, seeds))} | {100 * ours:.2f} | {best} | "
-                       f"{100 * theirs:.2f} | {'yes' if ours >= theirs else 'no'} |")
-    return out + [""]
-
-
-def plot(doc: dict, path: Path) -> None:
-    """Final test accuracy against MACs reached, one panel per task, one line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = doc["rows"]
-    tasks = list(dict.fromkeys(r["task"] for r in rows))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        for method in dict.fromkeys(r["method"] for r in rows if r["task"] == task):
-            pts = []
-            for target in sorted({r["target_macs"] for r in rows if r["task"] == task}):
-                sel = [r for r in rows if r["task"] == task and r["method"] == method and r["target_macs"] == target]
-                if sel:
-                    accs = [100 * r["final_test"]["value"] for r in sel]
-                    pts.append((statistics.fmean(r["macs_fraction"] for r in sel), statistics.fmean(accs),
-                                statistics.stdev(accs) if len(accs) > 1 else 0.0))
-            xs, ys, es = zip(*pts)
-            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=method, lw=2.5 if method == "gate" else 1)
-        ax.set_title(task)
-        ax.set_xlabel("MACs, fraction of dense")
-        ax.set_ylabel("test accuracy % (val-chosen, mean ± sd over seeds)")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main() -> None:

@@ -151,13 +151,16 @@ def model_size(model: nn.Module, img_size: int) -> ModelSize:
 def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None = None,
           target_macs: float | None = None, target_params: float | None = None, importance: str = "gate",
           gate_score: str | None = None, train_data: Data | None = None, head: nn.Module | str | None = None,
-          round_to: int = 8, scope: str = "global", ignore: Sequence[str] = (), device: str = "cpu") -> nn.Module:
+          round_to: int = 8, scope: str = "global", ignore: Sequence[str] = (), device: str = "cpu",
+          fade_epochs: int = 0) -> nn.Module:
     """A pruned, gate-folded copy of `model` (which is left as it was).
 
     Budget: `keep` (fraction of channels, default 0.6), or `target_macs` / `target_params` (fraction
     of the dense model's, found by bisection on keep). `importance`: gate (needs gates), l1, bn,
     taylor, random. `gate_score`: taylor (needs `train_data`; the default when it is given) or value
     (the |gate| itself; the default without `train_data`). `ignore`: layer names kept whole.
+    `fade_epochs`: epochs of the `gates` phase on `train_data` that first fade the gates of the
+    channels the cut will remove to 0 (`fa_compress.prune.fade`), so the cut itself changes nothing.
     """
     from .prune.budget import Budget, prune_to_budget
     from .prune.pruner import PruneSettings, scorers
@@ -172,9 +175,31 @@ def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None =
     if train_data is not None:
         gradient_fn, score_fn = scorers(settings, _dataset(train_data), device)
     example = example_input.to(device)
-    pruned, _ = prune_to_budget(model.to(device), _head(model, head, example.shape[-1]), settings, example,
-                                budget, gradient_fn, score_fn)
+    classifier = _head(model.to(device), head, example.shape[-1])
+    if fade_epochs:
+        model, classifier, budget = _faded(model, classifier, settings, example, budget, train_data, device,
+                                           fade_epochs, gradient_fn, score_fn)
+    pruned, _ = prune_to_budget(model, classifier, settings, example, budget, gradient_fn, score_fn)
     return pruned
+
+
+def _faded(model: nn.Module, classifier: nn.Module, settings: Any, example: torch.Tensor, budget: Any,
+           train_data: Data | None, device: str, epochs: int, gradient_fn: Any, score_fn: Any) -> tuple:
+    """A copy of `model` with the planned cut faded out, its classifier, and the budget as a keep ratio."""
+    from .prune.budget import Budget
+    from .prune.fade import fade_out, plan_cut
+    from .train import TrainConfig, init_context
+    from .train.progress import phase_bar
+
+    if train_data is None:
+        raise ConfigError("fade_epochs needs train_data= to train the remaining gates on while the cut fades")
+    masks, found = plan_cut(model, classifier, settings, example, budget, gradient_fn, score_fn)
+    name = next(n for n, m in model.named_modules() if m is classifier)
+    faded = copy.deepcopy(model)
+    head_copy = faded.get_submodule(name) if name else faded
+    with phase_bar(False) as bar:
+        fade_out(faded, head_copy, masks, _dataset(train_data), TrainConfig(), init_context(device), bar, epochs=epochs)
+    return faded, head_copy, Budget(keep=found.keep)
 
 
 def export_onnx(model: nn.Module, path: str | Path, *, example_input: torch.Tensor | None = None,

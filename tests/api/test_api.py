@@ -72,6 +72,20 @@ def test_prune_to_a_mac_budget_meets_it(trained):
     assert 0.3 < ratio <= 0.51
 
 
+def test_prune_with_a_fade_leaves_the_original_and_meets_the_budget(trained):
+    before = {k: v.clone() for k, v in trained.state_dict().items()}
+    pruned = fc.prune(trained, torch.zeros(1, 3, IMG, IMG), target_macs=0.5, round_to=1, train_data=_data(96, 0),
+                      fade_epochs=1)
+    assert all(torch.equal(before[k], v) for k, v in trained.state_dict().items())
+    assert 0.4 < fc.model_size(pruned, IMG).macs / fc.model_size(trained, IMG).macs <= 0.51
+    assert fc.evaluate(pruned, _data(48, 1)) > 0.6
+
+
+def test_prune_with_a_fade_needs_training_data(trained):
+    with pytest.raises(ConfigError, match="train_data"):
+        fc.prune(trained, torch.zeros(1, 3, IMG, IMG), keep=0.5, fade_epochs=1)
+
+
 def test_prune_refuses_two_budgets(trained):
     with pytest.raises(ConfigError, match="one budget"):
         fc.prune(trained, torch.zeros(1, 3, IMG, IMG), keep=0.5, target_macs=0.5)
