@@ -1,9 +1,12 @@
-"""Shared plumbing for the scripts in benchmarks/: threads, interleaved timing, environment, results files.
+"""Shared plumbing for the scripts in benchmarks/: threads, sessions, seeds, environment, results files.
 
-Every script in this folder measures A against B in the same process, *interleaved*: one call of
-each candidate per round, after warm-up rounds, so that load from other processes on a shared
-machine hits every candidate alike, and the ratio of medians is fair even when absolute times are
-not. Each script writes benchmarks/results/<name>.json and .md and prints the table.
+Every script in this folder that times A against B does it with the library's own loop, the one
+`facompress bench` uses (`fa_compress.bench.compare.compare_steps`; `interleave.run_rounds` for
+measures that time themselves): warm-up rounds, then rounds that visit every candidate once in a
+shuffled order, so that load from other processes on a shared machine hits every candidate alike;
+ratios are taken per round, median with a 95% bootstrap interval. Scripts that compare methods take
+`--seeds` (`seeds_option`) and report mean ± standard deviation over seeds (`OverSeeds`). Each
+script writes benchmarks/results/<name>.json and .md and prints the table.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import statistics
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +31,94 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 from fa_compress.bench.environment import environment
-from fa_compress.bench.stats import LatencyStats, summarize
 from fa_compress.export import to_record
 
 RESULTS = Path(__file__).resolve().parent / "results"
 THREADS = 2  # this machine has 2 cores; torch and onnxruntime intra-op threads are both set to it
 
 
-def add_options(parser: Any) -> None:
-    """--quick and --threads, shared by the latency scripts."""
+def add_options(parser: Any, name: bool = True) -> None:
+    """--quick, --threads and (with `name`) --name, shared by the latency scripts."""
     parser.add_argument("--quick", action="store_true", help="few runs, to calibrate")
     parser.add_argument("--threads", type=int, default=THREADS,
                         help=f"torch and onnxruntime intra-op threads (default {THREADS}, the machine's cores); "
                              f"other values write results/<name>.threads<N>.*")
+    if name:
+        parser.add_argument("--name", default=None,
+                            help="write results/<NAME>.* instead (e.g. a throwaway name for a smoke run)")
 
 
-def result_name(base: str) -> str:
-    """results/<base>.* at the default thread count, results/<base>.threads<N>.* otherwise."""
+def result_name(base: str, name: str | None = None) -> str:
+    """`name` when given; else results/<base>.* at the default thread count, <base>.threads<N>.* otherwise."""
+    if name:
+        return name
     return base if THREADS == 2 else f"{base}.threads{THREADS}"
+
+
+# ---- seeds: methods compared by mean and standard deviation over seeds -------------------------------
+
+def seeds_option(text: str, option: str = "--seeds") -> list[int]:
+    """"0,1,2" -> [0, 1, 2]. Anything else (empty, not whole numbers, negative, repeated) prints one line
+    on stderr and exits with status 2, as the CLI does for bad input."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    problem = None
+    try:
+        seeds = [int(p) for p in parts]
+    except ValueError:
+        seeds, problem = [], f"must be whole numbers separated by commas, like 0,1,2; got {text!r}"
+    if problem is None and not seeds:
+        problem = f"is empty; pass one or more seeds, like 0,1,2 (got {text!r})"
+    elif problem is None and any(s < 0 for s in seeds):
+        problem = f"must be >= 0; got {text!r}"
+    elif problem is None and len(set(seeds)) < len(seeds):
+        problem = f"lists a seed twice; got {text!r}"
+    if problem is not None:
+        print(f"{Path(sys.argv[0]).name}: error: {option} {problem}", file=sys.stderr)
+        raise SystemExit(2)
+    return seeds
+
+
+@dataclass(frozen=True)
+class OverSeeds:
+    """One figure over seeds: mean and sample standard deviation (None for a single seed)."""
+
+    mean: float
+    sd: float | None
+    n_seeds: int
+
+    @classmethod
+    def of(cls, values: Iterable[float | None]) -> OverSeeds | None:
+        """Over the values that were measured (None: not measured); None when none was."""
+        measured = [float(v) for v in values if v is not None]
+        if not measured:
+            return None
+        sd = statistics.stdev(measured) if len(measured) > 1 else None
+        return cls(statistics.fmean(measured), sd, len(measured))
+
+    def cell(self, scale: float = 100.0, digits: int = 2) -> str:
+        """"87.25 ± 0.41" (values times `scale`); a single seed shows the value alone."""
+        text = f"{scale * self.mean:.{digits}f}"
+        return text if self.sd is None else f"{text} ± {scale * self.sd:.{digits}f}"
+
+
+def cell(values: OverSeeds | None, scale: float = 100.0, digits: int = 2) -> str:
+    """`OverSeeds.cell`, or "-" where nothing was measured."""
+    return "-" if values is None else values.cell(scale, digits)
+
+
+def group_rows(rows: Iterable[dict[str, Any]], keys: Sequence[str]) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    """Rows grouped by their values of `keys` (one group per setting, its seeds inside), in first-seen order."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    return groups
+
+
+def seeds_note(seeds: Sequence[int]) -> str:
+    """The Markdown line that says what the ± means (empty for one seed)."""
+    if len(seeds) < 2:
+        return f"Seed {seeds[0]}." if seeds else ""
+    return f"Mean ± sample standard deviation over seeds {', '.join(map(str, seeds))} ({len(seeds)} seeds)."
 
 
 def set_threads(threads: int | None = None) -> None:
@@ -118,46 +192,6 @@ def torch_step(model: torch.nn.Module, batch_size: int, img_size: int) -> Callab
     from fa_compress.bench.backends import get_backend
 
     return get_backend("torch-cpu").load(model).step_fn(batch_size, img_size)
-
-
-def time_interleaved(steps: dict[str, Callable[[], None]], warmup: int, runs: int, progress: str = "",
-                     samples_out: dict[str, list[float]] | None = None) -> dict[str, LatencyStats]:
-    """Latency of each step: `warmup` untimed rounds, then `runs` timed rounds, one call of each per round.
-
-    The raw timed samples (s) are appended to `samples_out[name]` when it is given.
-    """
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    names = list(steps)
-    with torch.inference_mode():
-        for r in range(warmup + runs):
-            # Rotate the order each round so no candidate always runs right after the same one.
-            order = names[r % len(names):] + names[: r % len(names)]
-            for name in order:
-                t0 = time.perf_counter()
-                steps[name]()
-                if r >= warmup:
-                    samples[name].append(time.perf_counter() - t0)
-            if progress:
-                print(f"\r  {progress}: round {r + 1}/{warmup + runs}", end="", file=sys.stderr, flush=True)
-    if progress:
-        print(file=sys.stderr)
-    if samples_out is not None:
-        for name, values in samples.items():
-            samples_out.setdefault(name, []).extend(values)
-    return {name: summarize(s) for name, s in samples.items()}
-
-
-def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, list[float], Any]:
-    """Median wall time (s) of `repeats` calls of `fn`, every time, and the last result."""
-    times, result = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    ordered = sorted(times)
-    n = len(ordered)
-    median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
-    return median, times, result
 
 
 EAGER_NOTE = (

@@ -10,16 +10,19 @@ in-memory image set (random uint8 pixels, the Fashion-MNIST dataset class, rando
 not depend on values): `head` (feature caching + 2 passes of the classifier), `gates`, `bn`, `all`
 (one epoch each, gated model), `recovery` (BatchNorm re-estimation + one `all` epoch of the ungated
 model), `taylor` (forward + backward gradient scoring), `eval` (evaluation, batch 128) and the
-`torch-cpu` bench backend (inference at batch 1 and 32). Each path is measured in rounds, contiguous
-and channels_last one after the other in each round (order alternating A,B / B,A) after one untimed
-warm-up round, so load from other processes hits both alike; the figure is the median over rounds of
-the per-round speed-up (channels_last images/s / contiguous images/s), with its range.
+`torch-cpu` bench backend (inference at batch 1 and 32). Every path is measured in the library's
+interleaved rounds (`fa_compress.bench.interleave.run_rounds`; the bench backend through
+`fa_compress.bench.compare.compare_steps`, as `facompress bench` times it): contiguous and
+channels_last once each per round, in a shuffled order, after one untimed warm-up round, so load
+from other processes hits both alike. The figure is the per-round speed-up (channels_last images/s
+/ contiguous images/s), median over rounds with a 95% bootstrap interval (`ratio_stats`, the same
+interval `facompress bench` reports), and its range.
 
 `finetune`: `facompress finetune` with its defaults (Lite0, Fashion-MNIST, 64 px, head,gates,gates,
 gates), `--limit-train` as given, run as a subprocess with `--memory-format contiguous` and `auto`,
 interleaved A,B,B,A; wall time, the stage's own total_s and every phase's accuracies.
 
-`threads`: the `gates` phase on Lite0 at 64 px at 2 and 1 intra-op threads, interleaved.
+`threads`: the `gates` phase on Lite0 at 64 px at 2 and 1 intra-op threads, in the same interleaved rounds.
 
 Results go to benchmarks/results/cpu_speed.json and .md; a run of some sections keeps the others'
 results from earlier runs. CPU flags (/proc/cpuinfo) and load averages are recorded with each section.
@@ -36,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,9 @@ C.set_threads()
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from fa_compress.bench.compare import compare_steps  # noqa: E402
+from fa_compress.bench.interleave import run_rounds  # noqa: E402
+from fa_compress.bench.stats import ratio_stats  # noqa: E402
 from fa_compress.data import make_loader  # noqa: E402
 from fa_compress.data.memory import InMemoryImageDataset  # noqa: E402
 from fa_compress.gates import insert_gates  # noqa: E402
@@ -62,6 +68,7 @@ NAME = "cpu_speed" + (f".onednn_{ISA.lower()}" if ISA else "")
 CTX = Context(device=torch.device("cpu"))
 A, B = "contiguous", "channels_last"
 KINDS = ("head", "gates", "bn", "all", "recovery", "taylor", "eval", "torch-cpu b1", "torch-cpu b32")
+EAGER_ROUNDS = {1: 10, 32: 3}  # bench-backend rounds per phase round (batch: rounds), as many calls as before
 FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
 # (arch, image size, images per measured pass): fewer images where a step is slow
 CONFIGS = (("efficientnet_lite0", 64, 256), ("resnet18", 64, 256), ("resnet18", 128, 128),
@@ -75,9 +82,9 @@ def _dataset(arch: str, img: int, n: int) -> InMemoryImageDataset:
                                 flip=True)
 
 
-def _paths(arch: str, ds: InMemoryImageDataset, img: int) -> dict[str, Callable[[nn.Module, str], float]]:
-    """kind -> fn(fresh gated model, format) -> images/s, each through the library's own code."""
-    from fa_compress.bench.backends.torch_eager import TorchCpuBackend
+def _paths(arch: str, ds: InMemoryImageDataset) -> dict[str, Callable[[nn.Module, str], float]]:
+    """kind -> fn(fresh gated model, format) -> images/s, each through the library's own code (the
+    bench backend's kinds are timed by `_eager`)."""
     from fa_compress.gates import fold_gates
     from fa_compress.prune.pruner import taylor_gradients
     from fa_compress.prune.recover import recover
@@ -117,37 +124,37 @@ def _paths(arch: str, ds: InMemoryImageDataset, img: int) -> dict[str, Callable[
         evaluate(model, loader, CTX, cfg(fmt))
         return n / (time.perf_counter() - t0)
 
-    def backend(batch: int, calls: int):
-        def run(model, fmt):
-            fold_gates(model)
-            step = TorchCpuBackend(memory_format=fmt).load(model.eval()).step_fn(batch, img)
-            with torch.inference_mode():
-                step()  # oneDNN primitives for this shape
-                times = []
-                for _ in range(calls):
-                    t0 = time.perf_counter()
-                    step()
-                    times.append(time.perf_counter() - t0)
-            return batch / statistics.median(times)
-        return run
-
     return {"head": head, "gates": phase("gates"), "bn": phase("bn"), "all": phase("all"),
-            "recovery": recovery, "taylor": taylor, "eval": evaluation,
-            "torch-cpu b1": backend(1, 10), "torch-cpu b32": backend(32, 3)}
+            "recovery": recovery, "taylor": taylor, "eval": evaluation}
 
 
-def _ab(fn: Callable[[str], float], rounds: int, warmup: int = 1) -> dict[str, Any]:
-    """`fn(format)` -> images/s, A and B in each round (order alternating), after `warmup` rounds."""
-    ips: dict[str, list[float]] = {A: [], B: []}
-    for r in range(warmup + rounds):
-        for fmt in ((A, B) if r % 2 == 0 else (B, A)):
-            value = fn(fmt)
-            if r >= warmup:
-                ips[fmt].append(value)
-    ratios = [b / a for a, b in zip(ips[A], ips[B])]
-    return {"ips_contiguous": ips[A], "ips_channels_last": ips[B], "speedup_median": statistics.median(ratios),
+def _speedup(ips_a: Sequence[float], ips_b: Sequence[float]) -> dict[str, Any]:
+    """Images/s of A and B from the same rounds, and B's speed-up over A per round (A's seconds per image
+    / B's: a latency ratio, so the interval is the one `facompress bench` reports)."""
+    speedup = ratio_stats([1 / v for v in ips_a], [1 / v for v in ips_b])
+    ratios = [b / a for a, b in zip(ips_a, ips_b)]
+    return {"ips_contiguous": list(ips_a), "ips_channels_last": list(ips_b), "speedup_median": speedup.median,
+            "speedup_low": speedup.low, "speedup_high": speedup.high, "speedup_noisy": speedup.noisy,
             "speedup_min": min(ratios), "speedup_max": max(ratios),
-            "median_ips_contiguous": statistics.median(ips[A]), "median_ips_channels_last": statistics.median(ips[B])}
+            "median_ips_contiguous": statistics.median(ips_a), "median_ips_channels_last": statistics.median(ips_b)}
+
+
+def _ab(fn: Callable[[str], float], rounds: int) -> dict[str, Any]:
+    """`fn(format)` -> images/s, A and B once each per interleaved round, after one warm-up round."""
+    ips = run_rounds({fmt: (lambda fmt=fmt: fn(fmt)) for fmt in (A, B)}, warmup=1, rounds=rounds)
+    return _speedup(ips[A], ips[B])
+
+
+def _eager(template: nn.Module, img: int, batch: int, rounds: int) -> dict[str, Any]:
+    """The torch-cpu bench backend, A against B, timed as `facompress bench` times artifacts."""
+    from fa_compress.bench.backends.torch_eager import TorchCpuBackend
+    from fa_compress.gates import fold_gates
+
+    model = copy.deepcopy(template)
+    fold_gates(model)
+    steps = {fmt: TorchCpuBackend(memory_format=fmt).load(model.eval()).step_fn(batch, img) for fmt in (A, B)}
+    timings = compare_steps(steps, warmup=1, rounds=rounds)
+    return _speedup(*([batch / s for s in timings[fmt].samples_s] for fmt in (A, B)))
 
 
 def _template(arch: str) -> nn.Module:
@@ -159,15 +166,19 @@ def run_phases(configs: list[tuple[str, int, int]], kinds: list[str], rounds: in
     rows = []
     for arch, img, n in configs:
         template, ds = _template(arch), _dataset(arch, img, n)
-        paths = _paths(arch, ds, img)
+        paths = _paths(arch, ds)
         for kind in kinds:
             load = C.load_average()
-            res = _ab(lambda fmt: paths[kind](copy.deepcopy(template), fmt), rounds)
+            if kind.startswith("torch-cpu b"):
+                batch = int(kind.removeprefix("torch-cpu b"))
+                res = _eager(template, img, batch, rounds * EAGER_ROUNDS[batch])
+            else:
+                res = _ab(lambda fmt: paths[kind](copy.deepcopy(template), fmt), rounds)  # noqa: B023 - called now
             rows.append({"arch": arch, "img_size": img, "images": n, "kind": kind, "rounds": rounds,
                          "load_before": load, **res})
             print(f"  {arch} {img}px {kind:14s} contiguous {res['median_ips_contiguous']:7.1f} img/s  "
                   f"channels_last {res['median_ips_channels_last']:7.1f} img/s  x{res['speedup_median']:.2f} "
-                  f"[{res['speedup_min']:.2f}-{res['speedup_max']:.2f}]  load {load[0]:.1f}", file=sys.stderr)
+                  f"[{res['speedup_low']:.2f}, {res['speedup_high']:.2f}]  load {load[0]:.1f}", file=sys.stderr)
     return rows
 
 
@@ -176,18 +187,19 @@ def run_threads(rounds: int) -> dict[str, Any]:
     from fa_compress.train.loop import run_image_phase
 
     arch, template, ds = "efficientnet_lite0", _template("efficientnet_lite0"), _dataset("efficientnet_lite0", 64, 256)
-    ips: dict[int, list[float]] = {2: [], 1: []}
-    for r in range(1 + rounds):
-        for threads in ((2, 1) if r % 2 == 0 else (1, 2)):
-            torch.set_num_threads(threads)
-            model = copy.deepcopy(template)
-            with phase_bar(False) as bar:
-                rate = run_image_phase(model, get_head(model, arch), "gates", 1, ds, TrainConfig(), CTX, bar)[2]
-            if r:
-                ips[threads].append(rate)
+
+    def seconds_per_image(threads: int) -> float:
+        torch.set_num_threads(threads)
+        model = copy.deepcopy(template)
+        with phase_bar(False) as bar:
+            return 1 / run_image_phase(model, get_head(model, arch), "gates", 1, ds, TrainConfig(), CTX, bar)[2]
+
+    spi = run_rounds({"2": lambda: seconds_per_image(2), "1": lambda: seconds_per_image(1)}, warmup=1, rounds=rounds)
     torch.set_num_threads(C.THREADS)
-    ratios = [a / b for a, b in zip(ips[2], ips[1])]
-    return {"ips_2_threads": ips[2], "ips_1_thread": ips[1], "speedup_2_over_1_median": statistics.median(ratios),
+    speedup = ratio_stats(spi["1"], spi["2"])  # 1-thread seconds / 2-thread seconds, per round
+    ratios = [one / two for one, two in zip(spi["1"], spi["2"])]
+    return {"ips_2_threads": [1 / v for v in spi["2"]], "ips_1_thread": [1 / v for v in spi["1"]],
+            "speedup_2_over_1_median": speedup.median, "speedup_low": speedup.low, "speedup_high": speedup.high,
             "speedup_min": min(ratios), "speedup_max": max(ratios)}
 
 
@@ -233,16 +245,18 @@ def _markdown(data: dict[str, Any]) -> str:
         f"ONEDNN_MAX_CPU_ISA={ISA}: oneDNN held to these kernels." if ISA else "oneDNN at the CPU's own ISA.",
         f"CPU flags: {', '.join(data['cpu_flags']) or 'none of ' + ', '.join(FLAGS)}.",
         f"`--memory-format {chosen}`.",
-        "Speed-up: median over rounds of (channels_last images/s) / (contiguous images/s), measured in the "
-        "same round; [min-max] over rounds. Images/s are medians over rounds; other jobs shared the 2 cores, "
-        "so absolute figures are noisy and the ratios are what count."])]
+        "Speed-up: (channels_last images/s) / (contiguous images/s), measured in the same interleaved round "
+        "(order shuffled per round); median over rounds with its 95% bootstrap interval (rows measured before "
+        "the intervals show their min-max range). Images/s are medians over rounds; other jobs shared the 2 "
+        "cores, so absolute figures are noisy and the ratios are what count."])]
     if data.get("phases"):
         rows = [[f"{r['arch']} {r['img_size']} px", r["kind"], f"{r['median_ips_contiguous']:.1f}",
-                 f"{r['median_ips_channels_last']:.1f}", f"**{r['speedup_median']:.2f}x**",
-                 f"{r['speedup_min']:.2f}-{r['speedup_max']:.2f}", f"{r['load_before'][0]:.1f}"]
+                 f"{r['median_ips_channels_last']:.1f}", f"**{r['speedup_median']:.2f}x**", _interval(r),
+                 f"{r['load_before'][0]:.1f}"]
                 for r in data["phases"]]
         lines += ["## Images/s per path", "", C.md_table(
-            ["model", "path", "contiguous img/s", "channels_last img/s", "speed-up", "range", "load"], rows), ""]
+            ["model", "path", "contiguous img/s", "channels_last img/s", "speed-up", "95% interval", "load"], rows),
+            ""]
     if data.get("finetune"):
         f = data["finetune"]
         rows = [[r["format"], f"{r['wall_s']:.0f}", f"{r['total_s']:.0f}",
@@ -257,12 +271,18 @@ def _markdown(data: dict[str, Any]) -> str:
     if data.get("threads"):
         t = data["threads"]
         lines += ["## Intra-op threads (Lite0 64 px, `gates` phase, channels_last)", "",
-                  f"2 threads / 1 thread images/s: **{t['speedup_2_over_1_median']:.2f}x** "
-                  f"[{t['speedup_min']:.2f}-{t['speedup_max']:.2f}] "
+                  f"2 threads / 1 thread images/s: **{t['speedup_2_over_1_median']:.2f}x** {_interval(t)} "
                   f"(2 threads {statistics.median(t['ips_2_threads']):.1f} img/s, "
                   f"1 thread {statistics.median(t['ips_1_thread']):.1f} img/s).", ""]
     lines += [f"- {n}" for n in data.get("notes", [])]
     return "\n".join(lines)
+
+
+def _interval(row: dict[str, Any]) -> str:
+    """"[low, high]" of a speed-up; "min-max (range)" for rows measured before the intervals."""
+    if "speedup_low" in row:
+        return f"[{row['speedup_low']:.2f}, {row['speedup_high']:.2f}]" + (" noisy" if row.get("speedup_noisy") else "")
+    return f"{row['speedup_min']:.2f}-{row['speedup_max']:.2f} (range)"
 
 
 def _pct(value: float | None) -> str:
@@ -302,7 +322,8 @@ def main() -> None:
     if args.quick and not args.configs:
         configs = [("efficientnet_lite0", 64, 96), ("resnet18", 64, 64)]
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    path = C.RESULTS / f"{C.result_name(NAME)}.json"
+    name = C.result_name(NAME, args.name)
+    path = C.RESULTS / f"{name}.json"
     data = json.loads(path.read_text()) if path.is_file() and not args.quick else {}
     loads = data.setdefault("loads", {})
     loads.pop("before", None), loads.pop("after", None)
@@ -326,7 +347,7 @@ def main() -> None:
         commands.append(command)
     data.update({"env": C.env_record(ONEDNN_MAX_CPU_ISA=ISA), "cpu_flags": sorted(f for f in FLAGS if f in cpu_flags()),
                  "auto": describe_auto_cpu(), "notes": NOTES})
-    C.write_results(C.result_name(NAME) + ("_quick" if args.quick else ""), data, _markdown(data))
+    C.write_results(name + ("_quick" if args.quick and not args.name else ""), data, _markdown(data))
 
 
 if __name__ == "__main__":

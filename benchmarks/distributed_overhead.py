@@ -20,7 +20,8 @@ all-reduce over gloo, a second Python process), not a speed-up.
 Checkpoint cost: a resnet50 training state as fine-tuning writes it (fa_compress.run.save_train_state:
 model state, AdamW state after one step, scheduler, counters; torch.save to memory, then temporary file,
 fsync, rename), and the safetensors model file (fa_compress.run.save_model, with its rebuild metadata);
-median of several writes each, to benchmarks/work/.
+median of several writes each, to benchmarks/work/, the two in the library's interleaved rounds
+(`fa_compress.bench.compare.compare_steps`).
 
 Writes benchmarks/results/distributed_overhead.json and .md.
 """
@@ -42,6 +43,7 @@ import _common as C
 
 C.set_threads()
 
+from fa_compress.bench.compare import compare_steps  # noqa: E402
 from fa_compress.models import build_model  # noqa: E402
 from fa_compress.run import model_meta, save_model, save_train_state  # noqa: E402
 
@@ -106,12 +108,15 @@ def checkpoint_cost(repeats: int) -> dict:
     state_path, model_path = WORK / "train_state.pt", WORK / "model.safetensors"
     meta = model_meta(model, arch="resnet50", classes=[str(i) for i in range(1000)], img_size=224,
                       normalization={"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]})
+    paths = {"train_state": state_path, "safetensors_model": model_path}
+    steps = {"train_state": lambda: save_train_state(state_path, state),
+             "safetensors_model": lambda: save_model(model_path, model, meta)}
+    # the library's interleaved rounds, one write per visit, after one untimed round (the first write)
+    timings = compare_steps(steps, warmup=1, rounds=repeats, calls=1, inference=False)
     out = {}
-    for label, fn, path in (("train_state", lambda: save_train_state(state_path, state), state_path),
-                            ("safetensors_model", lambda: save_model(model_path, model, meta), model_path)):
-        median, times, _ = C.median_time(fn, repeats)
-        size = path.stat().st_size
-        out[label] = {"median_s": round(median, 3), "runs_s": [round(t, 3) for t in times], "bytes": size,
+    for label, t in timings.items():
+        median, size = t.latency.median_ms / 1e3, paths[label].stat().st_size
+        out[label] = {"median_s": round(median, 3), "runs_s": [round(v, 3) for v in t.samples_s], "bytes": size,
                       "mib": round(size / 2**20, 1), "mib_per_s": round(size / 2**20 / median, 1)}
         print(f"{label}: {median:.3f} s median of {repeats}, {size / 2**20:.1f} MiB  [{C.uptime_line()}]")
     return out
@@ -169,7 +174,8 @@ def main() -> None:
         "Checkpoint: resnet50 (25.6 M params) training state = model + AdamW state after one step + scheduler + "
         "counters, via fa_compress.run.save_train_state (torch.save to memory, temporary file, fsync, rename); "
         f"model file via fa_compress.run.save_model (safetensors + JSON metadata); median of {ckpt_repeats} writes "
-        "each to local disk (benchmarks/work/).",
+        "each to local disk (benchmarks/work/), the two kinds alternating in the library's interleaved rounds "
+        "after one untimed round.",
     ]
     md = C.md_header("Distributed overhead (1 vs 2 gloo processes) and checkpoint cost", envrec, loads, notes)
     md += "\n" + C.md_table(

@@ -16,7 +16,9 @@ does not depend on weight values), dense, and pruned to keep 0.6 with facompress
   CPU forms the module offers ("qdq-u8", "qoperator-u8": uint8 activations, the fastest on x86 per
   benchmarks/int8_forms.py) and the TensorRT form ("qdq", int8 activations). Accuracy drop cannot be
   measured on random weights; the Lite0 run reports it.
-- Latency: PyTorch eager, ORT FP32 and every INT8 form, all interleaved in one process, batch 1 and 8.
+- Latency: PyTorch eager, ORT FP32 and every INT8 form, all timed in the same interleaved rounds by the
+  library (`fa_compress.bench.compare.compare_steps`, as `facompress bench` does), batch 1 and 8; every
+  ratio (ORT / eager, INT8 / FP32) is taken per round, median with a 95% bootstrap interval.
 
 Writes benchmarks/results/export_resnet50.json and .md.
 """
@@ -34,6 +36,7 @@ import _common as C
 
 C.set_threads()
 
+from fa_compress.bench.compare import compare_steps  # noqa: E402
 from fa_compress.export import (  # noqa: E402
     FP32_TOLERANCE, INT8_FORMS, INT8_TOLERANCE, check_parity, export_onnx, onnx_metadata, quantize_int8,
 )
@@ -46,6 +49,9 @@ ARCH, IMG, KEEP, ROUND_TO = "resnet50", 224, 0.6, 8
 CPU_FORMS = ("qdq-u8", "qoperator-u8")  # uint8 activations: the fast forms on x86 CPUs (int8_forms.py)
 TRT_FORM = "qdq"  # int8 activations, zero point 0: what TensorRT reads; slow on onnxruntime's CPU provider
 WORK = Path(__file__).resolve().parent / "work" / "export_resnet50"
+# The gates are drawn at random (a stand-in for learned ones), so they are ranked by value, without
+# training images; per-MAC weighting off, as when the committed results were measured.
+GATE_RANKING = {"importance": "gate", "gate_score": "value", "gate_per_mac": 0.0}
 
 
 def build_models(seed: int = 0) -> dict[str, torch.nn.Module]:
@@ -57,9 +63,39 @@ def build_models(seed: int = 0) -> dict[str, torch.nn.Module]:
         for _, bn in iter_gates(gated):
             bn.gate.uniform_(0.0, 1.0, generator=gen)
     example = torch.randn(1, 3, IMG, IMG)  # (1, 3, H, W)
-    pruned = prune_model(gated, get_head(gated, ARCH), PruneSettings(keep=KEEP, importance="gate", round_to=ROUND_TO),
+    pruned = prune_model(gated, get_head(gated, ARCH), PruneSettings(keep=KEEP, round_to=ROUND_TO, **GATE_RANKING),
                          example).eval()
     return {"dense": dense, "keep0.6": pruned}
+
+
+def _ratio(timings: dict, name: str, reference: str) -> tuple[float, list[float]]:
+    """Per-round latency ratio name / reference: median and 95% interval, rounded."""
+    r = timings[name].ratio_to(timings[reference])
+    return round(r.median, 3), [round(r.low, 3), round(r.high, 3)]
+
+
+def latency_row(timings: dict, name: str, batch: int, forms: tuple[str, ...]) -> tuple[dict, list]:
+    """One model's row at one batch size (JSON) and its Markdown cells: eager, ORT FP32, INT8 forms."""
+    lat = {k: t.latency for k, t in timings.items() if k.startswith(f"{name}/")}
+    eager, fp32 = lat[f"{name}/eager"], lat[f"{name}/ort-fp32"]
+    cpu_best = min(CPU_FORMS, key=lambda f: lat[f"{name}/ort-{f}"].median_ms)
+    ort_vs_eager, ort_vs_eager_ci = _ratio(timings, f"{name}/ort-fp32", f"{name}/eager")
+    row = {"batch_size": batch, "model": name, "eager_median_ms": eager.median_ms, "eager_p90_ms": eager.p90_ms,
+           "ort_fp32_median_ms": fp32.median_ms, "ort_fp32_p90_ms": fp32.p90_ms, "ort_vs_eager": ort_vs_eager,
+           "ort_vs_eager_interval": ort_vs_eager_ci, "fastest_int8_form": cpu_best,
+           "calls_per_round": timings[f"{name}/eager"].calls_per_round}
+    for form in forms:
+        q = lat[f"{name}/ort-{form}"]
+        row[f"int8_{form}_median_ms"], row[f"int8_{form}_p90_ms"] = q.median_ms, q.p90_ms
+        row[f"int8_{form}_vs_fp32"], row[f"int8_{form}_vs_fp32_interval"] = _ratio(
+            timings, f"{name}/ort-{form}", f"{name}/ort-fp32")
+    ci = lambda key: f"[{row[key][0]:.2f}, {row[key][1]:.2f}]"  # noqa: E731
+    cells = [batch, name, f"{C.ms(eager.median_ms)} / {C.ms(eager.p90_ms)}",
+             f"{C.ms(fp32.median_ms)} / {C.ms(fp32.p90_ms)}", f"**{ort_vs_eager:.2f}** {ci('ort_vs_eager_interval')}",
+             f"{cpu_best}: {C.ms(row[f'int8_{cpu_best}_median_ms'])} / {C.ms(row[f'int8_{cpu_best}_p90_ms'])}",
+             f"**{row[f'int8_{cpu_best}_vs_fp32']:.2f}** {ci(f'int8_{cpu_best}_vs_fp32_interval')}",
+             ", ".join(f"{f} {row[f'int8_{f}_vs_fp32']:.2f}" for f in forms if f != cpu_best)]
+    return row, cells
 
 
 def main() -> None:
@@ -116,39 +152,22 @@ def main() -> None:
 
     sessions = {(name, kind): C.ort_session(p) for name, ps in paths.items() for kind, p in ps.items()}
     latency: dict[str, dict] = {}
+    rows, table = [], []
     for batch, (warmup, runs) in plan.items():
         steps = {}
         for name, m in models.items():
             steps[f"{name}/eager"] = C.torch_step(m, batch, IMG)
             for kind in paths[name]:
                 steps[f"{name}/ort-{kind}"] = C.ort_step(sessions[(name, kind)], batch, IMG)
-        stats = C.time_interleaved(steps, warmup, runs, progress=f"batch {batch} ({len(steps)} candidates)")
-        latency[str(batch)] = {k: C.to_record(v) for k, v in stats.items()}
-        print(f"batch {batch}: " + ", ".join(f"{k} {v.median_ms:.0f}" for k, v in stats.items()) +
+        timings = compare_steps(steps, warmup=warmup, rounds=runs)
+        latency[str(batch)] = {k: C.to_record(t.latency) for k, t in timings.items()}
+        print(f"batch {batch}: " + ", ".join(f"{k} {t.latency.median_ms:.0f}" for k, t in timings.items()) +
               f" ms  [{C.uptime_line()}]")
-    loads["at end"] = C.load_average()
-
-    rows, table = [], []
-    for batch in plan:
-        lat = latency[str(batch)]
         for name in models:
-            eager, fp32 = lat[f"{name}/eager"], lat[f"{name}/ort-fp32"]
-            cpu_best = min(CPU_FORMS, key=lambda f: lat[f"{name}/ort-{f}"]["median_ms"])
-            row = {"batch_size": batch, "model": name, "eager_median_ms": eager["median_ms"],
-                   "eager_p90_ms": eager["p90_ms"], "ort_fp32_median_ms": fp32["median_ms"],
-                   "ort_fp32_p90_ms": fp32["p90_ms"], "ort_vs_eager": round(fp32["median_ms"] / eager["median_ms"], 3),
-                   "fastest_int8_form": cpu_best}
-            for form in forms:
-                row[f"int8_{form}_median_ms"] = lat[f"{name}/ort-{form}"]["median_ms"]
-                row[f"int8_{form}_p90_ms"] = lat[f"{name}/ort-{form}"]["p90_ms"]
-                row[f"int8_{form}_vs_fp32"] = round(lat[f"{name}/ort-{form}"]["median_ms"] / fp32["median_ms"], 3)
+            row, cells = latency_row(timings, name, batch, forms)
             rows.append(row)
-            best = row[f"int8_{cpu_best}_median_ms"]
-            table.append([batch, name, f"{C.ms(eager['median_ms'])} / {C.ms(eager['p90_ms'])}",
-                          f"{C.ms(fp32['median_ms'])} / {C.ms(fp32['p90_ms'])}", f"**{row['ort_vs_eager']:.2f}**",
-                          f"{cpu_best}: {C.ms(best)} / {C.ms(row[f'int8_{cpu_best}_p90_ms'])}",
-                          f"**{row[f'int8_{cpu_best}_vs_fp32']:.2f}**",
-                          ", ".join(f"{f} {row[f'int8_{f}_vs_fp32']:.2f}" for f in forms if f != cpu_best)])
+            table.append(cells)
+    loads["at end"] = C.load_average()
 
     env = C.env_record(onnxruntime_settings=C.ort_settings())
     notes = [
@@ -162,9 +181,11 @@ def main() -> None:
         f"The latency ratio uses the faster of the CPU forms {', '.join(CPU_FORMS)} (uint8 activations; "
         "benchmarks/int8_forms.py found them the fastest on this CPU); \"qdq\" (int8 activations) is the "
         "TensorRT form.",
-        f"Timing: PyTorch eager and every ONNX file of both models interleaved round by round in one process; "
-        f"warm-up/runs {', '.join(f'b{b}: {w}/{r}' for b, (w, r) in plan.items())}. {C.ort_settings()}; eager CPU "
-        f"float32, inference_mode, torch threads {C.THREADS}.",
+        f"Timing: PyTorch eager and every ONNX file of both models in the same interleaved rounds in one process "
+        f"(order shuffled per round; short calls repeated to ~10 ms a visit, each visit counted by its fastest "
+        f"call); warm-up/rounds {', '.join(f'b{b}: {w}/{r}' for b, (w, r) in plan.items())}. Ratios per round, "
+        f"median [95% bootstrap interval]. {C.ort_settings()}; eager CPU float32, inference_mode, torch threads "
+        f"{C.THREADS}.",
         C.EAGER_NOTE,
     ]
     md = C.md_header("ResNet50 export: dense and keep 0.6, ONNX FP32 and INT8", env, loads, notes)
@@ -178,8 +199,8 @@ def main() -> None:
           ", ".join(f"{f} {q['size_mb']:.1f} ({q['size_ratio_vs_fp32']:.3f}x)" for f, q in e["int8"].items())]
          for name, e in info.items()]) + "\n\n"
     md += C.md_table(
-        ["batch", "model", "eager median / p90 ms", "ORT FP32 median / p90 ms", "ORT / eager",
-         "fastest CPU INT8 median / p90 ms", "INT8 / FP32", "other INT8 forms / FP32"], table) + "\n"
+        ["batch", "model", "eager median / p90 ms", "ORT FP32 median / p90 ms", "ORT / eager [95% CI]",
+         "fastest CPU INT8 median / p90 ms", "INT8 / FP32 [95% CI]", "other INT8 forms / FP32"], table) + "\n"
     md += "\nINT8 parity vs PyTorch (random weights, sanity only): " + "; ".join(
         f"{name} {f}: max rel {q['parity_vs_torch']['max_rel_err']:.3f}, "
         f"top-1 {q['parity_vs_torch']['top1_agreement']:.0%}"
@@ -190,7 +211,7 @@ def main() -> None:
                          "parity_images": parity_n, "images": "random normal", "weights": "none (random)",
                          "warmup_runs": {str(b): list(p) for b, p in plan.items()}},
             "models": info, "latency": latency, "rows": rows, "wall_s": round(time.perf_counter() - start, 1)}
-    C.write_results(C.result_name("export_resnet50"), data, md)
+    C.write_results(C.result_name("export_resnet50", args.name), data, md)
 
 
 if __name__ == "__main__":

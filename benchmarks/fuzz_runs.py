@@ -144,6 +144,7 @@ def fuzz(run_dir: Path, n: int, seed: int, cli_every: int) -> dict:
 
 def checksum_cost(repeats: int) -> list[dict]:
     """Median seconds to hash, load (without / with self-check) and load through a run, per model file."""
+    from fa_compress.bench.compare import compare_steps
     from fa_compress.integrity import file_digest
     from fa_compress.models import build_model, get_spec
     from fa_compress.run import Run, load_model, model_meta
@@ -161,21 +162,32 @@ def checksum_cost(repeats: int) -> list[dict]:
                      "load, no check": lambda: load_model(path, data=path.read_bytes(), self_check=False),
                      "load + self-check (file alone)": lambda: load_model(path),
                      "Run.load_model (manifest SHA-256, then load)": lambda: run.load_model("model")}
-            stats = C.time_interleaved(steps, warmup=1, runs=repeats, progress=arch)
-            base = stats["load, no check"].median_ms
-            verified = stats["Run.load_model (manifest SHA-256, then load)"].median_ms
+            timings = compare_steps(steps, warmup=1, rounds=repeats, calls=1, inference=False)
+            base = timings["load, no check"]
+            hashing = timings["sha256 of the file"].ratio_to(base)
+            verified = timings["Run.load_model (manifest SHA-256, then load)"].ratio_to(base)
             rows.append({"arch": arch, "weights": weights, "size_mb": path.stat().st_size / 1e6,
-                         **{f"{k} median_ms": v.median_ms for k, v in stats.items()},
-                         "hash / load ratio": stats["sha256 of the file"].median_ms / base,
-                         "verified / unchecked load ratio": verified / base})
+                         **{f"{k} median_ms": t.latency.median_ms for k, t in timings.items()},
+                         "hash / load ratio": hashing.median, "hash / load interval": [hashing.low, hashing.high],
+                         "verified / unchecked load ratio": verified.median,
+                         "verified / unchecked load interval": [verified.low, verified.high]})
+            print(f"  {arch}: hash / load {hashing.median:.3f}, verified / unchecked {verified.median:.2f}",
+                  file=sys.stderr)
     return rows
+
+
+def _ratio_cell(row: dict, key: str, digits: int) -> str:
+    """"0.123 [0.110, 0.130]"; rows measured before the intervals show the median alone."""
+    text = f"{row[f'{key} ratio']:.{digits}f}"
+    interval = row.get(f"{key} interval")
+    return text if interval is None else f"{text} [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
 
 
 def markdown(result: dict, env: dict, loads: dict) -> str:
     notes = [f"Run fuzzed: stages {', '.join(result['fuzz']['stages'])}; {result['fuzz']['n']} mutations "
              f"(seed {result['fuzz']['seed']}) in {result['fuzz']['seconds']:.0f} s, by `{result['fuzz']['command']}`.",
-             "Timings on a shared 2-core machine under load from other jobs: noisy; the ratio within a row is "
-             "the comparable figure (interleaved rounds)."]
+             "Timings on a shared 2-core machine under load from other jobs: noisy; the ratios within a row are "
+             "the comparable figures (the library's interleaved rounds, ratio per round: median [95% interval])."]
     parts = [C.md_header("Fuzzed run directories and checksum cost (issue 13)", env, loads, notes)]
     f = result["fuzz"]
     parts.append("## Per mutation (its worst loader outcome), by target file\n")
@@ -199,7 +211,7 @@ def markdown(result: dict, env: dict, loads: dict) -> str:
         parts.append(C.md_table(["model", "file MB", *[k.removesuffix(" median_ms") for k in keys], "hash / load",
                                  "verified / unchecked load"],
                                 [[r["arch"], f"{r['size_mb']:.1f}", *(C.ms(r[k]) for k in keys),
-                                  f"{r['hash / load ratio']:.3f}", f"{r['verified / unchecked load ratio']:.2f}"]
+                                  _ratio_cell(r, "hash / load", 3), _ratio_cell(r, "verified / unchecked load", 2)]
                                  for r in result["cost"]]))
     return "\n".join(parts)
 

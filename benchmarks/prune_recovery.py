@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/prune_recovery.py --run RUN            # a fine-tuned (default) run
     .venv/bin/python benchmarks/prune_recovery.py --run RUN --methods abrupt,fade --keep 0.5
+    .venv/bin/python benchmarks/prune_recovery.py --run RUN --seeds 0,1,2   # mean ± sd over three seeds
 
 Every method starts from the run's fine-tuned gated model, removes the same channels (gate
 ranking, global scope, round_to 8) and trains for one epoch (phase `all`) over the run's training
@@ -19,6 +20,10 @@ split. A method is `KIND[:OPTION...]`:
   gates (re-inserted at 1, folded after) and the classifier instead of everything, BatchNorm frozen,
   as a `gates` fine-tuning phase does; `bn` trains BatchNorm affine terms and the classifier.
 
+`--seeds`: every method runs once per seed from the same fine-tuned model (the seed draws the
+epoch's batch order and augmentation, and torch's global generator); the table shows mean ±
+standard deviation over seeds.
+
 Results: benchmarks/results/prune_recovery_keep<KEEP>.{json,md}. Accuracy is on the run's test split.
 """
 
@@ -28,6 +33,7 @@ import argparse
 import copy
 import sys
 import time
+from dataclasses import replace
 
 import _common as C  # sets OMP_WAIT_POLICY before torch loads
 import torch
@@ -36,7 +42,7 @@ from torch.utils.data import DataLoader
 
 from fa_compress.gates import GatedBatchNorm2d, fold_gates, insert_gates
 from fa_compress.models import get_head
-from fa_compress.prune.pruner import PruneSettings, prune_model
+from fa_compress.prune.pruner import PruneSettings, prune_model, scorers
 from fa_compress.prune.recover import recalibrate_batchnorm
 from fa_compress.run import Run
 from fa_compress.run_data import dataset_of_run, train_config_of_run
@@ -49,8 +55,9 @@ METHODS = ("abrupt", "abrupt:lr1e-3", "abrupt:lr3e-3", "abrupt:lr3e-3:kd", "abru
            "abrupt:gates:norecal", "abrupt:gates", "fade:lr3e-3")
 
 
-def removed_channels(model, arch: str, settings: PruneSettings, example) -> dict[str, torch.Tensor]:
-    """Per gated BatchNorm name, a bool mask of the channels `prune_model` would remove.
+def removed_channels(model, arch: str, settings: PruneSettings, example, scoring=()) -> dict[str, torch.Tensor]:
+    """Per gated BatchNorm name, a bool mask of the channels `prune_model` would remove (`scoring`: its
+    gradient and score functions).
 
     Found by pruning a copy whose running means hold each channel's index: what survives is kept."""
     probe = copy.deepcopy(model)
@@ -59,7 +66,7 @@ def removed_channels(model, arch: str, settings: PruneSettings, example) -> dict
         if isinstance(m, GatedBatchNorm2d):
             m.running_mean.copy_(torch.arange(m.num_features, dtype=m.running_mean.dtype))
             names[name] = m.num_features
-    prune_model(probe, get_head(probe, arch), settings, example)
+    prune_model(probe, get_head(probe, arch), settings, example, *scoring)
     pruned = dict(probe.named_modules())
     masks = {}
     for name, n in names.items():
@@ -107,19 +114,19 @@ def train_epoch(model, head, dataset, cfg: TrainConfig, *, lr_all: float, lr_hea
 
 
 def replace_lr(cfg: TrainConfig, lr_all: float, lr_head: float | None) -> TrainConfig:
-    from dataclasses import replace
-
     return replace(cfg, lr_all=lr_all, lr_head_tuning=lr_head or cfg.lr_head_tuning, gate_l1=0.0)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    C.add_options(ap)
+    C.add_options(ap, name=False)
     ap.add_argument("--run", required=True)
     ap.add_argument("--keep", type=float, default=0.6)
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--tag", default=None, help="results name suffix (default: keep<KEEP>, e.g. keep0.6)")
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds; every method runs once per seed (default 0)")
     args = ap.parse_args(argv)
+    args.seeds = C.seeds_option(args.seeds)
     C.set_threads(args.threads)
     loads = {"at start": C.load_average()}
     run = Run.resolve(args.run)
@@ -128,67 +135,81 @@ def main(argv: list[str] | None = None) -> None:
     bundle = dataset_of_run(run)
     test = DataLoader(bundle.test, batch_size=256)
     ctx = Context(device=torch.device("cpu"))
-    example = torch.zeros(1, 3, meta["img_size"], meta["img_size"])
-    settings = PruneSettings(keep=args.keep)
     acc_dense = evaluate(dense, test, ctx)
     print(f"dense {acc_dense:.4f}", flush=True)
     teacher = copy.deepcopy(dense).eval()
     rows = []
-    for method in args.methods.split(","):
-        model = copy.deepcopy(dense)
-        head = get_head(model, meta["arch"])
-        torch.manual_seed(0)
-        parts = method.split(":")
-        lr = next((float(p[2:]) for p in parts if p.startswith("lr")), cfg.lr_all)
-        kd = teacher if "kd" in parts else None
-        lr_head = next((float(p[4:]) for p in parts if p.startswith("head")), None)
-        if method.startswith("abrupt"):
-            prune_model(model, head, settings, example)
-            acc_cut = evaluate(model, test, ctx)
-            acc_before_training = None
-            if "norecal" not in parts:
-                recalibrate_batchnorm(model, bundle.train, ctx)
-                acc_before_training = evaluate(model, test, ctx)
-            phase = next((p for p in ("gates", "bn") if p in parts), "all")
-            if phase == "gates":  # fresh gates (1) on the pruned model, folded again after the epoch
-                insert_gates(model)
-            seconds = train_epoch(model, get_head(model, meta["arch"]), bundle.train, cfg, lr_all=lr, lr_head=lr_head,
-                                  teacher=kd, frozen_bn="frozenbn" in parts, phase=phase)
-            fold_gates(model)
-            acc_trained = evaluate(model, test, ctx)
-            acc_final = acc_trained
-        else:
-            masks = removed_channels(model, meta["arch"], settings, example)
-            start = {n: m.gate.detach().clone() for n, m in model.named_modules() if isinstance(m, GatedBatchNorm2d)}
-            acc_cut = acc_before_training = None
-            seconds = train_epoch(model, head, bundle.train, cfg, lr_all=lr, lr_head=lr_head, teacher=kd,
-                                  fade=(masks, start), frozen_bn="frozenbn" in parts)
-            acc_trained = evaluate(model, test, ctx)
-            prune_model(model, get_head(model, meta["arch"]), settings, example)
-            acc_final = evaluate(model, test, ctx)
-        row = {"method": method, "acc_cut": acc_cut, "acc_bn_recalibrated": acc_before_training,
-               "acc_after_epoch_unpruned_or_pruned": acc_trained, "acc_final": acc_final, "train_s": seconds,
-               "params": sum(p.numel() for p in model.parameters())}
-        rows.append(row)
-        print(row, flush=True)
+    for seed in args.seeds:
+        for method in args.methods.split(","):
+            row = {"method": method, "seed": seed,
+                   **run_method(method, dense, meta, teacher, replace(cfg, seed=seed), bundle, test, ctx, args.keep)}
+            rows.append(row)
+            print(row, flush=True)
     loads["at end"] = C.load_average()
     data = {"run": str(run.path), "arch": meta["arch"], "keep": args.keep, "dense_acc": acc_dense,
-            "train_images": len(bundle.train), "test_images": len(bundle.test), "rows": rows,
+            "train_images": len(bundle.train), "test_images": len(bundle.test), "seeds": args.seeds, "rows": rows,
             "environment": C.env_record(), "load_average": loads}
     name = C.result_name(f"prune_recovery_{args.tag or f'keep{args.keep}'}")
     C.write_results(name, data, to_markdown(data, args, loads))
 
 
+def run_method(method: str, dense, meta: dict, teacher, cfg: TrainConfig, bundle, test, ctx: Context,
+               keep: float) -> dict:
+    """One method (`KIND[:OPTION...]`) on a copy of `dense`, seeded by `cfg.seed`: accuracies and epoch time."""
+    example = torch.zeros(1, 3, meta["img_size"], meta["img_size"])  # (1, 3, H, W)
+    settings = PruneSettings(keep=keep, seed=cfg.seed)
+    scoring = scorers(settings, bundle.train)  # the gate ranking's Taylor scores, from seeded training images
+    model = copy.deepcopy(dense)
+    head = get_head(model, meta["arch"])
+    torch.manual_seed(cfg.seed)
+    parts = method.split(":")
+    lr = next((float(p[2:]) for p in parts if p.startswith("lr")), cfg.lr_all)
+    kd = teacher if "kd" in parts else None
+    lr_head = next((float(p[4:]) for p in parts if p.startswith("head")), None)
+    if method.startswith("abrupt"):
+        prune_model(model, head, settings, example, *scoring)
+        acc_cut = evaluate(model, test, ctx)
+        acc_before_training = None
+        if "norecal" not in parts:
+            recalibrate_batchnorm(model, bundle.train, ctx)
+            acc_before_training = evaluate(model, test, ctx)
+        phase = next((p for p in ("gates", "bn") if p in parts), "all")
+        if phase == "gates":  # fresh gates (1) on the pruned model, folded again after the epoch
+            insert_gates(model)
+        seconds = train_epoch(model, get_head(model, meta["arch"]), bundle.train, cfg, lr_all=lr, lr_head=lr_head,
+                              teacher=kd, frozen_bn="frozenbn" in parts, phase=phase)
+        fold_gates(model)
+        acc_trained = evaluate(model, test, ctx)
+        acc_final = acc_trained
+    else:
+        masks = removed_channels(model, meta["arch"], settings, example, scoring)
+        start = {n: m.gate.detach().clone() for n, m in model.named_modules() if isinstance(m, GatedBatchNorm2d)}
+        acc_cut = acc_before_training = None
+        seconds = train_epoch(model, head, bundle.train, cfg, lr_all=lr, lr_head=lr_head, teacher=kd,
+                              fade=(masks, start), frozen_bn="frozenbn" in parts)
+        acc_trained = evaluate(model, test, ctx)
+        prune_model(model, get_head(model, meta["arch"]), settings, example, *scoring)
+        acc_final = evaluate(model, test, ctx)
+    return {"acc_cut": acc_cut, "acc_bn_recalibrated": acc_before_training,
+            "acc_after_epoch_unpruned_or_pruned": acc_trained, "acc_final": acc_final, "train_s": seconds,
+            "params": sum(p.numel() for p in model.parameters())}
+
+
 def to_markdown(data: dict, args, loads) -> str:
-    pct = lambda a: "-" if a is None else f"{100 * a:.2f}"  # noqa: E731
     notes = [f"{data['arch']} fine-tuned run `{data['run']}`, keep {data['keep']} (gate ranking, global, round_to 8); "
              f"one epoch over {data['train_images']} training images per method; dense fine-tuned "
-             f"{100 * data['dense_acc']:.2f}% on {data['test_images']} test images."]
+             f"{100 * data['dense_acc']:.2f}% on {data['test_images']} test images.",
+             C.seeds_note(data.get("seeds", [0]))]  # results written before --seeds ran seed 0
     text = C.md_header("One recovery epoch after pruning: abrupt vs fade", data["environment"], loads, notes)
-    rows = [[r["method"], pct(r["acc_cut"]), pct(r["acc_bn_recalibrated"]), pct(r["acc_final"]),
-             f"{100 * (r['acc_final'] - data['dense_acc']):+.2f}", f"{r['train_s']:.0f}"] for r in data["rows"]]
+    rows = []
+    for (method,), runs in C.group_rows(data["rows"], ("method",)).items():
+        acc = {k: C.OverSeeds.of(r[k] for r in runs) for k in ("acc_cut", "acc_bn_recalibrated", "acc_final")}
+        vs_dense = C.OverSeeds.of(r["acc_final"] - data["dense_acc"] for r in runs)
+        seconds = C.OverSeeds.of(r["train_s"] for r in runs)
+        rows.append([method, C.cell(acc["acc_cut"]), C.cell(acc["acc_bn_recalibrated"]), C.cell(acc["acc_final"]),
+                     ("+" if vs_dense.mean >= 0 else "") + vs_dense.cell(), f"{seconds.mean:.0f}", len(runs)])
     text += "\n" + C.md_table(["method", "right after prune %", "BN re-estimated %", "after the epoch, pruned %",
-                               "vs dense (points)", "epoch s"], rows)
+                               "vs dense (points)", "epoch s", "seeds"], rows)
     return text
 
 

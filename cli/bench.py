@@ -45,6 +45,9 @@ def bench(
     img_size: Annotated[Optional[int], typer.Option(help="Input size in px (default: the model's).")] = None,
     threads: Annotated[Optional[int], typer.Option(
         help="CPU threads for torch and onnxruntime (default: torch's, one per core).")] = None,
+    memory_format: Annotated[str, typer.Option(
+        help="torch-cpu layout of models and batches: auto, channels_last or contiguous (auto: channels_last on "
+             "x86 AVX2/AVX-512 CPUs for models with depthwise convs); recorded in the report.")] = "auto",
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     trust_code: TrustCode = False,
 ) -> None:
@@ -59,5 +62,6 @@ def bench(
     the_run = Run.resolve(run)
     report = bench_run(the_run, backends=names, batch_sizes=sizes, warmup=warmup,
                        rounds=rounds if runs is None else runs, order=order, seed=seed,
-                       eval_limit=eval_limit, img_size=img_size, threads=threads, progress=not quiet)
+                       eval_limit=eval_limit, img_size=img_size, threads=threads, progress=not quiet,
+                       memory_format=memory_format)
     print_headline(report, the_run.path)

@@ -9,9 +9,9 @@ Light to import: the backends, measurement and run-level helpers live in submodu
 Comparing artifacts (what `facompress bench` and the benchmark scripts do): time them in the same
 interleaved rounds and take the ratio per round, with a 95% interval.
 
->>> from fa_compress.bench.interleave import time_steps
->>> samples = time_steps({"dense": dense_step, "pruned": pruned_step}, warmup=5, rounds=30)
->>> ratio_stats(samples["pruned"], samples["dense"])      # RatioStats(median=0.62, low=0.6, high=0.65, ...)
+>>> from fa_compress.bench.compare import compare_steps
+>>> timings = compare_steps({"dense": dense_step, "pruned": pruned_step}, warmup=5, rounds=30)
+>>> timings["pruned"].ratio_to(timings["dense"])      # RatioStats(median=0.62, low=0.6, high=0.65, ...)
 """
 
 from .results import (

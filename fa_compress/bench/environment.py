@@ -61,15 +61,17 @@ def load_average() -> tuple[float, float, float] | None:
     return round(one, 2), round(five, 2), round(fifteen, 2)
 
 
-def _cpu_memory_format() -> str:
-    """What `auto` picks on this CPU, and why (fa_compress/train/memory_format.py)."""
-    from ..train.memory_format import describe_auto_cpu
+def cpu_memory_format(asked: str = "auto") -> str:
+    """The torch-cpu memory format asked for, in one line: for `auto`, what it picks on this CPU and why
+    (fa_compress/train/memory_format.py)."""
+    from ..train.memory_format import check_memory_format, describe_auto_cpu
 
-    return describe_auto_cpu()
+    return describe_auto_cpu() if check_memory_format(asked) == "auto" else f"{asked}: asked for, every model"
 
 
-def environment(load_avg_before: tuple[float, ...] | None = None) -> Environment:
-    """Versions, threads, CPU flags, load and device names of this process (load after: now)."""
+def environment(load_avg_before: tuple[float, ...] | None = None, memory_format: str = "auto") -> Environment:
+    """Versions, threads, CPU flags, load and device names of this process (load after: now), and the
+    torch-cpu memory format (`memory_format`: auto, channels_last or contiguous)."""
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
@@ -89,5 +91,5 @@ def environment(load_avg_before: tuple[float, ...] | None = None) -> Environment
         load_avg_after=load_average(),
         torch_interop_threads=torch.get_num_interop_threads(),
         thread_env={k: os.environ[k] for k in THREAD_ENV_VARS if k in os.environ},
-        memory_format=_cpu_memory_format(),
+        memory_format=cpu_memory_format(memory_format),
     )

@@ -15,14 +15,19 @@ of its calls for the latency.
 
 `order="sequential"` keeps the old way (all warm-up and timed runs of A, then of B, ...), for
 comparison: `benchmarks/bench_stability.py` measures both on a loaded machine.
+
+`compare.compare_steps` puts these together (calls per visit, latency statistics, ratios per round):
+what `facompress bench` and the scripts in benchmarks/ time with.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 import torch
 
@@ -31,6 +36,7 @@ from ..errors import ConfigError
 ORDERS = ("interleaved", "sequential")
 MIN_SAMPLE_S = 0.010  # a timed sample shorter than ~10 ms is mostly scheduler noise on a busy machine
 MAX_CALLS = 50
+T = TypeVar("T")
 
 
 def check_rounds(warmup: int, rounds: int, order: str = "interleaved") -> None:
@@ -80,32 +86,50 @@ def _timed(step: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
-def time_visits(steps: Mapping[str, Callable[[], None]], *, warmup: int, rounds: int, calls: int = 1,
-                order: str = "interleaved", seed: int = 0) -> dict[str, list[tuple[float, ...]]]:
-    """Seconds of each call, grouped by visit: `rounds` visits of each step, `calls` timed calls per visit.
+def _visit(step: Callable[[], None], calls: int) -> tuple[float, ...]:
+    return tuple(_timed(step) for _ in range(calls))
 
-    interleaved: `warmup` untimed rounds, then `rounds` timed rounds, each visiting every step once in
-    the order `round_orders` gives; visit i of every step comes from round i (pair them for ratios).
-    sequential: each step's warm-up and timed visits, then the next step's.
+
+def run_rounds(measures: Mapping[str, Callable[[], T]], *, warmup: int, rounds: int, order: str = "interleaved",
+               seed: int = 0) -> dict[str, list[T]]:
+    """What each measure returns, `rounds` times, every measure called once per round.
+
+    interleaved: `warmup` untimed rounds, then `rounds` rounds, each in the order `round_orders` gives
+    (result i of every measure comes from round i: pair them for ratios). sequential: each measure's
+    warm-up and timed calls, then the next measure's. The measures time themselves (`time_visits`'
+    visits, or a training phase reporting its own images/s); nothing here enters inference mode.
+
+    >>> rates = run_rounds({"contiguous": lambda: epoch("contiguous"), "channels_last": lambda: epoch("channels_last")},
+    ...                    warmup=1, rounds=4)
     """
     check_rounds(warmup, rounds, order)
-    visit = lambda step: tuple(_timed(step) for _ in range(calls))  # noqa: E731
-    samples: dict[str, list[tuple[float, ...]]] = {name: [] for name in steps}
-    with torch.inference_mode():
-        if order == "sequential":
-            for name, step in steps.items():
-                for _ in range(warmup * calls):
-                    step()
-                samples[name] = [visit(step) for _ in range(rounds)]
-            return samples
-        for round_names in round_orders(list(steps), warmup, seed=seed + 1_000_003):
-            for name in round_names:
-                for _ in range(calls):
-                    steps[name]()
-        for round_names in round_orders(list(steps), rounds, seed=seed):
-            for name in round_names:
-                samples[name].append(visit(steps[name]))
-    return samples
+    results: dict[str, list[T]] = {name: [] for name in measures}
+    if order == "sequential":
+        for name, measure in measures.items():
+            for _ in range(warmup):
+                measure()
+            results[name] = [measure() for _ in range(rounds)]
+        return results
+    for round_names in round_orders(list(measures), warmup, seed=seed + 1_000_003):
+        for name in round_names:
+            measures[name]()
+    for round_names in round_orders(list(measures), rounds, seed=seed):
+        for name in round_names:
+            results[name].append(measures[name]())
+    return results
+
+
+def time_visits(steps: Mapping[str, Callable[[], None]], *, warmup: int, rounds: int, calls: int = 1,
+                order: str = "interleaved", seed: int = 0,
+                inference: bool = True) -> dict[str, list[tuple[float, ...]]]:
+    """Seconds of each call, grouped by visit: `rounds` visits of each step, `calls` timed calls per visit,
+    in the rounds of `run_rounds` (warm-up visits untimed).
+
+    Steps run in `torch.inference_mode()`; `inference=False` for steps that train (backward passes).
+    """
+    visits = {name: functools.partial(_visit, step, calls) for name, step in steps.items()}
+    with torch.inference_mode(inference):
+        return run_rounds(visits, warmup=warmup, rounds=rounds, order=order, seed=seed)
 
 
 def time_steps(steps: Mapping[str, Callable[[], None]], *, warmup: int, rounds: int,

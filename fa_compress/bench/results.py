@@ -35,7 +35,7 @@ class Environment:
     load_avg_after: tuple[float, ...] | None = None
     torch_interop_threads: int | None = None
     thread_env: dict[str, str] = field(default_factory=dict)  # OMP_NUM_THREADS etc., where set
-    memory_format: str | None = None  # what torch-cpu and CPU training use here (`auto`; train/memory_format.py)
+    memory_format: str | None = None  # torch-cpu's: what was asked and, for `auto`, what it picks here and why
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class BenchSettings:
     eval_limit: int | None  # images of the test split used for accuracy; None = all
     order: str = "interleaved"  # or "sequential": each artifact's runs one after the other
     seed: int = 0  # shuffles the interleaved order and seeds the bootstrap intervals
+    memory_format: str = "auto"  # asked of torch-cpu: auto, channels_last or contiguous
 
 
 @dataclass(frozen=True)

@@ -144,19 +144,22 @@ def summary(report: BenchReport) -> dict[str, Any]:
 def bench_run(run: Run, *, backends: Sequence[str] | None = None, batch_sizes: Sequence[int] | None = None,
               warmup: int = 5, rounds: int = 30, eval_limit: int | None = None, img_size: int | None = None,
               threads: int | None = None, progress: bool = False, write: bool = True,
-              order: str = "interleaved", seed: int = 0, runs: int | None = None) -> BenchReport:
+              order: str = "interleaved", seed: int = 0, runs: int | None = None,
+              memory_format: str = "auto") -> BenchReport:
     """Benchmark every artifact of `run`; with `write`, store report.{json,md,html} and plots in the run
     and a summary in run.json. `backends=None` means all (the unavailable ones are listed with reasons).
     `threads` sets torch's CPU threads (onnxruntime's CPU backend uses the same number) for the call.
     Latency: `warmup` untimed then `rounds` timed interleaved rounds (`order="sequential"`: the old
-    one-artifact-after-the-other timing); `runs` is the former name of `rounds`."""
+    one-artifact-after-the-other timing); `runs` is the former name of `rounds`. `memory_format` (auto,
+    channels_last, contiguous) lays out torch-cpu's models and batches; the report records it."""
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
     saved = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        timing = {"warmup": warmup, "rounds": rounds if runs is None else runs, "order": order, "seed": seed}
+        timing = {"warmup": warmup, "rounds": rounds if runs is None else runs, "order": order, "seed": seed,
+                  "memory_format": memory_format}
         return _bench_run(run, backends, batch_sizes, timing, eval_limit, img_size, progress, write)
     finally:
         torch.set_num_threads(saved)
@@ -168,7 +171,8 @@ def _bench_run(run: Run, backends: Sequence[str] | None, batch_sizes: Sequence[i
 
     sizes = tuple(batch_sizes or default_batch_sizes())
     check_rounds(timing["warmup"], timing["rounds"], timing["order"])  # all before loading anything
-    check_options(backends, sizes, img_size or MIN_IMG_SIZE, timing["warmup"], timing["rounds"])
+    check_options(backends, sizes, img_size or MIN_IMG_SIZE, timing["warmup"], timing["rounds"],
+                  timing["memory_format"])
     if img_size is not None and not MIN_IMG_SIZE <= img_size <= MAX_IMG_SIZE:
         raise ConfigError(f"--img-size must be in [{MIN_IMG_SIZE}, {MAX_IMG_SIZE}] px (got {img_size}); "
                           f"leave it out to measure at the size the model was trained at")

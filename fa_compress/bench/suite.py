@@ -21,11 +21,12 @@ from torch import nn
 from ..errors import ConfigError, NotFoundError
 from ..accuracy import compare_paired
 from .backends import Backend, Runner, backend_names, check_timing_options, get_backend
+from .compare import compare_steps
 from .environment import environment, load_average
-from .interleave import calls_per_sample, check_rounds, time_visits
+from .interleave import check_rounds
 from .measure import Evaluation, accuracy, count_macs, count_params, size_mb
 from .results import AccuracyDiff, ArtifactResult, BenchReport, BenchSettings, LatencyResult, SkippedBackend
-from .stats import ratio_stats, summarize, throughput_ips
+from .stats import throughput_ips
 
 # Which backend measures an artifact's accuracy, by kind, first available wins.
 ACCURACY_BACKENDS = {"torch": ("torch-cuda-fp32", "torch-cpu"), "onnx": ("ort-cpu", "ort-cuda", "openvino-cpu"),
@@ -81,8 +82,11 @@ def _eval_batches(eval_data: Any) -> Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
 def check_options(backends: Sequence[str] | None, batch_sizes: Sequence[int], img_size: int, warmup: int,
-                  rounds: int) -> None:
-    """Fail before measuring anything: unknown backend names, batch sizes <= 0, no rounds."""
+                  rounds: int, memory_format: str = "auto") -> None:
+    """Fail before measuring anything: unknown backend names or memory format, batch sizes <= 0, no rounds."""
+    from ..train.memory_format import check_memory_format
+
+    check_memory_format(memory_format)
     for name in backends or ():
         get_backend(name)
     if not batch_sizes:
@@ -91,9 +95,10 @@ def check_options(backends: Sequence[str] | None, batch_sizes: Sequence[int], im
         check_timing_options(bs, img_size, warmup, rounds)
 
 
-def _select_backends(names: Sequence[str] | None) -> tuple[list[Backend], list[SkippedBackend]]:
+def _select_backends(names: Sequence[str] | None, memory_format: str) -> tuple[list[Backend], list[SkippedBackend]]:
     """Instances of the named backends (all when None) that run here, and the skipped ones with reasons."""
-    chosen = [get_backend(n) for n in (names if names is not None else backend_names())]  # unknown: error
+    chosen = [get_backend(n, memory_format=memory_format)  # unknown name: error
+              for n in (names if names is not None else backend_names())]
     usable, skipped = [], []
     for backend in chosen:
         ok, reason = backend.available()
@@ -113,12 +118,12 @@ def _static_figures(artifact: Artifact, done: dict[str, dict[str, Any]], img_siz
     return {"size_mb": size, "params": src.get("params"), "macs": src.get("macs")}
 
 
-def _accuracy(artifact: Artifact, eval_batches: Any, eval_limit: int | None,
-              notes: list[str]) -> Evaluation | None:
+def _accuracy(artifact: Artifact, eval_batches: Any, eval_limit: int | None, notes: list[str],
+              memory_format: str) -> Evaluation | None:
     if eval_batches is None:
         return None
     for name in ACCURACY_BACKENDS.get(artifact.kind, ()):
-        backend = get_backend(name)
+        backend = get_backend(name, memory_format=memory_format)
         if not artifact.runs_on(name) or not backend.available()[0]:
             continue
         try:
@@ -197,21 +202,16 @@ def measure_group(backend: Backend, group: Sequence[Artifact], timing: Timing, r
         steps = _steps(backend, runners, bs, timing.img_size, skipped)
         if not steps:
             continue
-        calls = calls_per_sample(steps)  # the same for the whole group: its rounds stay balanced
-        visits = time_visits(steps, warmup=timing.warmup, rounds=timing.rounds, calls=calls, order=timing.order,
-                             seed=timing.seed)
-        # Each visit's fastest call is its least disturbed one (being descheduled only adds time): the
-        # latency figures and the ratios come from those; the mean keeps every call, interference included.
-        fastest = {n: [min(v) for v in vs] for n, vs in visits.items()}
-        every_call = {n: [t for v in vs for t in v] for n, vs in visits.items()}
-        ref = reference if reference in fastest else None
-        for name, values in fastest.items():
-            s = summarize(values)
-            mean_ms = round(1e3 * sum(every_call[name]) / len(every_call[name]), 6)
-            ratio = ratio_stats(values, fastest[ref], seed=timing.seed) if ref and name != ref else None
-            out[name].append(LatencyResult(backend.name, bs, s.median_ms, s.p90_ms, mean_ms, s.min_ms, s.n_runs,
+        timings = compare_steps(steps, warmup=timing.warmup, rounds=timing.rounds, order=timing.order,
+                                seed=timing.seed)  # one calls-per-visit for the whole group: balanced rounds
+        ref = timings.get(reference) if reference is not None else None
+        for name, t in timings.items():
+            s = t.latency
+            ratio = t.ratio_to(ref, seed=timing.seed) if ref is not None and name != reference else None
+            out[name].append(LatencyResult(backend.name, bs, s.median_ms, s.p90_ms, t.mean_ms, s.min_ms, s.n_runs,
                                            round(throughput_ips(bs, s.median_ms), 3), runners[name].settings,
-                                           reference=ref, ratio=ratio, calls_per_round=calls))
+                                           reference=reference if ref is not None else None, ratio=ratio,
+                                           calls_per_round=t.calls_per_round))
     return out
 
 
@@ -225,7 +225,8 @@ def bench_artifacts(artifacts: Sequence[Artifact], *, backends: Sequence[str] | 
                     batch_sizes: Sequence[int] = (1, 8), warmup: int = 5, rounds: int = 30,
                     img_size: int = 224, eval_data: Any = None, eval_limit: int | None = None,
                     progress: bool = False, root: Path | None = None, run_label: str | None = None,
-                    notes: Sequence[str] = (), order: str = "interleaved", seed: int = 0) -> BenchReport:
+                    notes: Sequence[str] = (), order: str = "interleaved", seed: int = 0,
+                    memory_format: str = "auto") -> BenchReport:
     """Measure every artifact on every available backend that takes its kind, at each batch size.
 
     Per backend and batch size, all its artifacts are timed in the same interleaved rounds (see
@@ -233,7 +234,8 @@ def bench_artifacts(artifacts: Sequence[Artifact], *, backends: Sequence[str] | 
     most MACs) in the same rounds, with a 95% bootstrap interval. Accuracies carry n, a Wilson interval
     and McNemar tests against the dense artifact and the artifact's source. Unavailable backends (and
     loads or batch sizes that failed) are listed in `report.skipped` with the reason. Paths are stored
-    relative to `root` when they lie inside it.
+    relative to `root` when they lie inside it. `memory_format` (auto, channels_last, contiguous) lays
+    out torch-cpu's models and batches, for latency and accuracy; the report's environment records it.
     """
     if not artifacts:
         raise NotFoundError("nothing to benchmark: no model, ONNX file or engine found; "
@@ -242,10 +244,10 @@ def bench_artifacts(artifacts: Sequence[Artifact], *, backends: Sequence[str] | 
     if len(set(names)) != len(names):
         raise ConfigError(f"artifact names must be unique, got {names}")
     check_rounds(warmup, rounds, order)
-    check_options(backends, batch_sizes, img_size, warmup, rounds)
+    check_options(backends, batch_sizes, img_size, warmup, rounds, memory_format)
     load_before = load_average()
     timing = Timing(tuple(batch_sizes), img_size, warmup, rounds, order, seed)
-    usable, skipped = _select_backends(backends)
+    usable, skipped = _select_backends(backends, memory_format)
     eval_batches, notes_out = _eval_batches(eval_data), list(notes)
     plan = [(b, [a for a in artifacts if b.artifact_kind == a.kind and a.runs_on(b.name)]) for b in usable]
     plan = [(b, group) for b, group in plan if group]
@@ -256,7 +258,7 @@ def bench_artifacts(artifacts: Sequence[Artifact], *, backends: Sequence[str] | 
         for a in artifacts:
             advance(f"{a.name} · accuracy")
             static[a.name] = _static_figures(a, static, img_size)
-            ev = _accuracy(a, eval_batches, eval_limit, notes_out)
+            ev = _accuracy(a, eval_batches, eval_limit, notes_out, memory_format)
             if ev is not None:
                 evals[a.name] = ev
         macs = {n: f["macs"] for n, f in static.items()}
@@ -269,8 +271,8 @@ def bench_artifacts(artifacts: Sequence[Artifact], *, backends: Sequence[str] | 
                            latencies=tuple(lats[a.name]), source=a.source,
                            **_accuracy_fields(a.name, evals, acc_ref, a.source))
             for a in artifacts]
-    settings = BenchSettings(tuple(batch_sizes), warmup, rounds, img_size, eval_limit, order, seed)
-    return BenchReport(env=environment(load_before), artifacts=tuple(done), skipped=tuple(skipped),
+    settings = BenchSettings(tuple(batch_sizes), warmup, rounds, img_size, eval_limit, order, seed, memory_format)
+    return BenchReport(env=environment(load_before, memory_format), artifacts=tuple(done), skipped=tuple(skipped),
                        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), settings=settings, run=run_label,
                        notes=tuple(notes_out))
 

@@ -179,6 +179,7 @@ def environment_table(report: BenchReport) -> Table:
             ("onnxruntime", env.onnxruntime or NONE), ("torch-pruning", env.torch_pruning or NONE),
             ("threads", threads), ("CPU", f"{env.cpu_name} ({env.cpu_count} logical)"),
             ("CPU vector extensions", ", ".join(env.cpu_flags) or NONE),
+            ("torch-cpu memory format", env.memory_format or NONE),
             ("load average 1/5/15 min, before", load(env.load_avg_before)),
             ("load average 1/5/15 min, after", load(env.load_avg_after)),
             ("GPU", env.gpu_name or NONE), ("CUDA", env.cuda or NONE)]

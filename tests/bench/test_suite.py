@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from fa_compress.bench.results import BenchReport
 from fa_compress.bench.suite import Artifact, bench_artifacts
 from fa_compress.errors import ConfigError, NotFoundError
 
@@ -100,3 +101,45 @@ def test_an_artifact_made_for_one_backend_is_measured_only_there(tiny_model, tin
 def test_rounds_warmup_and_order_are_checked(tiny_model, kwargs, match):
     with pytest.raises(ConfigError, match=match):
         bench_artifacts([Artifact("dense", "torch", model=tiny_model)], **{"batch_sizes": (1,), **FAST, **kwargs})
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "contiguous"])
+def test_the_memory_format_asked_reaches_the_torch_cpu_model_and_the_report(tiny_model, eval_set, fmt, monkeypatch):
+    """Asked of `bench_artifacts`: every conv of torch-cpu's copy sees its input and weight in that layout,
+    for the latency rounds and the accuracy pass; the settings and the environment record the choice."""
+    from fa_compress.bench.backends import torch_eager
+    from fa_compress.train.memory_format import is_in_format
+
+    seen: list[tuple[bool, bool]] = []
+    hook = lambda conv, args: seen.append((is_in_format(args[0], fmt), is_in_format(conv.weight, fmt)))  # noqa: E731
+    load = torch_eager.TorchRunner.__init__
+
+    def hooked(self, *args, **kwargs):
+        load(self, *args, **kwargs)
+        for m in self.model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.register_forward_pre_hook(hook)
+
+    monkeypatch.setattr(torch_eager.TorchRunner, "__init__", hooked)
+    report = bench_artifacts([Artifact("dense", "torch", model=tiny_model)], backends=["torch-cpu"],
+                             batch_sizes=(2,), eval_data=eval_set, memory_format=fmt, **FAST)
+    assert len(seen) > 3 * 2 and all(x and w for x, w in seen)  # warm-up, rounds and accuracy batches
+    (latency,) = report.artifacts[0].latencies
+    assert fmt in latency.settings
+    assert report.settings.memory_format == fmt
+    assert report.env.memory_format.startswith(f"{fmt}: asked for")
+    assert BenchReport.from_json(report.to_json()).settings.memory_format == fmt
+
+
+def test_auto_memory_format_is_recorded_with_what_it_picks_here(tiny_model):
+    from fa_compress.train.memory_format import describe_auto_cpu
+
+    report = bench_artifacts([Artifact("dense", "torch", model=tiny_model)], backends=["torch-cpu"],
+                             batch_sizes=(1,), **FAST)
+    assert report.settings.memory_format == "auto" and report.env.memory_format == describe_auto_cpu()
+
+
+def test_unknown_memory_format_fails_before_measuring(tiny_model):
+    with pytest.raises(ConfigError, match="unknown --memory-format 'nhwc'; choose one of auto, channels_last"):
+        bench_artifacts([Artifact("dense", "torch", model=tiny_model)], batch_sizes=(1,), memory_format="nhwc",
+                        **FAST)

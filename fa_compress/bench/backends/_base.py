@@ -47,6 +47,7 @@ class Backend(ABC):
     name: ClassVar[str]
     artifact_kind: ClassVar[str]  # "torch" | "onnx" | "tensorrt"
     description: ClassVar[str] = ""
+    options: ClassVar[tuple[str, ...]] = ()  # keyword arguments of __init__ that `get_backend` passes on
 
     @abstractmethod
     def available(self) -> tuple[bool, str]:
@@ -111,11 +112,18 @@ def backend_names() -> list[str]:
     return list(_REGISTRY)
 
 
-def get_backend(name: str) -> Backend:
-    """A new instance of the backend called `name`; `NotFoundError` listing the known ones."""
+def get_backend(name: str, **options: Any) -> Backend:
+    """A new instance of the backend called `name`; `NotFoundError` listing the known ones.
+
+    `options` reach the backends that declare them in `Backend.options`; the others ignore them, so one
+    set of options serves every backend:
+
+    >>> [get_backend(n, memory_format="channels_last") for n in ("torch-cpu", "ort-cpu")]
+    """
     if name not in _REGISTRY:
         raise unknown_name("backend", name, _REGISTRY)
-    return _REGISTRY[name]()
+    cls = _REGISTRY[name]
+    return cls(**{k: v for k, v in options.items() if k in cls.options})
 
 
 def check_artifact_is_path(backend: Backend, artifact: Any, suffixes: tuple[str, ...]) -> Path:

@@ -70,6 +70,7 @@ class TorchCpuBackend(_TorchBackend):
     name = "torch-cpu"
     device = "cpu"
     description = "PyTorch eager, CPU, float32"
+    options = ("memory_format",)
 
     def __init__(self, memory_format: str = "auto") -> None:
         from ...train.memory_format import check_memory_format
