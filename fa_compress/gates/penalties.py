@@ -36,6 +36,7 @@ def gate_costs(model: nn.Module, img_size: int) -> dict[str, torch.Tensor]:
     device = next(model.parameters()).device
     example = torch.zeros(1, 3, img_size, img_size, device=device)
     areas = conv_output_areas(model, example)
+    from ..models.keep_whole import keep_whole
     from ..prune.importance import GATE_PRUNERS
     from ..prune.pruner import traceable
 
@@ -44,7 +45,9 @@ def gate_costs(model: nn.Module, img_size: int) -> dict[str, torch.Tensor]:
                                                       customized_pruners=GATE_PRUNERS)
     names = {m: n for n, m in iter_gates(model)}
     costs = {n: torch.zeros(m.num_features, dtype=torch.float64) for n, m in iter_gates(model)}
-    for group in graph.get_all_groups(root_module_types=(nn.Conv2d, nn.Linear)):
+    modules = dict(model.named_modules())
+    whole = [modules[n] for n in keep_whole(model)]  # groups torch-pruning cannot follow: never cut, no cost
+    for group in graph.get_all_groups(ignored_layers=whole, root_module_types=(nn.Conv2d, nn.Linear)):
         cost = group_channel_costs(group, areas)
         if cost is None:
             continue

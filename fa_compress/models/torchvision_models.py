@@ -31,15 +31,10 @@ NO_BATCHNORM = frozenset({
     "squeezenet1_1", "swin_b", "swin_s", "swin_t", "swin_v2_b", "swin_v2_s", "swin_v2_t", "vgg11", "vgg13",
     "vgg16", "vgg19", "vit_b_16", "vit_b_32", "vit_h_14", "vit_l_16", "vit_l_32",
 })
-# BatchNorm'd, but torch-pruning cannot take them (measured; benchmarks/zoo.py lists them as refused).
-_SHUFFLE = ("is not supported: torch-pruning 1.6.1 cannot trace its channel shuffle (split, concat, then a view "
-            "of the channels into groups: ZeroDivisionError in its reshape index mapping)")
-UNSUPPORTED: dict[str, str] = {
-    **{f"shufflenet_v2_x{w}": _SHUFFLE for w in ("0_5", "1_0", "1_5", "2_0")},
-    "maxvit_t": "is not supported: torch-pruning 1.6.1 did not finish building its dependency graph (its "
-                "window and grid attention at 224 px, the smallest input it takes: 12 GB and still tracing "
-                "after 4 CPU-minutes, measured 2026-12-01)",
-}
+# BatchNorm'd, but facompress cannot take them (name -> reason); none at present. ShuffleNetV2 and MaxViT
+# prune with the layers torch-pruning cannot follow kept whole (keep_whole.py), ShuffleNetV2 with its
+# channel shuffle made traceable (shufflenet.py).
+UNSUPPORTED: dict[str, str] = {}
 _NO_BN_REASON = "has no BatchNorm2d layers, where facompress puts its gates"
 # VGG pools to 7x7 (AdaptiveAvgPool2d((7, 7))); ONNX export of that needs a feature map 7 divides,
 # i.e. 224 px inputs (at 32 px the exporter stops: "output size that are not factor of input size").
@@ -106,6 +101,15 @@ def _offline_message(name: str, exc: BaseException) -> str:
     )
 
 
+def _traceable(name: str, model: nn.Module) -> nn.Module:
+    """`model` rewritten, where its family needs it, into a form torch-pruning can trace (same values)."""
+    if name.startswith("shufflenet_v2_"):
+        from .shufflenet import make_traceable
+
+        return make_traceable(model)
+    return model
+
+
 def _construct(name: str, imagenet: bool) -> nn.Module:
     import torchvision
 
@@ -114,11 +118,12 @@ def _construct(name: str, imagenet: bool) -> nn.Module:
     if not imagenet:
         if name in _EXTRA_KWARGS:
             kwargs["init_weights"] = True  # the explicit choice silences torchvision's FutureWarning
-        return constructor(weights=None, **kwargs)
+        return _traceable(name, constructor(weights=None, **kwargs))
     try:
-        return constructor(weights=default_weights(name), **kwargs)
+        model = constructor(weights=default_weights(name), **kwargs)
     except (OSError, RuntimeError) as exc:  # URLError offline; hash mismatch / corrupt cache
         raise NotFoundError(_offline_message(name, exc)) from exc
+    return _traceable(name, model)
 
 
 def _builder(name: str) -> Callable[[bool], nn.Module]:

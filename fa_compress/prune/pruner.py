@@ -14,6 +14,7 @@ from torch import nn
 
 from ..errors import ConfigError, NotFoundError, unknown_name
 from ..gates import fold_gates, has_gates
+from ..models.keep_whole import keep_whole
 from .gate_scores import DEFAULT_SCORE_IMAGES, accumulate_gate_taylor, has_taylor_scores
 from .importance import (DEFAULT_GATE_SCORE, GATE_PRUNERS, IMPORTANCES, NEEDS_GATES, NEEDS_GRADIENTS, REDUCTIONS,
                          SCORES, feasible_ratio, make_importance)
@@ -102,7 +103,7 @@ def channel_counts(model: nn.Module) -> dict[str, int]:
 
 def _resolve_ignored(model: nn.Module, names: Sequence[str], head: nn.Module) -> list[nn.Module]:
     modules = dict(model.named_modules())
-    ignored = [head]
+    ignored = [head, *(modules[n] for n in keep_whole(model))]  # see models/keep_whole.py
     for name in names:
         if name not in modules:
             close = difflib.get_close_matches(name, [n for n in modules if n], n=4, cutoff=0.5)

@@ -68,7 +68,6 @@ FINETUNE = [
     Case("unknown-gate-penalty", lambda s: ft("--gate-penalty", "l3"), "gate-penalty"),
     Case("unknown-model-close-match", lambda s: ft(model="resnet19"), "facompress models"),
     Case("model-without-batchnorm", lambda s: ft(model="alexnet"), "BatchNorm2d"),
-    Case("model-torch-pruning-cannot-trace", lambda s: ft(model="shufflenet_v2_x0_5"), "torch-pruning"),
     Case("img-size-below-model-minimum", lambda s: ft(model="inception_v3"), "75 px"),
     Case("timm-unknown-name", lambda s: ft(model="timm:resnt18"), "timm"),
     Case("user-code-without-trust-code", lambda s: ft(model=f"{NETS}:norm_zoo"), "--trust-code"),

@@ -16,7 +16,8 @@ HEADS = {
     "regnet_y_400mf": "fc", "mobilenet_v2": "classifier.1", "mobilenet_v3_small": "classifier.3",
     "mobilenet_v3_large": "classifier.3", "mnasnet0_5": "classifier.1", "densenet121": "classifier",
     "efficientnet_b0": "classifier.1", "efficientnet_v2_s": "classifier.1", "googlenet": "fc",
-    "inception_v3": "fc", "vgg11_bn": "classifier.6", "efficientnet_lite0": "_fc",
+    "inception_v3": "fc", "vgg11_bn": "classifier.6", "shufflenet_v2_x0_5": "fc", "maxvit_t": "classifier.5",
+    "efficientnet_lite0": "_fc",
 }
 
 
@@ -48,7 +49,6 @@ def test_facts_come_from_torchvisions_weight_enums():
 
 @pytest.mark.parametrize("name, words", [
     ("alexnet", "no BatchNorm2d"), ("vit_b_16", "no BatchNorm2d"), ("convnext_tiny", "no BatchNorm2d"),
-    ("shufflenet_v2_x0_5", "torch-pruning"),
 ])
 def test_refused_models_say_why_and_what_works(name, words):
     with pytest.raises(ConfigError) as info:

@@ -62,3 +62,12 @@ def no_batchnorm() -> nn.Module:
 def ends_in_conv() -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Conv2d(8, 4, 1), nn.AdaptiveAvgPool2d(1),
                          nn.Flatten())
+
+
+def tiny_maxvit() -> nn.Module:
+    """MaxViT's own blocks (MBConv, window and grid attention): maxvit_t's first two stages at a quarter
+    width, for 64 px inputs (the size facompress first runs a factory's model at)."""
+    from torchvision.models.maxvit import MaxVit
+
+    return MaxVit(input_size=(64, 64), stem_channels=16, partition_size=2, block_channels=[16, 32],
+                  block_layers=[1, 1], head_dim=8, stochastic_depth_prob=0.0, num_classes=4)
