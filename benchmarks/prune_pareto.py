@@ -254,8 +254,10 @@ def main() -> None:
     if unknown:
         p.error(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
     torch.set_num_threads(args.threads)
-    rows = json.loads(out.with_suffix(".json").read_text())["rows"] if args.resume and out.with_suffix(".json").exists() else []
-    doc = {"command": command_line(), "environment": environment(), "load_before": load_average(), "rows": rows,
+    earlier = json.loads(out.with_suffix(".json").read_text()) if args.resume and out.with_suffix(".json").exists() else {}
+    rows = earlier.get("rows", [])
+    command = " ; ".join(c for c in (earlier.get("command"), command_line()) if c)  # a resumed run keeps both
+    doc = {"command": command, "environment": environment(), "load_before": load_average(), "rows": rows,
            "recovery": f"{args.recover_epochs} epoch of {args.recoveries.split(',')[0]}"}
 
     def save() -> None:
