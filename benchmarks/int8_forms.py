@@ -2,7 +2,7 @@
 
     python benchmarks/int8_forms.py                       # resnet18, 64/128/224 px, batch 1 and 8
     python benchmarks/int8_forms.py --sizes 64 --runs 10  # quick look
-    python benchmarks/int8_forms.py --run runs/<run>      # a run's pruned.onnx (e.g. Lite0 keep 0.6, 64 px),
+    python benchmarks/int8_forms.py --run runs/<run>      # a run's pruned.onnx (e.g. Lite0 at 0.5 MACs, 64 px),
                                                           # calibrated on its training images, with accuracy
 
 For each image size the FP32 resnet18 (torchvision, random weights: latency does not depend on the
@@ -15,7 +15,9 @@ and statistics. Results go to benchmarks/results/int8_forms.json (with --run: in
 with each form's top-1 on the run's test split, n, Wilson interval and McNemar's test against FP32).
 
 The forms vary one factor at a time around the TensorRT-facing form "qdq" (QDQ, int8 activations,
-symmetric, per-channel weights, float biases, pre-processed), plus onnxruntime's QOperator forms.
+symmetric, per-channel weights, float biases, pre-processed), plus onnxruntime's QOperator forms; with
+--run, around "qdq-u8" (what `export --int8` writes for onnxruntime CPU), with and without its channel
+padding.
 """
 
 from __future__ import annotations
@@ -56,10 +58,12 @@ FORMS = [
     _variant("qoperator-u8-reduce-range", quant_format="qoperator", activations="u8", symmetric_activations=False,
              reduce_range=True, quantize_bias=True),
 ]
-U8 = INT8_FORMS["qdq-u8"]
-# For depthwise-heavy models (EfficientNet-Lite): what to leave in float, and the forms' other knobs.
+U8 = INT8_FORMS["qdq-u8"]  # channels padded for onnxruntime's symmetric kernels (`Int8Form.pad_channels`)
+# For depthwise-heavy models (EfficientNet-Lite): the channel padding, what to leave in float, the other knobs.
 RUN_FORMS = [
-    TENSORRT_FORM, U8, INT8_FORMS["qdq-u8-rr"], INT8_FORMS["qoperator-u8"],
+    TENSORRT_FORM, U8, replace(U8, name="qdq-u8-unpadded", pad_channels=False), INT8_FORMS["qdq-u8-rr"],
+    INT8_FORMS["qoperator-u8"],
+    replace(U8, name="qdq-u8-zp128", symmetric_activations=True),  # uint8 activations, zero point 128
     replace(U8, name="qdq-u8-float-depthwise", float_depthwise=True),
     replace(U8, name="qdq-u8-float-head", float_ops=("Gemm",)),
     replace(U8, name="qdq-u8-int32-bias", quantize_bias=True),

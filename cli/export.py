@@ -59,7 +59,9 @@ def _print(r) -> None:  # noqa: ANN001 - an ExportResult; imported lazily to kee
     for f in r.int8_files:
         q, a = f.quantized, f.accuracy
         made_for = "onnxruntime CPU" if f.target == "ort-cpu" else "TensorRT; on CPUs run it with OpenVINO"
-        typer.echo(f"{q.path}  ({q.size_mb:.1f} MB = {q.size_ratio:.2f}x FP32, form {q.form.name}, for {made_for})")
+        padded = f", {q.padded_channels} zero channels for its kernels" if q.padded_channels else ""
+        typer.echo(f"{q.path}  ({q.size_mb:.1f} MB = {q.size_ratio:.2f}x FP32, form {q.form.name}{padded}, "
+                   f"for {made_for})")
         lo, hi = a.interval_pct
         verdict = "within noise" if a.within_noise else "significant"
         typer.echo(f"  test top-1: FP32 {a.fp32_top1_pct:.2f}%  INT8 {a.top1_pct:.2f}% [{lo:.2f}, {hi:.2f}]  drop "

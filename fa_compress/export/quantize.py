@@ -13,6 +13,13 @@ latency for every int8-activation form, against 0.17-0.39x for uint8 activations
 "qoperator-u8"), and 5-10x for QOperator with int8 activations. Per-channel vs per-tensor weights,
 reduce_range, pre-processing and int32 biases made no consistent difference. So: "qdq" for
 TensorRT (and OpenVINO), "qdq-u8" for onnxruntime on CPUs: `int8_form_for(backend)` chooses.
+
+The onnxruntime forms also pad conv channels with zeros (`_pad_channels.pad_conv_channels`, exact):
+MLAS's fast symmetric INT8 kernels take a depthwise conv only in multiples of 16 channels, and pruned
+channel counts (rounded to 8) often are not; the generic kernel they fall back to is slower than FP32.
+On EfficientNet-Lite0 pruned to 0.5 of dense MACs at 64 px (7 of its 16 depthwise convs misaligned) that
+took "qdq-u8" from 0.73x to 0.61x the pruned FP32 latency at batch 8, 0.68x to 0.59x at batch 1, the
+file from 0.287x to 0.290x FP32 (`benchmarks/results/int8_forms_run.md`).
 """
 
 from __future__ import annotations
@@ -52,6 +59,9 @@ class Int8Form:
     weights: str = "s8"  # "s8" (int8) or "u8" (uint8) weights
     float_depthwise: bool = False  # leave depthwise convolutions (group == channels) in float32
     float_ops: tuple[str, ...] = ()  # op types left in float32 (e.g. "Gemm" for the classifier)
+    # Zero channels so that onnxruntime's fast symmetric INT8 kernels run every conv (exact; `pad_conv_channels`):
+    # depthwise convs in multiples of 16 channels, conv outputs of at least 16 in multiples of 8.
+    pad_channels: bool = False
 
 
 INT8_FORMS: dict[str, Int8Form] = {
@@ -62,17 +72,18 @@ INT8_FORMS: dict[str, Int8Form] = {
         # (no int32 DequantizeLinear for TensorRT's parser to handle).
         Int8Form("qdq", "qdq", "s8", per_channel=True, symmetric_activations=True, reduce_range=False, preprocess=True,
                  quantize_bias=False),
-        # The fastest form for onnxruntime on x86 CPUs (benchmarks/int8_forms.py): uint8 activations. Still
-        # QDQ, so other execution providers read it too; TensorRT does not (it needs int8, zero point 0).
+        # The fastest form for onnxruntime on x86 CPUs (benchmarks/int8_forms.py): uint8 activations, int8
+        # weights of zero point 0, channels padded to what MLAS's symmetric conv kernels take. Still QDQ, so
+        # other execution providers read it too; TensorRT does not (it needs int8, zero point 0).
         Int8Form("qdq-u8", "qdq", "u8", per_channel=True, symmetric_activations=False, reduce_range=False,
-                 preprocess=True, quantize_bias=False),
+                 preprocess=True, quantize_bias=False, pad_channels=True),
         # qdq-u8 with 7-bit weights: onnxruntime's advice for x86 CPUs without VNNI, whose u8 x s8 dot product
         # saturates in int16 (an accuracy fix, not a speed-up).
         Int8Form("qdq-u8-rr", "qdq", "u8", per_channel=True, symmetric_activations=False, reduce_range=True,
-                 preprocess=True, quantize_bias=False),
+                 preprocess=True, quantize_bias=False, pad_channels=True),
         # onnxruntime's classic x86 recommendation: QOperator kernels (QLinearConv, ...), uint8 activations.
         Int8Form("qoperator-u8", "qoperator", "u8", per_channel=True, symmetric_activations=False,
-                 reduce_range=False, preprocess=True),
+                 reduce_range=False, preprocess=True, pad_channels=True),
     )
 }
 AUTO = "auto"  # --int8-format auto: the form chosen for the backend (and CPU) the file is made for
@@ -90,12 +101,14 @@ BACKEND_FORMS: dict[str, tuple[str, ...]] = {
 def ort_cpu_form(flags: tuple[str, ...] | None = None) -> Int8Form:
     """The INT8 form for onnxruntime's CPU provider on a CPU with these vector `flags` (default: this one's).
 
-    uint8 activations with int8 per-channel weights in Q/DQ form: onnxruntime fuses them into QLinearConv
-    (NHWC, the Clip/ReLU6 activations folded into the output range) and runs MLAS's u8 x s8 kernels. On
-    the 2-core Xeon with AVX-512 VNNI these were the fastest forms (`benchmarks/int8_forms.py`: resnet18
-    0.17-0.39x FP32; EfficientNet-Lite0 keep-0.6 at 64 px about 0.8x at batch 8, where depthwise convs
-    dominate), while symmetric int8 activations (the TensorRT form) ran at 1.3-1.8x FP32. Without VNNI,
-    7-bit weights keep the int16 accumulation from saturating (onnxruntime's advice; not measured here).
+    uint8 activations with int8 per-channel weights of zero point 0 in Q/DQ form, channels padded to
+    MLAS's vector widths: onnxruntime fuses them into QLinearConv (NHWC, the Clip/ReLU6 activations folded
+    into the output range, residual Adds into QLinearAdd) and runs MLAS's symmetric u8 x s8 kernels. On the
+    2-core Xeon with AVX-512 VNNI these were the fastest forms (`benchmarks/int8_forms.py`: resnet18
+    0.17-0.39x FP32; EfficientNet-Lite0 at 0.5 of dense MACs, 64 px: 0.61x at batch 8), while
+    symmetric int8 activations (the TensorRT form) ran at 1.3-2x FP32, and uint8 activations with zero point
+    128 or uint8 weights (no fast kernel) slower still. Without VNNI, 7-bit weights keep the int16
+    accumulation from saturating (onnxruntime's advice; not measured here).
     """
     from ..bench.environment import cpu_flags
 
@@ -130,6 +143,7 @@ class QuantizedExport:
     size_mb: float
     size_ratio: float  # size_mb / fp32_size_mb
     quantize_s: float
+    padded_channels: int = 0  # zero output channels added for onnxruntime's kernels (`Int8Form.pad_channels`)
 
 
 class ImageCalibrationReader:
@@ -194,6 +208,9 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib_images: torch.Tensor, *
             source = Path(tmp) / "pre.onnx"
             with _quiet_quantizer():
                 qz.shape_inference.quant_pre_process(str(fp32_path), str(source))
+        padded = 0
+        if spec.pad_channels:
+            source, padded = _padded_copy(source, Path(tmp) / "padded.onnx")
         reader = ImageCalibrationReader(_input_name(source), calib_images.detach().cpu().numpy(), calib_batch_size)
         excluded = float_nodes(source, spec)
         staged = Path(tmp) / "int8.onnx"
@@ -212,7 +229,21 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib_images: torch.Tensor, *
     fp32_mb, int8_mb = size_mb(fp32_path), size_mb(out_path)
     return QuantizedExport(path=out_path, form=spec, calib_images=len(calib_images), fp32_size_mb=fp32_mb,
                            size_mb=int8_mb, size_ratio=round(int8_mb / fp32_mb, 4),
-                           quantize_s=round(time.perf_counter() - start, 3))
+                           quantize_s=round(time.perf_counter() - start, 3), padded_channels=padded)
+
+
+def _padded_copy(source: Path, out: Path) -> tuple[Path, int]:
+    """`source` with its conv channels padded for onnxruntime's INT8 kernels (written to `out`), and the
+    number of zero channels added; `source` itself where nothing needs padding."""
+    from ._pad_channels import pad_conv_channels
+
+    onnx = require("onnx", "INT8 quantisation")
+    model = onnx.load(str(source))
+    padding = pad_conv_channels(model)
+    if not padding.convs:
+        return source, 0
+    onnx.save(model, str(out))
+    return out, padding.channels_added
 
 
 def float_nodes(path: Path, form: Int8Form) -> list[str]:

@@ -132,3 +132,89 @@ def test_float_depthwise_leaves_depthwise_convs_unquantised(tmp_path):
     dw = [n.name for n in graph.node if n.op_type == "Conv" and any(a.name == "group" and a.i == 8 for a in n.attribute)]
     assert float_nodes(fp32.path, form) == dw and len(dw) == 1
     assert float_nodes(fp32.path, INT8_FORMS["qdq-u8"]) == []
+
+
+def _pruned_block() -> torch.nn.Module:
+    """A pruned-looking mobile block: 24 channels (not a multiple of 16) through a depthwise conv, an
+    8-channel projection (narrower than 16) and a residual tensor the padding must leave alone."""
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 24, 3, stride=2, padding=1), nn.ReLU6())
+            self.dw = nn.Sequential(nn.Conv2d(24, 24, 3, padding=1, groups=24), nn.ReLU6())
+            self.project = nn.Conv2d(24, 8, 1)
+            self.expand = nn.Sequential(nn.Conv2d(8, 24, 1), nn.ReLU6())
+            self.dw_residual = nn.Sequential(nn.Conv2d(24, 24, 3, padding=1, groups=24), nn.ReLU6())
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 4))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) -> (N, 4)
+            y = self.expand(self.project(self.dw(self.stem(x))))  # (N, 24, H/2, W/2)
+            return self.head(self.dw_residual(y) + y)  # y feeds an Add too: that depthwise conv stays at 24
+
+    torch.manual_seed(0)
+    return Block().eval()
+
+
+def _convs(path) -> dict[str, tuple[list[int], int]]:
+    """Each conv's weight shape and group, by name (QDQ files: the shape of the quantised weight)."""
+    graph = onnx.load(str(path)).graph
+    dims = {t.name: list(t.dims) for t in graph.initializer}
+    made_by = {o: n for n in graph.node for o in n.output}
+    shapes = {}
+    for n in graph.node:
+        if n.op_type == "Conv":
+            w = n.input[1] if n.input[1] in dims else made_by[n.input[1]].input[0]  # through its DequantizeLinear
+            shapes[n.name] = (dims[w], next((a.i for a in n.attribute if a.name == "group"), 1))
+    return shapes
+
+
+@pytest.fixture(scope="module")
+def pruned_block(tmp_path_factory):
+    meta = onnx_metadata(classes=list("abcd"), img_size=16, mean=(0.5,) * 3, std=(0.5,) * 3)
+    return export_onnx(_pruned_block(), tmp_path_factory.mktemp("pad") / "block.onnx", img_size=16, metadata=meta)
+
+
+def test_channel_padding_is_exact_and_fits_the_symmetric_kernels(pruned_block, tmp_path):
+    from fa_compress.export._pad_channels import pad_conv_channels
+
+    model = onnx.load(str(pruned_block.path))
+    padding = pad_conv_channels(model)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(tmp_path / "padded.onnx"))
+    before, after = list(_convs(pruned_block.path).values()), list(_convs(tmp_path / "padded.onnx").values())
+    assert [w for w, _ in before] == [[24, 3, 3, 3], [24, 1, 3, 3], [8, 24, 1, 1], [24, 8, 1, 1], [24, 1, 3, 3]]
+    assert after == [([32, 3, 3, 3], 1), ([32, 1, 3, 3], 32), ([16, 32, 1, 1], 1), ([24, 16, 1, 1], 1),
+                     ([24, 1, 3, 3], 24)]  # stem, dw: 16-multiples; project: >= 16; the residual path untouched
+    assert len(padding.convs) == 3 and padding.channels_added == 8 + 8 + 8
+    x = np.random.default_rng(0).standard_normal((3, 3, 16, 16)).astype(np.float32)  # (N, 3, H, W)
+    out = {p: run_batches(open_session(p), x, 3) for p in (pruned_block.path, tmp_path / "padded.onnx")}
+    torch.testing.assert_close(*out.values(), rtol=1e-5, atol=1e-5)
+
+
+def test_the_onnxruntime_form_runs_every_conv_as_a_fast_qlinearconv(pruned_block, tmp_path):
+    import onnxruntime as ort
+
+    from fa_compress.export.quantize import INT8_FORMS
+
+    calib = torch.randn(16, 3, 16, 16)  # (N, 3, H, W)
+    q = quantize_int8(pruned_block.path, tmp_path / "block.int8-ort.onnx", calib, form=INT8_FORMS["qdq-u8"])
+    assert q.form.pad_channels and q.padded_channels == 24
+    assert [g for _, g in _convs(q.path).values()] == [1, 32, 1, 1, 24]
+    graph = onnx.load(str(q.path)).graph
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
+    dequantized = [n for n in graph.node if n.op_type == "DequantizeLinear" and len(n.input) > 2]
+    weight_zps = [inits[n.input[2]] for n in dequantized if n.input[0] in inits]
+    activation_zps = [inits[n.input[2]] for n in dequantized if n.input[0] not in inits]
+    assert activation_zps and all(z.dtype == np.uint8 for z in activation_zps)  # activations: uint8
+    assert weight_zps and all(z.dtype == np.int8 and not z.any() for z in weight_zps)  # weights: int8, zero point 0
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")  # what onnxruntime makes of it
+    options.log_severity_level = 3
+    ort.InferenceSession(str(q.path), options, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
+    assert ops.count("QLinearConv") == 5 and "Conv" not in ops and "QLinearAdd" in ops  # nothing left in float
+    trt = quantize_int8(pruned_block.path, tmp_path / "block.int8-trt.onnx", calib)  # TensorRT's form
+    assert not trt.form.pad_channels and trt.padded_channels == 0
+    assert [g for _, g in _convs(trt.path).values()] == [1, 24, 1, 1, 24]
