@@ -28,9 +28,9 @@ def print_headline(report, run_path: Path) -> None:
     for row in headline.rows:
         table.add_row(*row)
     console.print(table)
-    for line in spread_warnings(report):
-        console.print(f"noisy: {line}", style="yellow", highlight=False)
+    for line in spread_warnings(report):  # plain text: "[openvino]" in an install hint is not markup
+        console.print(f"noisy: {line}", style="yellow", highlight=False, markup=False)
     for s in report.skipped:
         console.print(f"skipped {s.backend}{f' on {s.artifact}' if s.artifact else ''}: {s.reason}",
-                      style="yellow", highlight=False)
+                      style="yellow", highlight=False, markup=False)
     console.print(f"report: {run_path / 'report.md'} (also report.html, report.json)", highlight=False)

@@ -122,13 +122,18 @@ def test_cli_bench_then_report(run):
 
     cli = CliRunner()
     args = ["bench", "--run", str(run.path), "--backend", "torch-cpu,ort-cpu", "--backend", "tensorrt",
-            "--batch-sizes", "1", "--warmup", "1", "--rounds", "2", "--eval-limit", "10", "--quiet"]
+            "--backend", "openvino-cpu", "--batch-sizes", "1", "--warmup", "1", "--rounds", "2",
+            "--eval-limit", "10", "--quiet"]
     result = cli.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Headline" in result.output and "finetuned" in result.output
     assert f"report: {run.path / 'report.md'}" in " ".join(result.output.split())
     if not torch.cuda.is_available():
         assert "skipped tensorrt" in result.output
+    from fa_compress._deps import available
+
+    if not available("openvino"):  # the install hint printed whole, not eaten as console markup
+        assert "pip install 'facompress[openvino]'" in " ".join(result.output.split())
     md = (run.path / "report.md").read_text()
     assert BenchReport.from_json((run.path / "report.json").read_text()).artifacts[0].eval_images == 10
     result = cli.invoke(app, ["report", "--run", str(run.path)])
