@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import sys
 
-# OpenMP's default busy-wait makes PyTorch CPU ops stall whenever another job holds a core
-# (measured on a shared 2-core machine: 4-11 images/s instead of ~300). Passive waiting costs
-# little when the machine is quiet. Set before torch is imported; an explicit setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP spins while waiting (fast on a quiet machine) unless other jobs keep a core busy, when it
+# sleeps instead (fa_compress/wait_policy.py has the measurements). Decided before torch is imported;
+# an explicit OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+from fa_compress.wait_policy import choose_wait_policy  # noqa: E402 - imports neither torch nor numpy
+
+choose_wait_policy()
 
 import typer
 
