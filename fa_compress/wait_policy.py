@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 
 BUSY_CORES = 0.5  # other processes' CPU use, in cores, from which OpenMP sleeps instead of spinning
+_CHOSEN: dict = {}  # what `choose_wait_policy` found in this process (for `wait_policy_record`)
 
 
 def _cpu_times() -> tuple[int, int]:
@@ -56,7 +57,18 @@ def choose_wait_policy(environ: dict | None = None, busy: Callable[[], float | N
     if "OMP_WAIT_POLICY" in env or "GOMP_SPINCOUNT" in env:
         return None
     load = busy()
+    if environ is None:
+        _CHOSEN["busy_cores"] = None if load is None else round(load, 2)
     if load is None or load < BUSY_CORES:
         return None
     env["OMP_WAIT_POLICY"] = "PASSIVE"
     return "PASSIVE"
+
+
+def wait_policy_record() -> dict:
+    """What OpenMP waits with in this process and why, for run.json: the variables in force and the
+    busy cores the command line saw (absent when it did not look: an explicit setting, or a library call)."""
+    found = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    policy = found["OMP_WAIT_POLICY"] or ("spin count " + found["GOMP_SPINCOUNT"] if found["GOMP_SPINCOUNT"]
+                                          else "OpenMP default (spin, then sleep)")
+    return {"policy": policy, **({"busy_cores_at_start": _CHOSEN["busy_cores"]} if "busy_cores" in _CHOSEN else {})}

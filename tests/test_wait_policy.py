@@ -32,3 +32,13 @@ def test_the_cli_leaves_an_explicit_policy_alone():
             "print(os.environ['OMP_WAIT_POLICY'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "ACTIVE"
+
+
+def test_the_record_names_the_policy_in_force(monkeypatch):
+    from fa_compress.wait_policy import wait_policy_record
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert wait_policy_record()["policy"] == "PASSIVE"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    assert wait_policy_record()["policy"].startswith("OpenMP default")

@@ -168,6 +168,7 @@ def _record(run: Run, opts: PruneOptions, settings: PruneSettings, result: Prune
         "dataset": {"validation": bundle.validation.to_dict(), "train_images": len(bundle.train),
                     "val_images": len(bundle.val), "test_images": len(bundle.test)},
         "memory_format": resolve_memory_format(opts.memory_format, ctx.device, pruned).to_dict(),
+        "openmp_wait": _wait_policy(),
         "latency_search": None, **searched, "artifacts": {"model": model_file}, "metrics": result.to_dict()})
 
 
@@ -237,3 +238,9 @@ def _folded(model):
     from ..gates import fold_gates, has_gates
 
     return fold_gates(copy.deepcopy(model)) if has_gates(model) else model
+
+
+def _wait_policy() -> dict:
+    from ..wait_policy import wait_policy_record
+
+    return wait_policy_record()

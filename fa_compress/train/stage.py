@@ -208,6 +208,7 @@ def _finish(run: Run, opts: FinetuneOptions, bundle, result: FinetuneResult, ctx
     run.record("finetune", {
         "status": "done", "options": opts.to_dict(), "world_size": ctx.world,
         "memory_format": resolve_memory_format(opts.train.memory_format, ctx.device, model).to_dict(),
+        "openmp_wait": _wait_policy(),
         "dataset": {"spec": opts.data, **bundle.to_json()},
         "artifacts": {"model": "finetuned.safetensors", "gates": "gates.json",
                       **({"gate_histogram": "gate_histogram.png"} if rankings else {})},
@@ -217,3 +218,9 @@ def _finish(run: Run, opts: FinetuneOptions, bundle, result: FinetuneResult, ctx
                     "channels": sum(r.channels for r in rankings)},
     })
     run.mark_latest(runs_root())
+
+
+def _wait_policy() -> dict:
+    from ..wait_policy import wait_policy_record
+
+    return wait_policy_record()

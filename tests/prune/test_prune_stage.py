@@ -129,3 +129,4 @@ def test_fade_epochs_fade_the_planned_cut_out_and_are_recorded(tmp_path):
     assert result.macs_after < result.macs_before
     stored = run.manifest["stages"]["prune:pruned-fade"]
     assert stored["fade_epochs"] == 1 and stored["metrics"]["fade"]["channels"] == result.fade["channels"]
+    assert "policy" in stored["openmp_wait"] and "policy" in run.manifest["stages"]["finetune"]["openmp_wait"]
