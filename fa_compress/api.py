@@ -187,18 +187,16 @@ def _faded(model: nn.Module, classifier: nn.Module, settings: Any, example: torc
            train_data: Data | None, device: str, epochs: int, gradient_fn: Any, score_fn: Any) -> tuple:
     """A copy of `model` with the planned cut faded out, its classifier, and the budget as a keep ratio."""
     from .prune.budget import Budget
-    from .prune.fade import fade_out, plan_cut
+    from .prune.fade import faded_copy
     from .train import TrainConfig, init_context
     from .train.progress import phase_bar
 
     if train_data is None:
         raise ConfigError("fade_epochs needs train_data= to train the remaining gates on while the cut fades")
-    masks, found = plan_cut(model, classifier, settings, example, budget, gradient_fn, score_fn)
-    name = next(n for n, m in model.named_modules() if m is classifier)
-    faded = copy.deepcopy(model)
-    head_copy = faded.get_submodule(name) if name else faded
     with phase_bar(False) as bar:
-        fade_out(faded, head_copy, masks, _dataset(train_data), TrainConfig(), init_context(device), bar, epochs=epochs)
+        faded, head_copy, _, found = faded_copy(model, classifier, settings, example, budget, _dataset(train_data),
+                                                TrainConfig(), init_context(device), bar, epochs=epochs,
+                                                gradient_fn=gradient_fn, score_fn=score_fn)
     return faded, head_copy, Budget(keep=found.keep)
 
 

@@ -126,7 +126,8 @@ def parse_budget(keep: str | float | None = None, target_macs: float | None = No
                   gate_threshold=gate_threshold)
 
 
-def _module_name(model: nn.Module, module: nn.Module) -> str:
+def module_name(model: nn.Module, module: nn.Module) -> str:
+    """The dotted name of `module` inside `model` ("" for the model itself)."""
     for name, m in model.named_modules():
         if m is module:
             return name
@@ -207,7 +208,7 @@ def prune_to_budget(model: nn.Module, head: nn.Module, settings: PruneSettings, 
     dense_model = fold_gates(copy.deepcopy(model)) if has_gates(model) else model
     dense = _sizes(dense_model, img)
     base = scored_base(model, settings, gradient_fn, score_fn)
-    trials = _Trials(base, _module_name(model, head), settings, example, dense)
+    trials = _Trials(base, module_name(model, head), settings, example, dense)
     if budget.mode in ("keep", "auto"):
         keep = auto_keep(model, budget.gate_threshold) if budget.mode == "auto" else (budget.keep or settings.keep)
         out = trials(keep)

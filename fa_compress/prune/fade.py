@@ -10,6 +10,7 @@ the accuracy right after the cut is the faded model's.
 
 >>> masks, found = plan_cut(model, head, settings, example, Budget(target_macs=0.5), score_fn=...)
 >>> fade_out(model, head, masks, train_set, cfg, ctx, bar)     # in place; masks[name]: (C,) bool, True = cut
+>>> faded, faded_head, masks, found = faded_copy(model, head, settings, example, budget, train_set, cfg, ctx, bar)
 """
 
 from __future__ import annotations
@@ -29,17 +30,10 @@ from ..train.distributed import Context, rank_batch_size
 from ..train.loop import run_image_phase
 from ..train.progress import PhaseBar
 from ..train.sampler import ResumableSampler
-from .budget import Budget, BudgetResult, prune_to_budget
+from .budget import Budget, BudgetResult, module_name, prune_to_budget
 from .pruner import PruneSettings
 
 DEFAULT_FADE_UNTIL = 0.6  # the planned gates reach 0 at 60% of the epoch; the rest adapts to the cut
-
-
-def _name_of(model: nn.Module, module: nn.Module) -> str:
-    for name, m in model.named_modules():
-        if m is module:
-            return name
-    raise ConfigError("the head given is not a module of the model")
 
 
 def plan_cut(model: nn.Module, head: nn.Module, settings: PruneSettings, example: torch.Tensor, budget: Budget,
@@ -52,7 +46,7 @@ def plan_cut(model: nn.Module, head: nn.Module, settings: PruneSettings, example
     work = copy.deepcopy(model)
     for _, m in iter_gates(work):
         m.channel_origin = torch.arange(m.num_features)
-    pruned, found = prune_to_budget(work, work.get_submodule(_name_of(model, head)), settings, example, budget,
+    pruned, found = prune_to_budget(work, work.get_submodule(module_name(model, head)), settings, example, budget,
                                     gradient_fn, score_fn)
     kept = {name: m.channel_origin for name, m in pruned.named_modules()
             if getattr(m, "channel_origin", None) is not None}
@@ -109,3 +103,17 @@ def fade_out(model: nn.Module, head: nn.Module, masks: dict[str, torch.Tensor], 
                 m.gate[cut[name].bool()] = 0.0
                 m.fade = None
     return stats
+
+
+def faded_copy(model: nn.Module, head: nn.Module, settings: PruneSettings, example: torch.Tensor, budget: Budget,
+               train_ds: Dataset, cfg: TrainConfig, ctx: Context, bar: PhaseBar, *, epochs: int = 1,
+               until: float = DEFAULT_FADE_UNTIL, gradient_fn: Callable | None = None,
+               score_fn: Callable | None = None) -> tuple[nn.Module, nn.Module, dict[str, torch.Tensor], BudgetResult]:
+    """A copy of `model` with the cut `budget` plans faded out (`model` is left as it was): (the copy,
+    its head, the cut masks, the plan's budget result; prune the copy at `result.keep`)."""
+    masks, found = plan_cut(model, head, settings, example, budget, gradient_fn, score_fn)
+    name = module_name(model, head)
+    faded = copy.deepcopy(model)
+    faded_head = faded.get_submodule(name) if name else faded
+    fade_out(faded, faded_head, masks, train_ds, cfg, ctx, bar, epochs=epochs, until=until)
+    return faded, faded_head, masks, found

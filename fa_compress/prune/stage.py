@@ -37,6 +37,7 @@ from ..train.progress import phase_bar
 from .pruner import PruneSettings, channel_counts, check_fits, gate_scorer, taylor_gradients, timed_prune
 from .recover import DEFAULT_RECOVER_LR, DEFAULT_RECOVER_PHASE, RECOVER_PHASES, recover
 from .result import PruneResult, Scores, keep_recovery, paired_vs_dense
+from ..wait_policy import wait_policy_record
 
 DEFAULT_RECOVER_EPOCHS = 1
 DEFAULT_FADE_EPOCHS = 0
@@ -168,7 +169,7 @@ def _record(run: Run, opts: PruneOptions, settings: PruneSettings, result: Prune
         "dataset": {"validation": bundle.validation.to_dict(), "train_images": len(bundle.train),
                     "val_images": len(bundle.val), "test_images": len(bundle.test)},
         "memory_format": resolve_memory_format(opts.memory_format, ctx.device, pruned).to_dict(),
-        "openmp_wait": _wait_policy(),
+        "openmp_wait": wait_policy_record(),
         "latency_search": None, **searched, "artifacts": {"model": model_file}, "metrics": result.to_dict()})
 
 
@@ -238,9 +239,3 @@ def _folded(model):
     from ..gates import fold_gates, has_gates
 
     return fold_gates(copy.deepcopy(model)) if has_gates(model) else model
-
-
-def _wait_policy() -> dict:
-    from ..wait_policy import wait_policy_record
-
-    return wait_policy_record()

@@ -23,6 +23,7 @@ from .memory_format import resolve_memory_format
 from .progress import phase_bar
 from ..data import DEFAULT_VAL_FRACTION, check_val_fraction, make_loader
 from .sampler import ResumableSampler
+from ..wait_policy import wait_policy_record
 
 DEFAULT_MODEL = "efficientnet_lite0"
 DEFAULT_DATA = "fashion-mnist"
@@ -208,7 +209,7 @@ def _finish(run: Run, opts: FinetuneOptions, bundle, result: FinetuneResult, ctx
     run.record("finetune", {
         "status": "done", "options": opts.to_dict(), "world_size": ctx.world,
         "memory_format": resolve_memory_format(opts.train.memory_format, ctx.device, model).to_dict(),
-        "openmp_wait": _wait_policy(),
+        "openmp_wait": wait_policy_record(),
         "dataset": {"spec": opts.data, **bundle.to_json()},
         "artifacts": {"model": "finetuned.safetensors", "gates": "gates.json",
                       **({"gate_histogram": "gate_histogram.png"} if rankings else {})},
@@ -218,9 +219,3 @@ def _finish(run: Run, opts: FinetuneOptions, bundle, result: FinetuneResult, ctx
                     "channels": sum(r.channels for r in rankings)},
     })
     run.mark_latest(runs_root())
-
-
-def _wait_policy() -> dict:
-    from ..wait_policy import wait_policy_record
-
-    return wait_policy_record()
