@@ -68,7 +68,8 @@ def ratios(report: BenchReport) -> dict[str, dict[str, Any]]:
                 q = r.ratio
                 out[f"{a.name} · {r.backend} · b{r.batch_size}"] = {
                     "reference": r.reference, "median": q.median, "low": q.low, "high": q.high,
-                    "half_width_pct": round(q.half_width_pct, 2), "noisy": q.noisy, "median_ms": r.median_ms}
+                    "half_width_pct": round(q.half_width_pct, 2), "noisy": q.noisy, "block": q.block,
+                    "median_ms": r.median_ms}
     return out
 
 
@@ -100,13 +101,16 @@ def markdown(data: dict[str, Any]) -> str:
              f"CPU: {data['cpu']} ({os.cpu_count()} logical), vector extensions: {', '.join(data['cpu_flags'])}. "
              f"Load: one core loaded in bursts by this script, plus the machine's other work "
              f"(load average {data['load_before']} before, {data['load_after']} after).", "",
-             "Ratio = latency / dense ONNX latency (< 1 is faster), median [95% bootstrap interval] (half-width).", "",
+             f"{data['settings']['rounds']} rounds per bench after {data['settings']['warmup']} warm-up rounds. Ratio = "
+             "latency / dense ONNX latency (< 1 is faster), median [95% moving-block bootstrap interval] (half-width, "
+             "rounds per block: chosen from the rounds' autocorrelation).", "",
              "| order | ratio | bench 1 | bench 2 | difference | each in other's interval | agree |",
              "|---|---|---|---|---|---|---|"]
     for order, rows in data["agreement"].items():
         for key, ag in rows.items():
             r1, r2 = (b["ratios"][key] for b in data["benches"] if b["order"] == order)
-            cell = lambda r: f"{r['median']:.3f} [{r['low']:.3f}, {r['high']:.3f}] (±{r['half_width_pct']:.1f}%)"  # noqa: E731
+            cell = lambda r: (f"{r['median']:.3f} [{r['low']:.3f}, {r['high']:.3f}] (±{r['half_width_pct']:.1f}%, "  # noqa: E731
+                              f"block {r.get('block', '?')})")
             lines.append(f"| {order} | {key} | {cell(r1)} | {cell(r2)} | {ag['rel_diff_pct']:.1f}% | "
                          f"{'yes' if ag['each_inside_other'] else 'no'} | {'yes' if ag['agree'] else 'no'} |")
     summary = {o: f"{sum(a['agree'] for a in rows.values())}/{len(rows)}" for o, rows in data["agreement"].items()}

@@ -153,18 +153,26 @@ def _keep_model(row: dict, tuned, final_model, task: str, method: str, target: f
 
 
 def _recover(model, spec: str, data, seed: int, epochs: int) -> None:
-    """One recovery, as `spec` says: `PHASE[:LR]` (fa_compress.prune.recover), `recal` (BatchNorm
-    statistics only) or `default` (the library's defaults)."""
+    """One recovery, as `spec` says: `PHASE[:LR][/BATCH]` (fa_compress.prune.recover; LR is the rate of
+    what the phase trains: the backbone in `all`, the gates in `gates`, BatchNorm in `bn`), `recal`
+    (BatchNorm statistics only) or `default` (the library's defaults; `default/BATCH` changes the batch)."""
     ctx = init_context("cpu")
     seed_everything(seed, "recovery")  # as `facompress prune` does: the row repeats whatever ran before it
     if spec == "recal":
         recalibrate_batchnorm(model, data.train, ctx)
         return
+    spec, _, batch = spec.partition("/")
     phase, _, lr = spec.partition(":")
-    kwargs = {} if phase == "default" else {"phase": phase, **({"lr": float(lr)} if lr else {})}
+    cfg = TrainConfig(seed=seed)
+    cfg = replace(cfg, batch_size=int(batch)) if batch else cfg
+    kwargs = {} if phase == "default" else {"phase": phase}
+    if lr and phase == "all":
+        kwargs["lr"] = float(lr)
+    elif lr:
+        cfg = replace(cfg, **{f"lr_{phase}": float(lr)})
     with phase_bar(False) as bar:
         recover(model, get_head(model, ARCH), data.train, DataLoader(data.val, batch_size=128), epochs,
-                TrainConfig(seed=seed), ctx, bar, **kwargs)
+                cfg, ctx, bar, **kwargs)
 
 
 def run_task(task_name: str, seeds: list[int], methods: list[str], targets: list[float], args, rows: list,
@@ -212,7 +220,7 @@ def main() -> None:
                    help="recovery epochs after the cut (a method may fix its own, e.g. gate-fade-rec: 1)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (two runs side by side: 1 each)")
     p.add_argument("--recoveries", default="default",
-                   help="comma-separated recoveries tried on each cut, PHASE[:LR] | recal | default; the first "
+                   help="comma-separated recoveries tried on each cut, PHASE[:LR][/BATCH] | recal | default[/BATCH]; the first "
                         "one is the one reported (and kept or undone on the validation split)")
     p.add_argument("--name", default="prune_pareto", help="results/<name>.{json,md,png}")
     p.add_argument("--resume", action="store_true", help="keep the rows already in the JSON")

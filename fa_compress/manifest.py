@@ -139,6 +139,7 @@ class PruneStage(StageEntry):
     recover_epochs: int = Field(None, ge=0)
     recover_phase: str = Field(None)
     recover_lr: float = Field(None, gt=0)
+    recover_batch_size: int = Field(None, ge=1)
     fade_epochs: int = Field(None, ge=0)
     latency_search: dict[str, Any] | None = Field(None)
     metrics: PruneMetrics = Field(None)

@@ -61,7 +61,8 @@ NOISY_HALF_WIDTH = 0.10  # an interval wider than +-10% of its ratio is reported
 class RatioStats:
     """Latency of an artifact over a reference's (`this / reference`: < 1 is faster), per paired round.
 
-    `median` is the median of the per-round ratios; [`low`, `high`] its 95% moving-block bootstrap interval over rounds.
+    `median` is the median of the per-round ratios; [`low`, `high`] its 95% moving-block bootstrap interval over rounds,
+    in blocks of `block` rounds.
     """
 
     median: float
@@ -69,6 +70,7 @@ class RatioStats:
     high: float
     n_rounds: int
     noisy: bool  # the interval is wider than +-NOISY_HALF_WIDTH of the median
+    block: int = 1  # rounds per resampled block (`block_length`: longer while neighbouring rounds are alike)
 
     @property
     def half_width_pct(self) -> float:
@@ -76,10 +78,51 @@ class RatioStats:
         return 100.0 * (self.high - self.low) / 2 / self.median if self.median > 0 else math.inf
 
 
+def block_length(values: Sequence[float]) -> int:
+    """The moving-block bootstrap's block length for a series of rounds, chosen from the data by
+    Politis & White's rule (2004, as corrected by Patton, Politis & White 2009) for the circular and
+    moving-block bootstrap: blocks as long as the rounds stay correlated, 1 for independent rounds.
+
+    The correlation is read off the sample autocorrelation up to the first lag m after which K_N
+    (at least 5) lags in a row fall below 2 * sqrt(log10(n) / n); a flat-top kernel over 2m lags then
+    weighs the autocovariances: b = (2 G^2 / D)^(1/3) n^(1/3), G = sum lambda(k/M) |k| R(k),
+    D = 4/3 (sum lambda(k/M) R(k))^2. Capped at n / 3, so a resample still mixes three blocks.
+    """
+    import numpy as np
+
+    x = np.asarray(values, dtype=np.float64)
+    n = x.size
+    if n < 4:
+        return 1
+    x = x - x.mean()
+    var = float(x @ x) / n
+    if var <= 0:
+        return 1
+    k_n = max(5, math.ceil(math.sqrt(math.log10(n))))
+    max_lag = min(n - 1, math.ceil(math.sqrt(n)) + k_n)
+    acov = np.array([float(x[: n - k] @ x[k:]) / n for k in range(max_lag + 1)])  # R(0..max_lag)
+    rho = np.abs(acov / var)
+    threshold = 2.0 * math.sqrt(math.log10(n) / n)
+    m = next((m for m in range(max_lag - k_n + 1) if np.all(rho[m + 1 : m + 1 + k_n] < threshold)), max_lag)
+    if m == 0:  # no lag stands out from noise: independent rounds
+        return 1
+    lags = min(2 * m, max_lag)
+    k = np.arange(-lags, lags + 1)
+    t = np.abs(k) / lags
+    flat_top = np.where(t <= 0.5, 1.0, 2.0 * (1.0 - t))  # 1 to M/2, then linearly down to 0 at M
+    r = acov[np.abs(k)]
+    g = float(np.sum(flat_top * np.abs(k) * r))
+    d = 4.0 / 3.0 * float(np.sum(flat_top * r)) ** 2
+    if d <= 0 or g == 0:
+        return 1
+    b = (2.0 * g * g / d) ** (1 / 3) * n ** (1 / 3)
+    return int(max(1, min(math.ceil(b), n // 3)))
+
+
 def bootstrap_median_interval(values: Sequence[float], *, confidence: float = 0.95, resamples: int = 2000,
                               seed: int = 0, block: int | None = None) -> tuple[float, float]:
     """Percentile-bootstrap interval of the median of `values`, resampled (seeded) in moving blocks of
-    `block` consecutive rounds (default: about the cube root of their number; 1 = plain bootstrap).
+    `block` consecutive rounds (default: `block_length(values)`, from their autocorrelation; 1 = plain bootstrap).
 
     Rounds are a time series: a machine's load drifts over seconds, so neighbouring rounds are alike.
     Resampling whole blocks keeps that drift in the interval, which a round-by-round bootstrap narrows away.
@@ -90,7 +133,7 @@ def bootstrap_median_interval(values: Sequence[float], *, confidence: float = 0.
     n = data.size
     if n == 0:
         raise ConfigError("no rounds to build an interval from; use --rounds >= 1")
-    size = max(1, min(n, block if block is not None else round(n ** (1 / 3))))
+    size = max(1, min(n, block if block is not None else block_length(data)))
     rng = np.random.default_rng(seed)
     starts = rng.integers(0, n - size + 1, size=(resamples, -(-n // size)))  # (R, blocks) first round of each
     picks = (starts[:, :, None] + np.arange(size)).reshape(resamples, -1)[:, :n]  # (R, blocks, size) -> (R, n)
@@ -109,7 +152,8 @@ def ratio_stats(samples_s: Sequence[float], reference_s: Sequence[float], *, see
     if not ratios:
         raise ConfigError("no rounds to compare; use --rounds >= 1")
     mid = quantile(sorted(ratios), 0.5)
-    low, high = bootstrap_median_interval(ratios, confidence=confidence, resamples=resamples, seed=seed)
+    block = block_length(ratios)
+    low, high = bootstrap_median_interval(ratios, confidence=confidence, resamples=resamples, seed=seed, block=block)
     r = lambda v: round(v, 6)  # noqa: E731
     noisy = mid <= 0 or (high - low) / 2 > NOISY_HALF_WIDTH * mid
-    return RatioStats(median=r(mid), low=r(low), high=r(high), n_rounds=len(ratios), noisy=noisy)
+    return RatioStats(median=r(mid), low=r(low), high=r(high), n_rounds=len(ratios), noisy=noisy, block=block)

@@ -35,7 +35,7 @@ from ..train.evaluate import evaluate_detailed
 from ..train.memory_format import check_memory_format, resolve_memory_format
 from ..train.progress import phase_bar
 from .pruner import PruneSettings, channel_counts, check_fits, gate_scorer, taylor_gradients, timed_prune
-from .recover import DEFAULT_RECOVER_LR, DEFAULT_RECOVER_PHASE, RECOVER_PHASES, recover
+from .recover import DEFAULT_RECOVER_BATCH, DEFAULT_RECOVER_LR, DEFAULT_RECOVER_PHASE, RECOVER_PHASES, recover
 from .result import PruneResult, Scores, keep_recovery, paired_vs_dense
 from ..wait_policy import wait_policy_record
 
@@ -69,6 +69,7 @@ class PruneOptions:
     recover_epochs: int = DEFAULT_RECOVER_EPOCHS
     recover_phase: str = DEFAULT_RECOVER_PHASE  # what recovery trains: all, gates or bn
     recover_lr: float = DEFAULT_RECOVER_LR   # the backbone's peak learning rate in an `all` recovery
+    recover_batch_size: int = DEFAULT_RECOVER_BATCH  # images per recovery step (prune/recover.py: measured)
     run: Path | None = None
     device: str = "auto"
     output: str = "pruned"       # model name inside the run
@@ -89,6 +90,9 @@ class PruneOptions:
         if self.recover_phase not in RECOVER_PHASES:
             raise ConfigError(f"--recover-phase must be one of {', '.join(RECOVER_PHASES)} "
                               f"(got {self.recover_phase!r})")
+        if isinstance(self.recover_batch_size, bool) or not isinstance(self.recover_batch_size, int) \
+                or self.recover_batch_size < 1:
+            raise ConfigError(f"--recover-batch-size must be a whole number >= 1 (got {self.recover_batch_size!r})")
         if not 0 < self.recover_lr < 10:
             raise ConfigError(f"--recover-lr must be in (0, 10) (got {self.recover_lr})")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0):
@@ -163,7 +167,8 @@ def _record(run: Run, opts: PruneOptions, settings: PruneSettings, result: Prune
     """The stage's entry in run.json: what was asked, the seed, the splits it read, the metrics."""
     run.record("prune" if opts.output == "pruned" else f"prune:{opts.output}", {
         "status": "done", "settings": asdict(settings), "recover_epochs": opts.recover_epochs,
-        "recover_phase": opts.recover_phase, "recover_lr": opts.recover_lr, "seed": result.seed,
+        "recover_phase": opts.recover_phase, "recover_lr": opts.recover_lr,
+        "recover_batch_size": opts.recover_batch_size, "seed": result.seed,
         "fade_epochs": opts.fade_epochs,
         "selected_on": "validation",
         "dataset": {"validation": bundle.validation.to_dict(), "train_images": len(bundle.train),
@@ -207,7 +212,8 @@ def _recover(pruned: nn.Module, meta: dict, data: _Data, cfg, ctx: Context, opts
     with phase_bar(opts.show_progress and ctx.is_main) as bar:
         t0 = time.perf_counter()
         rec = recover(pruned, get_head(pruned, meta["arch"]), data.train, data.val, opts.recover_epochs,
-                      cfg, ctx, bar, phase=opts.recover_phase, lr=opts.recover_lr)
+                      cfg, ctx, bar, phase=opts.recover_phase, lr=opts.recover_lr,
+                      batch_size=opts.recover_batch_size)
         seconds = time.perf_counter() - t0
     if rec is None:
         return pruned, None, None, seconds

@@ -40,7 +40,7 @@ def test_throughput_is_batch_over_median():
 
 # ---- ratios of paired rounds -------------------------------------------------------------------
 
-from fa_compress.bench.stats import bootstrap_median_interval, ratio_stats  # noqa: E402
+from fa_compress.bench.stats import block_length, bootstrap_median_interval, ratio_stats  # noqa: E402
 
 
 def _machine(rounds: int, seed: int, spread: float) -> np.ndarray:
@@ -92,7 +92,28 @@ def test_block_bootstrap_widens_the_interval_for_drifting_rounds():
     drift = np.repeat(rng.normal(0, 0.02, 6), 5)  # the ratio wanders in stretches of 5 rounds
     values = (0.6 + drift + rng.normal(0, 0.002, 30)).tolist()
     plain = bootstrap_median_interval(values, block=1, seed=0)
-    blocks = bootstrap_median_interval(values, seed=0)  # default block: round(30 ** (1/3)) = 3
+    blocks = bootstrap_median_interval(values, seed=0)  # default block: from the autocorrelation
     assert blocks[1] - blocks[0] > plain[1] - plain[0]
     assert bootstrap_median_interval([0.5] * 10, block=4) == (0.5, 0.5)
     assert bootstrap_median_interval([1.0, 2.0, 3.0], block=10)[0] >= 1.0  # a block longer than the data: whole
+
+
+def _ar1(phi: float, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = np.zeros(n)
+    for i in range(1, n):
+        x[i] = phi * x[i - 1] + rng.normal()
+    return x
+
+
+def test_block_length_follows_the_autocorrelation():
+    rng = np.random.default_rng(1)
+    lengths = lambda phi: sorted(block_length(_ar1(phi, 200, seed=s)) for s in range(7))  # noqa: E731
+    assert lengths(0.0)[3] <= 3  # independent rounds: (almost) a plain bootstrap, median of 7 series
+    assert 10 <= lengths(0.9)[3] <= 200 // 3  # rounds alike for ~10 in a row (theory: ~30)
+    assert lengths(0.3)[3] < lengths(0.9)[3]
+    assert block_length(rng.normal(0, 1, 3)) == 1 and block_length([0.5] * 50) == 1  # too short / no variance
+    # the drifting series' interval widens with the chosen blocks, over a plain bootstrap
+    drift = (0.6 + 0.05 * _ar1(0.9, 60, seed=3)).tolist()
+    width = lambda iv: iv[1] - iv[0]  # noqa: E731
+    assert width(bootstrap_median_interval(drift, seed=0)) > width(bootstrap_median_interval(drift, block=1, seed=0))

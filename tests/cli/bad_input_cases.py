@@ -163,6 +163,7 @@ PRUNE = [
     Case("fade-without-gate-ranking", lambda s: _prune(s, "--fade-epochs", "1", "--importance", "l1"),
          "needs --importance gate"),
     Case("recover-lr-0", lambda s: _prune(s, "--recover-lr", "0"), "recover-lr"),
+    Case("recover-batch-size-0", lambda s: _prune(s, "--recover-batch-size", "0"), "recover-batch-size"),
     Case("seed-negative", lambda s: _prune(s, "--seed", "-1"), "seed"),
     Case("seed-not-a-number", lambda s: _prune(s, "--seed", "x"), "seed"),
     Case("unknown-recover-phase", lambda s: _prune(s, "--recover-phase", "head"), "recover-phase"),

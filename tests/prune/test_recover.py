@@ -71,3 +71,13 @@ def test_no_epochs_leaves_the_model_untouched(pruned18, images):
 def test_unknown_phase_is_refused(pruned18, images):
     with pytest.raises(NotFoundError, match="head"):
         _recover(pruned18, images, "head")
+
+
+@pytest.mark.parametrize("batch_size, expected", [(8, [8] * 8), (None, [16] * 4)])
+def test_recovery_steps_in_its_own_batch_size(pruned18, images, batch_size, expected):
+    seen = []
+    pruned18.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[0]))
+    with phase_bar(False) as bar:  # None: the fine-tuning's batch size (TrainConfig(batch_size=16) here)
+        recover(pruned18, get_head(pruned18, "resnet18"), images, None, 1, TrainConfig(batch_size=16), CTX, bar,
+                phase="gates", batch_size=batch_size)
+    assert seen == expected  # 64 images: 8 steps of 8, or 4 of 16
