@@ -1,6 +1,6 @@
 """Does `facompress bench` give the same ratios twice in a row on a busy machine? Sequential vs interleaved.
 
-    python benchmarks/bench_stability.py --run runs/<run>            # ort-cpu, batch 1 and 8, 30 rounds
+    python benchmarks/bench_stability.py --run runs/<run>            # ort-cpu, batch 1 and 8, the bench's rounds
     python benchmarks/bench_stability.py --run runs/<run> --quick    # 8 rounds, to calibrate
 
 The same run is benched four times with the library call (`bench_run(..., write=False)`): twice in
@@ -28,6 +28,7 @@ from typing import Any, Iterator
 from fa_compress.bench.environment import cpu_flags, load_average
 from fa_compress.bench.run_bench import bench_run
 from fa_compress.bench.results import BenchReport
+from fa_compress.bench.suite import DEFAULT_ROUNDS, DEFAULT_SESSIONS
 from fa_compress.run import Run
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -88,7 +89,8 @@ def bench_twice(run: Run, order: str, args: argparse.Namespace) -> list[dict[str
         before = load_average()
         t0 = time.perf_counter()
         report = bench_run(run, backends=args.backends, batch_sizes=args.batches, warmup=args.warmup,
-                           rounds=args.rounds, eval_limit=args.eval_limit, order=order, seed=i, write=False)
+                           rounds=args.rounds, eval_limit=args.eval_limit, order=order, seed=i, write=False,
+                           sessions=args.sessions)
         out.append({"order": order, "bench": i + 1, "wall_s": round(time.perf_counter() - t0, 1),
                     "load_before": before, "load_after": load_average(), "ratios": ratios(report)})
         print(f"{order} bench {i + 1}: {out[-1]['wall_s']} s, load {before} -> {out[-1]['load_after']}", flush=True)
@@ -101,9 +103,10 @@ def markdown(data: dict[str, Any]) -> str:
              f"CPU: {data['cpu']} ({os.cpu_count()} logical), vector extensions: {', '.join(data['cpu_flags'])}. "
              f"Load: one core loaded in bursts by this script, plus the machine's other work "
              f"(load average {data['load_before']} before, {data['load_after']} after).", "",
-             f"{data['settings']['rounds']} rounds per bench after {data['settings']['warmup']} warm-up rounds. Ratio = "
-             "latency / dense ONNX latency (< 1 is faster), median [95% moving-block bootstrap interval] (half-width, "
-             "rounds per block: chosen from the rounds' autocorrelation).", "",
+             f"{data['settings']['rounds']} rounds per bench after {data['settings']['warmup']} warm-up rounds, spread "
+             f"over {data['settings'].get('sessions', 1)} loads (sessions) of each artifact. Ratio = "
+             "latency / dense ONNX latency (< 1 is faster), median [95% bootstrap interval over the sessions and blocks "
+             "of rounds] (half-width, rounds per block: chosen from the rounds' autocorrelation).", "",
              "| order | ratio | bench 1 | bench 2 | difference | each in other's interval | agree |",
              "|---|---|---|---|---|---|---|"]
     for order, rows in data["agreement"].items():
@@ -124,8 +127,10 @@ def main() -> None:
     parser.add_argument("--run", type=Path, required=True, help="a run with dense and pruned ONNX files")
     parser.add_argument("--backends", nargs="+", default=["ort-cpu"])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="timed rounds per bench (the bench's default)")
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--sessions", type=int, default=DEFAULT_SESSIONS,
+                        help="independent loads of each artifact per bench (1: one load, as before)")
     parser.add_argument("--eval-limit", type=int, default=50, help="test images for accuracy (not the point here)")
     parser.add_argument("--quick", action="store_true", help="8 rounds, 2 warm-up: to calibrate")
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_stability.json")
@@ -140,7 +145,8 @@ def main() -> None:
     data: dict[str, Any] = {
         "what": "the same run benched twice in a row per order, one core loaded in bursts by a child process",
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "run": str(args.run),
-        "settings": {"backends": args.backends, "batches": args.batches, "rounds": args.rounds, "warmup": args.warmup},
+        "settings": {"backends": args.backends, "batches": args.batches, "rounds": args.rounds, "warmup": args.warmup,
+                     "sessions": args.sessions},
         "cpu": next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                      if ln.startswith("model name")), "unknown"),
         "cpu_flags": list(cpu_flags()), "load_before": load_before, "load_after": load_average(),

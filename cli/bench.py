@@ -34,8 +34,12 @@ def bench(
         help="Comma-separated batch sizes (default: 1,8; 1,8,64 on a GPU).")] = None,
     warmup: Annotated[int, typer.Option(help="Untimed rounds before timing (>= 1).")] = 5,
     rounds: Annotated[int, typer.Option(
-        help="Timed rounds (>= 1); each round runs every artifact of a backend once, in a shuffled order.")] = 30,
+        help="Timed rounds of each artifact (>= 1), spread over its --sessions; each round runs every artifact "
+             "of a backend once, in a shuffled order.")] = 90,
     runs: Annotated[Optional[int], typer.Option(hidden=True, help="Former name of --rounds.")] = None,
+    sessions: Annotated[int, typer.Option(
+        help="Independent loads of each artifact the rounds are spread over (>= 1); the ratio's interval "
+             "resamples them, since one load's speed differs from another's by several percent.")] = 5,
     order: Annotated[str, typer.Option(
         help="interleaved (artifacts alternate, ratios per round) or sequential (one artifact after the other).")
     ] = "interleaved",
@@ -61,7 +65,7 @@ def bench(
     sizes = parse_int_list(batch_sizes, "--batch-sizes") if batch_sizes else None
     the_run = Run.resolve(run)
     report = bench_run(the_run, backends=names, batch_sizes=sizes, warmup=warmup,
-                       rounds=rounds if runs is None else runs, order=order, seed=seed,
+                       rounds=rounds if runs is None else runs, sessions=sessions, order=order, seed=seed,
                        eval_limit=eval_limit, img_size=img_size, threads=threads, progress=not quiet,
                        memory_format=memory_format)
     print_headline(report, the_run.path)

@@ -50,6 +50,7 @@ class BenchSettings:
     order: str = "interleaved"  # or "sequential": each artifact's runs one after the other
     seed: int = 0  # shuffles the interleaved order and seeds the bootstrap intervals
     memory_format: str = "auto"  # asked of torch-cpu: auto, channels_last or contiguous
+    sessions: int = 1  # independent loads of each artifact the rounds were spread over
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from ..errors import CheckpointError, ConfigError, NotFoundError, UserError
 from ..run import Run, load_model
 from .results import BenchReport
 from .interleave import check_rounds
-from .suite import Artifact, bench_artifacts, check_options
+from .suite import DEFAULT_ROUNDS, DEFAULT_SESSIONS, Artifact, bench_artifacts, check_options, check_sessions
 
 KINDS_BY_SUFFIX = {".safetensors": "torch", ".onnx": "onnx", ".engine": "tensorrt", ".plan": "tensorrt"}
 BENCH_STAGE = "bench"
@@ -142,15 +142,16 @@ def summary(report: BenchReport) -> dict[str, Any]:
 
 
 def bench_run(run: Run, *, backends: Sequence[str] | None = None, batch_sizes: Sequence[int] | None = None,
-              warmup: int = 5, rounds: int = 30, eval_limit: int | None = None, img_size: int | None = None,
+              warmup: int = 5, rounds: int = DEFAULT_ROUNDS, eval_limit: int | None = None, img_size: int | None = None,
               threads: int | None = None, progress: bool = False, write: bool = True,
               order: str = "interleaved", seed: int = 0, runs: int | None = None,
-              memory_format: str = "auto") -> BenchReport:
+              memory_format: str = "auto", sessions: int = DEFAULT_SESSIONS) -> BenchReport:
     """Benchmark every artifact of `run`; with `write`, store report.{json,md,html} and plots in the run
     and a summary in run.json. `backends=None` means all (the unavailable ones are listed with reasons).
     `threads` sets torch's CPU threads (onnxruntime's CPU backend uses the same number) for the call.
     Latency: `warmup` untimed then `rounds` timed interleaved rounds (`order="sequential"`: the old
-    one-artifact-after-the-other timing); `runs` is the former name of `rounds`. `memory_format` (auto,
+    one-artifact-after-the-other timing), spread over `sessions` loads of each artifact; `runs` is the
+    former name of `rounds`. `memory_format` (auto,
     channels_last, contiguous) lays out torch-cpu's models and batches; the report records it."""
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
@@ -159,7 +160,7 @@ def bench_run(run: Run, *, backends: Sequence[str] | None = None, batch_sizes: S
         torch.set_num_threads(threads)
     try:
         timing = {"warmup": warmup, "rounds": rounds if runs is None else runs, "order": order, "seed": seed,
-                  "memory_format": memory_format}
+                  "memory_format": memory_format, "sessions": sessions}
         return _bench_run(run, backends, batch_sizes, timing, eval_limit, img_size, progress, write)
     finally:
         torch.set_num_threads(saved)
@@ -171,6 +172,7 @@ def _bench_run(run: Run, backends: Sequence[str] | None, batch_sizes: Sequence[i
 
     sizes = tuple(batch_sizes or default_batch_sizes())
     check_rounds(timing["warmup"], timing["rounds"], timing["order"])  # all before loading anything
+    check_sessions(timing["sessions"])
     check_options(backends, sizes, img_size or MIN_IMG_SIZE, timing["warmup"], timing["rounds"],
                   timing["memory_format"])
     if img_size is not None and not MIN_IMG_SIZE <= img_size <= MAX_IMG_SIZE:

@@ -71,6 +71,7 @@ class RatioStats:
     n_rounds: int
     noisy: bool  # the interval is wider than +-NOISY_HALF_WIDTH of the median
     block: int = 1  # rounds per resampled block (`block_length`: longer while neighbouring rounds are alike)
+    sessions: int = 1  # independent loads of each artifact the rounds were spread over (`session_ratio_stats`)
 
     @property
     def half_width_pct(self) -> float:
@@ -154,6 +155,73 @@ def ratio_stats(samples_s: Sequence[float], reference_s: Sequence[float], *, see
     mid = quantile(sorted(ratios), 0.5)
     block = block_length(ratios)
     low, high = bootstrap_median_interval(ratios, confidence=confidence, resamples=resamples, seed=seed, block=block)
-    r = lambda v: round(v, 6)  # noqa: E731
-    noisy = mid <= 0 or (high - low) / 2 > NOISY_HALF_WIDTH * mid
+    r = lambda v: round(float(v), 6)  # noqa: E731
+    noisy = bool(mid <= 0 or (high - low) / 2 > NOISY_HALF_WIDTH * mid)
     return RatioStats(median=r(mid), low=r(low), high=r(high), n_rounds=len(ratios), noisy=noisy, block=block)
+
+
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)  # Student t, df 1..10
+
+
+def t_quantile(confidence: float, df: int) -> float:
+    """The two-sided Student-t critical value (e.g. 4.303 at 95% with 2 degrees of freedom): from a
+    table at 95% for df <= 10, else the normal quantile's Cornish-Fisher expansion (within 0.5% there)."""
+    from statistics import NormalDist
+
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    if abs(confidence - 0.95) < 1e-12 and df <= len(_T975):
+        return _T975[df - 1]
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    return (z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+            + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * df ** 3))
+
+
+def session_ratio_stats(samples_s: Sequence[Sequence[float]], reference_s: Sequence[Sequence[float]], *,
+                        seed: int = 0, confidence: float = 0.95, resamples: int = 2000) -> RatioStats:
+    """Ratios of an artifact over a reference loaded `K` times each (independent sessions, all timed in
+    the same rounds): session k's round i is paired with the reference's session k, round i.
+
+    The median is over every session's ratios. A loaded session keeps its own speed for its whole life
+    (memory placement, which cores its threads land on): two loads of the same file differ by several
+    percent, and rounds within one session cannot show it. The interval is the wider of two:
+    a two-stage (clustered) bootstrap, K sessions drawn with replacement, then each drawn session's
+    rounds in moving blocks (`block_length`); and a Student-t interval over the K sessions' own median
+    ratios around the median (a bootstrap over 3-5 sessions alone is too narrow: it cannot know how
+    little 3 sessions say). With one session this is `ratio_stats`.
+    """
+    import numpy as np
+
+    if len(samples_s) != len(reference_s) or not samples_s:
+        raise ValueError(f"sessions differ in number: {len(samples_s)} vs {len(reference_s)}")
+    if len(samples_s) == 1:
+        return ratio_stats(samples_s[0], reference_s[0], seed=seed, confidence=confidence, resamples=resamples)
+    per_session = []
+    for a, b in zip(samples_s, reference_s):
+        if len(a) != len(b):
+            raise ValueError(f"paired rounds differ in length: {len(a)} vs {len(b)}")
+        per_session.append([x / y for x, y in zip(a, b) if y > 0])
+    n = min(len(r) for r in per_session)
+    if n == 0:
+        raise ConfigError("no rounds to compare; use --rounds >= 1")
+    data = np.asarray([r[:n] for r in per_session], dtype=np.float64)  # (K, n)
+    k = data.shape[0]
+    rng = np.random.default_rng(seed)
+    blocks = [max(1, min(n, block_length(row))) for row in data]
+    drawn = np.empty((k, resamples, n))  # (K, R, n): each session's rounds, block-resampled R times
+    for i, (row, size) in enumerate(zip(data, blocks)):
+        starts = rng.integers(0, n - size + 1, size=(resamples, -(-n // size)))
+        drawn[i] = row[(starts[:, :, None] + np.arange(size)).reshape(resamples, -1)[:, :n]]
+    which = rng.integers(0, k, size=(resamples, k))  # (R, K) sessions drawn with replacement
+    pooled = drawn[which, np.arange(resamples)[:, None]]  # (R, K, n)
+    medians = np.median(pooled.reshape(resamples, -1), axis=1)  # (R,)
+    tail = (1.0 - confidence) / 2
+    low, high = np.quantile(medians, [tail, 1.0 - tail])
+    mid = float(np.median(data))
+    own = np.median(data, axis=1)  # (K,) each session's median ratio
+    half = t_quantile(confidence, k - 1) * float(np.std(own, ddof=1)) / math.sqrt(k)
+    low, high = min(low, mid - half), max(high, mid + half)
+    r = lambda v: round(float(v), 6)  # noqa: E731
+    noisy = bool(mid <= 0 or (high - low) / 2 > NOISY_HALF_WIDTH * mid)
+    return RatioStats(median=r(mid), low=r(low), high=r(high), n_rounds=k * n, noisy=noisy,
+                      block=int(np.median(blocks)), sessions=k)

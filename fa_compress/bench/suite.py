@@ -26,7 +26,7 @@ from .environment import environment, load_average
 from .interleave import check_rounds
 from .measure import Evaluation, accuracy, count_macs, count_params, size_mb
 from .results import AccuracyDiff, ArtifactResult, BenchReport, BenchSettings, LatencyResult, SkippedBackend
-from .stats import throughput_ips
+from .stats import session_ratio_stats, summarize, throughput_ips
 
 # Which backend measures an artifact's accuracy, by kind, first available wins.
 ACCURACY_BACKENDS = {"torch": ("torch-cuda-fp32", "torch-cpu"), "onnx": ("ort-cpu", "ort-cuda", "openvino-cpu"),
@@ -154,6 +154,16 @@ def _accuracy_fields(name: str, evals: dict[str, Evaluation], reference: str | N
             "accuracy_vs": tuple(diffs)}
 
 
+# Each artifact is loaded this many times and the rounds are spread over the loads: one load keeps its
+# own speed (two ONNX sessions of the same file differed by up to 10% here), which only several loads
+# show, and the ratio's interval resamples them (`stats.session_ratio_stats`). 5 rather than 3: the t
+# interval over 3 sessions is twice as wide for the same rounds (benchmarks/results/bench_stability.md).
+DEFAULT_SESSIONS = 5
+# Timed rounds of each artifact: 90 spread over 5 loads kept two benches of the same files on a loaded
+# machine within 2.1% and each inside the other's interval; 30 did for 3 of 4 ratios (bench_stability.md).
+DEFAULT_ROUNDS = 90
+
+
 @dataclass(frozen=True)
 class Timing:
     """How latency is measured: warm-up, rounds, order and the seed of the shuffles and intervals."""
@@ -161,30 +171,50 @@ class Timing:
     batch_sizes: tuple[int, ...]
     img_size: int
     warmup: int = 5
-    rounds: int = 30
+    rounds: int = DEFAULT_ROUNDS
     order: str = "interleaved"
     seed: int = 0
+    sessions: int = DEFAULT_SESSIONS
+
+    @property
+    def rounds_per_session(self) -> int:
+        """`rounds` timed runs of each artifact in all, spread over its sessions (at least one each)."""
+        return -(-self.rounds // self.sessions)
 
 
-def _load_runners(backend: Backend, group: Sequence[Artifact], skipped: list[SkippedBackend]) -> dict[str, Runner]:
-    runners = {}
+def check_sessions(sessions: int) -> None:
+    """`ConfigError` unless `sessions` is a whole number >= 1."""
+    if isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 1:
+        raise ConfigError(f"--sessions (independent loads of each artifact) must be >= 1, got {sessions!r}")
+
+
+def _session_key(name: str, session: int) -> str:
+    return f"{name} (session {session})"
+
+
+def _load_runners(backend: Backend, group: Sequence[Artifact], sessions: int,
+                  skipped: list[SkippedBackend]) -> dict[str, list[Runner]]:
+    """`sessions` independent loads of every artifact of `group` (an artifact that fails to load is skipped)."""
+    runners: dict[str, list[Runner]] = {}
     for a in group:
         try:
-            runners[a.name] = backend.load(a.target)
+            runners[a.name] = [backend.load(a.target) for _ in range(sessions)]
         except Exception as exc:  # noqa: BLE001 - recorded as a skip with its reason
             skipped.append(SkippedBackend(backend.name, f"load failed: {_reason(exc)}", a.name))
     return runners
 
 
-def _steps(backend: Backend, runners: dict[str, Runner], bs: int, img_size: int,
-           skipped: list[SkippedBackend]) -> dict[str, Any]:
-    """One prepared, already run once step per runner; a runner that fails at this batch size is skipped."""
+def _steps(backend: Backend, runners: dict[str, list[Runner]], bs: int, img_size: int,
+           skipped: list[SkippedBackend]) -> dict[str, list[Any]]:
+    """Per artifact, one prepared, already run once step per session; an artifact that fails at this
+    batch size is skipped."""
     steps = {}
-    for name, runner in runners.items():
+    for name, loads in runners.items():
         try:
-            step = runner.step_fn(bs, img_size)
-            step()  # fail here (e.g. out of memory at batch 64), not in the middle of the rounds
-            steps[name] = step
+            prepared = [runner.step_fn(bs, img_size) for runner in loads]
+            for step in prepared:
+                step()  # fail here (e.g. out of memory at batch 64), not in the middle of the rounds
+            steps[name] = prepared
         except Exception as exc:  # noqa: BLE001 - recorded, not fatal
             skipped.append(SkippedBackend(backend.name, f"batch {bs}: {_reason(exc)}", name))
     return steps
@@ -195,23 +225,27 @@ def measure_group(backend: Backend, group: Sequence[Artifact], timing: Timing, r
                   ) -> dict[str, list[LatencyResult]]:
     """Latencies of every artifact of `group` on `backend`, all timed in the same rounds per batch size,
     each with its per-round ratio against `reference` (when that artifact is in the group)."""
-    runners = _load_runners(backend, group, skipped)
+    runners = _load_runners(backend, group, timing.sessions, skipped)
     out: dict[str, list[LatencyResult]] = {a.name: [] for a in group}
     for bs in timing.batch_sizes:
-        advance(f"{backend.name} · batch {bs} · {len(runners)} artifacts")
+        advance(f"{backend.name} · batch {bs} · {len(runners)} artifacts × {timing.sessions} sessions")
         steps = _steps(backend, runners, bs, timing.img_size, skipped)
         if not steps:
             continue
-        timings = compare_steps(steps, warmup=timing.warmup, rounds=timing.rounds, order=timing.order,
-                                seed=timing.seed)  # one calls-per-visit for the whole group: balanced rounds
-        ref = timings.get(reference) if reference is not None else None
-        for name, t in timings.items():
-            s = t.latency
-            ratio = t.ratio_to(ref, seed=timing.seed) if ref is not None and name != reference else None
-            out[name].append(LatencyResult(backend.name, bs, s.median_ms, s.p90_ms, t.mean_ms, s.min_ms, s.n_runs,
-                                           round(throughput_ips(bs, s.median_ms), 3), runners[name].settings,
+        flat = {_session_key(name, k): step for name, loads in steps.items() for k, step in enumerate(loads)}
+        timed = compare_steps(flat, warmup=timing.warmup, rounds=timing.rounds_per_session, order=timing.order,
+                              seed=timing.seed)  # one calls-per-visit for the whole group: balanced rounds
+        sessions = {name: [timed[_session_key(name, k)] for k in range(len(loads))] for name, loads in steps.items()}
+        ref = sessions.get(reference) if reference is not None else None
+        for name, ts in sessions.items():
+            s = summarize([x for t in ts for x in t.samples_s])
+            mean_ms = round(sum(t.mean_ms for t in ts) / len(ts), 6)
+            ratio = (session_ratio_stats([t.samples_s for t in ts], [t.samples_s for t in ref], seed=timing.seed)
+                     if ref is not None and name != reference else None)
+            out[name].append(LatencyResult(backend.name, bs, s.median_ms, s.p90_ms, mean_ms, s.min_ms, s.n_runs,
+                                           round(throughput_ips(bs, s.median_ms), 3), runners[name][0].settings,
                                            reference=reference if ref is not None else None, ratio=ratio,
-                                           calls_per_round=t.calls_per_round))
+                                           calls_per_round=ts[0].calls_per_round))
     return out
 
 
@@ -222,16 +256,18 @@ def dense_reference(names: Sequence[str], macs: dict[str, int | None]) -> str | 
 
 
 def bench_artifacts(artifacts: Sequence[Artifact], *, backends: Sequence[str] | None = None,
-                    batch_sizes: Sequence[int] = (1, 8), warmup: int = 5, rounds: int = 30,
+                    batch_sizes: Sequence[int] = (1, 8), warmup: int = 5, rounds: int = DEFAULT_ROUNDS,
                     img_size: int = 224, eval_data: Any = None, eval_limit: int | None = None,
                     progress: bool = False, root: Path | None = None, run_label: str | None = None,
                     notes: Sequence[str] = (), order: str = "interleaved", seed: int = 0,
-                    memory_format: str = "auto") -> BenchReport:
+                    memory_format: str = "auto", sessions: int = DEFAULT_SESSIONS) -> BenchReport:
     """Measure every artifact on every available backend that takes its kind, at each batch size.
 
     Per backend and batch size, all its artifacts are timed in the same interleaved rounds (see
     `interleave.time_steps`); each latency carries its ratio to the dense artifact's (the one with the
-    most MACs) in the same rounds, with a 95% bootstrap interval. Accuracies carry n, a Wilson interval
+    most MACs) in the same rounds, with a 95% bootstrap interval; the `rounds` are spread over `sessions`
+    independent loads of each artifact, and the interval resamples the loads too (the ratio of one load
+    to another moves by several percent). Accuracies carry n, a Wilson interval
     and McNemar tests against the dense artifact and the artifact's source. Unavailable backends (and
     loads or batch sizes that failed) are listed in `report.skipped` with the reason. Paths are stored
     relative to `root` when they lie inside it. `memory_format` (auto, channels_last, contiguous) lays
@@ -244,9 +280,10 @@ def bench_artifacts(artifacts: Sequence[Artifact], *, backends: Sequence[str] | 
     if len(set(names)) != len(names):
         raise ConfigError(f"artifact names must be unique, got {names}")
     check_rounds(warmup, rounds, order)
+    check_sessions(sessions)
     check_options(backends, batch_sizes, img_size, warmup, rounds, memory_format)
     load_before = load_average()
-    timing = Timing(tuple(batch_sizes), img_size, warmup, rounds, order, seed)
+    timing = Timing(tuple(batch_sizes), img_size, warmup, rounds, order, seed, sessions)
     usable, skipped = _select_backends(backends, memory_format)
     eval_batches, notes_out = _eval_batches(eval_data), list(notes)
     plan = [(b, [a for a in artifacts if b.artifact_kind == a.kind and a.runs_on(b.name)]) for b in usable]
@@ -271,7 +308,8 @@ def bench_artifacts(artifacts: Sequence[Artifact], *, backends: Sequence[str] | 
                            latencies=tuple(lats[a.name]), source=a.source,
                            **_accuracy_fields(a.name, evals, acc_ref, a.source))
             for a in artifacts]
-    settings = BenchSettings(tuple(batch_sizes), warmup, rounds, img_size, eval_limit, order, seed, memory_format)
+    settings = BenchSettings(tuple(batch_sizes), warmup, rounds, img_size, eval_limit, order, seed, memory_format,
+                             sessions)
     return BenchReport(env=environment(load_before, memory_format), artifacts=tuple(done), skipped=tuple(skipped),
                        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), settings=settings, run=run_label,
                        notes=tuple(notes_out))

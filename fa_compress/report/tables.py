@@ -122,7 +122,7 @@ def spread_warnings(report: BenchReport) -> list[str]:
         q = r.ratio
         lines.append(f"{name} on {r.backend} at batch {r.batch_size}: latency {q.low:.2f}–{q.high:.2f}× "
                      f"{r.reference} (±{q.half_width_pct:.0f}%, {q.n_rounds} rounds); the machine was too busy "
-                     f"for a firm figure: re-run `facompress bench` with more --rounds on a quieter machine")
+                     f"for a firm figure: re-run `facompress bench` with more --rounds (or --sessions) on a quieter machine")
     return lines
 
 
@@ -148,12 +148,14 @@ def latency_table(report: BenchReport) -> Table:
                          str(r.n_runs) if r.calls_per_round == 1 else f"{r.n_runs} × {r.calls_per_round} calls",
                          ratio_cell(r), r.reference or NONE))
     order = report.settings.order if report.settings else "interleaved"
+    k = report.settings.sessions if report.settings else 1
+    sessions = f"{k} independent loads of each artifact" if k > 1 else "one load of each artifact"
     return Table("Latency", ("artifact", "backend", "batch", "median ms", "p90 ms", "images/s", "rounds",
                              "× dense [95% CI]", "dense"), tuple(rows),
                  f"Median and p90 over {order} rounds after warm-up; an artifact whose call is shorter than ~10 ms "
                  f"is visited for several calls per round (rounds × calls) and each visit counts with its fastest "
                  f"call; images/s = batch / median; × dense: this latency / the dense artifact's, per round, median "
-                 f"[95% block-bootstrap interval over rounds], < 1 is faster.")
+                 f"[95% bootstrap interval over {sessions} and blocks of rounds], < 1 is faster.")
 
 
 def backend_settings_table(report: BenchReport) -> Table:
@@ -186,6 +188,7 @@ def environment_table(report: BenchReport) -> Table:
     if s is not None:
         rows += [("image size", f"{s.img_size} px"), ("batch sizes", ", ".join(map(str, s.batch_sizes))),
                  ("warm-up / timed rounds", f"{s.warmup} / {s.rounds} ({s.order}, seed {s.seed})"),
+                 ("loads (sessions) of each artifact", f"{s.sessions}, the rounds spread over them"),
                  ("accuracy images", "all" if s.eval_limit is None else f"≤ {s.eval_limit}")]
     return Table("Environment", ("", ""), tuple(rows))
 

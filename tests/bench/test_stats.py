@@ -117,3 +117,28 @@ def test_block_length_follows_the_autocorrelation():
     drift = (0.6 + 0.05 * _ar1(0.9, 60, seed=3)).tolist()
     width = lambda iv: iv[1] - iv[0]  # noqa: E731
     assert width(bootstrap_median_interval(drift, seed=0)) > width(bootstrap_median_interval(drift, block=1, seed=0))
+
+
+def test_session_intervals_resample_the_loads():
+    from fa_compress.bench.stats import session_ratio_stats
+
+    rng = np.random.default_rng(4)
+    dense = [(0.010 * (1 + rng.normal(0, 0.005, 20))).tolist() for _ in range(4)]
+    offsets = (1.0, 1.08, 0.93, 1.02)  # each load of the pruned file keeps its own speed
+    pruned = [(0.006 * o * (1 + rng.normal(0, 0.005, 20))).tolist() for o in offsets]
+    both = session_ratio_stats(pruned, dense, seed=0)
+    first = ratio_stats(pruned[0], dense[0], seed=0)  # one load: tight, and off for the other loads
+    assert (both.sessions, both.n_rounds) == (4, 80)
+    assert both.low < 0.6 * 0.93 * 1.01 and both.high > 0.6 * 1.08 * 0.99  # spans the loads' own ratios
+    assert both.high - both.low > 5 * (first.high - first.low)
+    assert session_ratio_stats([pruned[0]], [dense[0]], seed=0) == first  # one session: the plain statistics
+    with pytest.raises(ValueError, match="sessions differ"):
+        session_ratio_stats(pruned, dense[:3])
+
+
+def test_t_quantiles_match_the_tables():
+    from fa_compress.bench.stats import t_quantile
+
+    assert t_quantile(0.95, 2) == 4.303 and t_quantile(0.95, 4) == 2.776
+    assert abs(t_quantile(0.95, 30) - 2.042) < 0.005 and abs(t_quantile(0.90, 20) - 1.725) < 0.005
+    assert abs(t_quantile(0.95, 10_000) - 1.960) < 0.001

@@ -76,7 +76,7 @@ def test_artifacts_of_a_backend_share_rounds_and_carry_ratios_and_intervals(tiny
     assert dense.latency("torch-cpu", 1).reference == "dense" and dense.latency("torch-cpu", 1).ratio is None
     ratio = small.latency("torch-cpu", 1).ratio
     assert small.latency("torch-cpu", 1).reference == "dense"  # same backend, same rounds
-    assert ratio.n_rounds == 3 and ratio.low <= ratio.median <= ratio.high
+    assert ratio.n_rounds == 5 and ratio.low <= ratio.median <= ratio.high  # 3 rounds over 5 loads: 1 each
     assert tiny_o.latency("ort-cpu", 1).reference == "wide.onnx"  # never compared across backends
     assert (report.settings.order, report.settings.seed, report.settings.rounds) == ("interleaved", 7, 3)
     # accuracy: n, the Wilson interval, and paired tests against the dense model and the source
@@ -143,3 +143,24 @@ def test_unknown_memory_format_fails_before_measuring(tiny_model):
     with pytest.raises(ConfigError, match="unknown --memory-format 'nhwc'; choose one of auto, channels_last"):
         bench_artifacts([Artifact("dense", "torch", model=tiny_model)], batch_sizes=(1,), memory_format="nhwc",
                         **FAST)
+
+
+def test_rounds_are_spread_over_independent_loads_of_each_artifact(tiny_model, tiny_onnx, tmp_path, monkeypatch):
+    from fa_compress.bench.backends.ort import OrtCpuBackend
+    from tests.bench.conftest import export_onnx, tiny_cnn
+
+    loads = []
+    original = OrtCpuBackend.load
+    monkeypatch.setattr(OrtCpuBackend, "load", lambda self, a: loads.append(a) or original(self, a))
+    wide_onnx = export_onnx(tiny_cnn(width=16), tmp_path / "wide.onnx")
+    artifacts = [Artifact("dense", "torch", model=tiny_cnn(width=16)), Artifact("wide.onnx", "onnx", wide_onnx,
+                 source="dense"), Artifact("tiny.onnx", "onnx", tiny_onnx)]
+    report = bench_artifacts(artifacts, backends=["ort-cpu"], batch_sizes=(1,), sessions=3,
+                             **{**FAST, "rounds": 5})
+    assert sorted(map(str, loads)) == sorted([str(wide_onnx)] * 3 + [str(tiny_onnx)] * 3)  # 3 sessions each
+    r = report.artifacts[2].latency("ort-cpu", 1)
+    assert r.reference == "wide.onnx" and r.n_runs == 6  # ceil(5 / 3) = 2 rounds per session
+    assert (r.ratio.sessions, r.ratio.n_rounds) == (3, 6) and r.ratio.low <= r.ratio.median <= r.ratio.high
+    assert report.settings.sessions == 3
+    with pytest.raises(ConfigError, match="--sessions"):
+        bench_artifacts(artifacts, backends=["ort-cpu"], batch_sizes=(1,), sessions=0, **FAST)

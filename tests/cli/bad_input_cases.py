@@ -232,6 +232,7 @@ BENCH = [
     Case("batch-sizes-not-numbers", lambda s: _bench(s, "--batch-sizes", "one,eight"), "batch-sizes"),
     Case("batch-sizes-empty", lambda s: _bench(s, "--batch-sizes", ","), "batch-sizes"),
     Case("runs-0", lambda s: _bench(s, "--runs", "0"), "runs"),
+    Case("sessions-0", lambda s: _bench(s, "--sessions", "0"), "sessions"),
     Case("threads-0", lambda s: _bench(s, "--threads", "0"), "threads"),
     Case("eval-limit-0", lambda s: _bench(s, "--eval-limit", "0"), "eval-limit"),
     Case("img-size-3", lambda s: _bench(s, "--img-size", "3"), "img"),
