@@ -24,8 +24,8 @@ from typing import Any
 # OpenMP's default is to spin-wait between parallel regions. With more runnable threads than cores
 # (this machine's 2 cores are shared with other jobs, load 4-7), PyTorch eager at 2 threads then ran
 # resnet50 5x slower than at 1 thread (1374 ms vs 252 ms median, batch 1), an artefact of the shared
-# machine, not of the model. PASSIVE makes idle OpenMP threads sleep, the counterpart of onnxruntime's
-# allow_spinning=0 below. It must be set before libgomp starts, i.e. before torch is imported.
+# machine, not of the model. PASSIVE makes idle OpenMP threads sleep (onnxruntime's own pool spins,
+# its default, below). It must be set before libgomp starts, i.e. before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
@@ -155,10 +155,10 @@ def command_line() -> str:
 
 
 def ort_session(path: Path, threads: int | None = None) -> Any:
-    """An onnxruntime CPU session, all graph optimisations, `threads` intra-op threads, no spinning.
+    """An onnxruntime CPU session, all graph optimisations, `threads` intra-op threads, spinning
+    (onnxruntime's default, as `facompress bench` measures: fa_compress/bench/backends/ort.py).
 
-    Spinning is off so that a session's worker threads stop burning the cores after its call
-    returns: with several sessions timed in turn, a spinning one would slow down the next.
+    Results measured before 2026-12-01 18:30 ran with spinning off (their settings say allow_spinning=0).
     """
     import onnxruntime as ort
 
@@ -167,7 +167,7 @@ def ort_session(path: Path, threads: int | None = None) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
@@ -177,7 +177,7 @@ def ort_settings(threads: int | None = None) -> str:
 
     threads = threads or THREADS
     return (f"onnxruntime {ort.__version__} CPUExecutionProvider, intra_op_threads={threads}, "
-            f"inter_op_threads=1, ORT_ENABLE_ALL, allow_spinning=0")
+            f"inter_op_threads=1, ORT_ENABLE_ALL, allow_spinning=1")
 
 
 def ort_step(session: Any, batch_size: int, img_size: int) -> Callable[[], None]:

@@ -70,8 +70,31 @@ def render(doc: dict) -> str:
                              f"{mean_sd([r['rec_test']['value'] for r in sel])} | "
                              f"{mean_sd([r['final_test']['value'] for r in sel])} | {len(sel)} |")
         lines.append("")
+    lines += recoveries(rows)
     lines += verdicts(rows)
     return "\n".join(lines) + "\n"
+
+
+def recoveries(rows: list[dict]) -> list[str]:
+    """Where each cut was recovered in several ways (`--recoveries`): validation and test accuracy of
+    each, mean ± sd over seeds (the first one is the one the tables above report)."""
+    specs = list(dict.fromkeys(k for r in rows for k in r.get("recoveries", {})))
+    if len(specs) < 2:
+        return []
+    out = ["## Recoveries tried on the same cuts (validation % / test %, mean ± sd over seeds)", "",
+           "| task | method | target MACs | " + " | ".join(f"`{s}`" for s in specs) + " | seeds |",
+           "|---|---|---:|" + "---:|" * len(specs) + "---:|"]
+    for task in dict.fromkeys(r["task"] for r in rows):
+        for method in dict.fromkeys(r["method"] for r in rows if r["task"] == task):
+            for target in sorted({r["target_macs"] for r in rows if r["task"] == task}, reverse=True):
+                sel = [r for r in rows if (r["task"], r["method"], r["target_macs"]) == (task, method, target)]
+                if not sel:
+                    continue
+                tried = [[r["recoveries"][s] for r in sel if s in r["recoveries"]] for s in specs]
+                cells = [f"{mean_sd([t['val']['value'] for t in ts])} / {mean_sd([t['test']['value'] for t in ts])}"
+                         if ts else "-" for ts in tried]
+                out.append(f"| {task} | {method} | {target} | " + " | ".join(cells) + f" | {len(sel)} |")
+    return out + [""]
 
 
 def verdicts(rows: list[dict]) -> list[str]:

@@ -10,6 +10,7 @@ Settings: latency hint, one stream, the same thread count as torch, and float32 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,16 @@ class OpenVinoCpuBackend(Backend):
         path: Path = check_artifact_is_path(self, artifact, (".onnx",))
         self.require_available()
         ov = require("openvino")
-        core = ov.Core()
+        core = _core()
         config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(self.threads),
                   "INFERENCE_PRECISION_HINT": "f32", "ENABLE_CPU_PINNING": "NO"}
         settings = (f"openvino {ov.__version__.split('-')[0]} CPU, latency hint, 1 stream, threads={self.threads}, "
                     f"f32 precision (int8 where the file has Q/DQ), compiled per input shape")
         return OpenVinoRunner(core, core.read_model(str(path)), config, settings)
+
+
+@functools.lru_cache(maxsize=1)
+def _core() -> Any:
+    """The process's one OpenVINO `Core` (OpenVINO's advice: one per application). A Core per load
+    (the bench loads each artifact 5 times) crashed later PyTorch training in the same process."""
+    return require("openvino").Core()
