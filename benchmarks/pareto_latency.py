@@ -43,8 +43,10 @@ def _export(path: Path, folder: Path) -> tuple[Path, int]:
     return onnx_path, count_macs(model, img)
 
 
-def bench_task(task: str, rounds: int, warmup: int, batches: list[int]) -> list[dict]:
+def bench_task(task: str, rounds: int, warmup: int, batches: list[int], models: list[str] | None = None) -> list[dict]:
     files = sorted(WORK.glob(f"{task}-*.safetensors"))
+    if models:  # only these (METHOD-TARGET, e.g. gate-0.5), and the dense model
+        files = [f for f in files if f.stem.removeprefix(f"{task}-") in models or "dense" in f.stem]
     dense = [f for f in files if f.stem == f"{task}-dense-gated"]
     if not dense:
         raise SystemExit(f"no {task}-dense-gated model under {WORK}; run prune_pareto.py --keep-models first")
@@ -80,13 +82,16 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=40)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--batches", default="1,8")
+    p.add_argument("--name", default="pareto_latency", help="results/<name>.{json,md}")
+    p.add_argument("--models", default="", help="comma-separated METHOD-TARGET names (e.g. gate-0.5); default: all kept")
     args = p.parse_args()
     torch.set_num_threads(2)
     doc = {"command": command_line(), "environment": environment(), "load_before": load_average(), "rows": []}
     for task in args.tasks.split(","):
-        doc["rows"] += bench_task(task, args.rounds, args.warmup, [int(b) for b in args.batches.split(",")])
+        doc["rows"] += bench_task(task, args.rounds, args.warmup, [int(b) for b in args.batches.split(",")],
+                                  [m for m in args.models.split(",") if m] or None)
     doc["load_after"] = load_average()
-    out = RESULTS / "pareto_latency"
+    out = RESULTS / args.name
     out.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str))
     lines = ["# onnxruntime CPU latency of the pareto models, against dense (interleaved rounds)", "",
              f"Command: `{doc['command']}`; load {doc['load_before']} -> {doc['load_after']}", "",
