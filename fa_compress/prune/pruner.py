@@ -23,7 +23,7 @@ SCOPES = ("global", "layer")
 # Gate Taylor scores divided by the square root of each channel's MAC cost. Plain scores (0) cut the
 # cheap, wide, low-resolution layers to their floor at tight budgets; full cost normalisation (1)
 # cuts the costly early layers instead. At 0.35 of dense MACs after one recovery epoch
-# (benchmarks/results/prune_pareto.md, seed 0): tops4 28.88% plain, 70.50% at 0.5, 52.78% at 1;
+# (benchmarks/results/prune_pareto_earlier.md, seed 0): tops4 28.88% plain, 70.50% at 0.5, 52.78% at 1;
 # shoes3 72.83% plain, 76.53% at 0.5; at 0.5 of dense MACs plain and 0.5 within a point or two.
 DEFAULT_GATE_PER_MAC = 0.5
 
