@@ -155,8 +155,8 @@ def _accuracy_fields(name: str, evals: dict[str, Evaluation], reference: str | N
 
 
 # Each artifact is loaded this many times and the rounds are spread over the loads: one load keeps its
-# own speed (two ONNX sessions of the same file differed by up to 10% here), which only several loads
-# show, and the ratio's interval resamples them (`stats.session_ratio_stats`). 5 rather than 3: the t
+# own speed (with one load, two benches of the same files were 3-14% apart, their intervals +-0.4-3.6%),
+# which only several loads show, and the ratio's interval resamples them (`stats.session_ratio_stats`). 5 rather than 3: the t
 # interval over 3 sessions is twice as wide for the same rounds (benchmarks/results/bench_stability.md).
 DEFAULT_SESSIONS = 5
 # Timed rounds of each artifact: 90 spread over 5 loads kept two benches of the same files on a loaded
