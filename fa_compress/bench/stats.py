@@ -62,7 +62,7 @@ class RatioStats:
     """Latency of an artifact over a reference's (`this / reference`: < 1 is faster), per paired round.
 
     `median` is the median of the per-round ratios; [`low`, `high`] its 95% moving-block bootstrap interval over rounds,
-    in blocks of `block` rounds.
+    in blocks of `block` rounds (over several `sessions`, also over the loads: `session_ratio_stats`).
     """
 
     median: float

@@ -156,11 +156,12 @@ def _accuracy_fields(name: str, evals: dict[str, Evaluation], reference: str | N
 
 # Each artifact is loaded this many times and the rounds are spread over the loads: one load keeps its
 # own speed (with one load, two benches of the same files were 3-14% apart, their intervals +-0.4-3.6%),
-# which only several loads show, and the ratio's interval resamples them (`stats.session_ratio_stats`). 5 rather than 3: the t
-# interval over 3 sessions is twice as wide for the same rounds (benchmarks/results/bench_stability.md).
+# which only several loads show, and the ratio's interval resamples them (`stats.session_ratio_stats`).
+# 5 rather than 3: the t interval's half-width is t(K-1) / sqrt(K) spreads, 1.24 at 5 loads, 2.48 at 3.
 DEFAULT_SESSIONS = 5
 # Timed rounds of each artifact: 90 spread over 5 loads kept two benches of the same files on a loaded
-# machine within 2.1% and each inside the other's interval; 30 did for 3 of 4 ratios (bench_stability.md).
+# machine within 1.0% and each inside the other's interval, 4 of 4 ratios; 30 did for 3 of 4
+# (benchmarks/results/bench_stability{,_30}.md).
 DEFAULT_ROUNDS = 90
 
 
