@@ -155,7 +155,8 @@ def _keep_model(row: dict, tuned, final_model, task: str, method: str, target: f
 def _recover(model, spec: str, data, seed: int, epochs: int) -> None:
     """One recovery, as `spec` says: `PHASE[:LR][/BATCH]` (fa_compress.prune.recover; LR is the rate of
     what the phase trains: the backbone in `all`, the gates in `gates`, BatchNorm in `bn`), `recal`
-    (BatchNorm statistics only) or `default` (the library's defaults; `default/BATCH` changes the batch)."""
+    (BatchNorm statistics only) or `default` (the library's defaults; `default/BATCH` changes the batch).
+    `results/calib_recbatch.*` ran when the library's batch was still the fine-tuning's 32."""
     ctx = init_context("cpu")
     seed_everything(seed, "recovery")  # as `facompress prune` does: the row repeats whatever ran before it
     if spec == "recal":
@@ -164,8 +165,9 @@ def _recover(model, spec: str, data, seed: int, epochs: int) -> None:
     spec, _, batch = spec.partition("/")
     phase, _, lr = spec.partition(":")
     cfg = TrainConfig(seed=seed)
-    cfg = replace(cfg, batch_size=int(batch)) if batch else cfg
     kwargs = {} if phase == "default" else {"phase": phase}
+    if batch:  # else the library's recovery batch (fa_compress.prune.recover.DEFAULT_RECOVER_BATCH)
+        kwargs["batch_size"] = int(batch)
     if lr and phase == "all":
         kwargs["lr"] = float(lr)
     elif lr:
