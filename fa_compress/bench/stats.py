@@ -120,6 +120,17 @@ def block_length(values: Sequence[float]) -> int:
     return int(max(1, min(math.ceil(b), n // 3)))
 
 
+def _block_resamples(data, size: int, resamples: int, rng):
+    """(R, n) moving-block resamples of the (n,) series `data`: blocks of `size` consecutive rounds,
+    each block's first round drawn by `rng`, cut back to n rounds."""
+    import numpy as np
+
+    n = data.size
+    starts = rng.integers(0, n - size + 1, size=(resamples, -(-n // size)))  # (R, blocks) first round of each
+    picks = (starts[:, :, None] + np.arange(size)).reshape(resamples, -1)[:, :n]  # (R, blocks, size) -> (R, n)
+    return data[picks]
+
+
 def bootstrap_median_interval(values: Sequence[float], *, confidence: float = 0.95, resamples: int = 2000,
                               seed: int = 0, block: int | None = None) -> tuple[float, float]:
     """Percentile-bootstrap interval of the median of `values`, resampled (seeded) in moving blocks of
@@ -136,9 +147,7 @@ def bootstrap_median_interval(values: Sequence[float], *, confidence: float = 0.
         raise ConfigError("no rounds to build an interval from; use --rounds >= 1")
     size = max(1, min(n, block if block is not None else block_length(data)))
     rng = np.random.default_rng(seed)
-    starts = rng.integers(0, n - size + 1, size=(resamples, -(-n // size)))  # (R, blocks) first round of each
-    picks = (starts[:, :, None] + np.arange(size)).reshape(resamples, -1)[:, :n]  # (R, blocks, size) -> (R, n)
-    medians = np.median(data[picks], axis=1)  # (R, n) -> (R,)
+    medians = np.median(_block_resamples(data, size, resamples, rng), axis=1)  # (R, n) -> (R,)
     tail = (1.0 - confidence) / 2
     low, high = np.quantile(medians, [tail, 1.0 - tail])
     return float(low), float(high)
@@ -210,8 +219,7 @@ def session_ratio_stats(samples_s: Sequence[Sequence[float]], reference_s: Seque
     blocks = [max(1, min(n, block_length(row))) for row in data]
     drawn = np.empty((k, resamples, n))  # (K, R, n): each session's rounds, block-resampled R times
     for i, (row, size) in enumerate(zip(data, blocks)):
-        starts = rng.integers(0, n - size + 1, size=(resamples, -(-n // size)))
-        drawn[i] = row[(starts[:, :, None] + np.arange(size)).reshape(resamples, -1)[:, :n]]
+        drawn[i] = _block_resamples(row, size, resamples, rng)
     which = rng.integers(0, k, size=(resamples, k))  # (R, K) sessions drawn with replacement
     pooled = drawn[which, np.arange(resamples)[:, None]]  # (R, K, n)
     medians = np.median(pooled.reshape(resamples, -1), axis=1)  # (R,)
