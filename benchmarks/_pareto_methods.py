@@ -62,6 +62,7 @@ class Method:
     settings: dict
     fade_epochs: int = 0  # epochs fading the planned cut out before it is made (fa_compress.prune.fade)
     fade_until: float | None = None  # the fraction of those epochs the fade takes; None: the library's
+    fade_batch: int | None = None  # images per fade step; None: the library's (fa_compress.prune.fade)
     recover: bool = True  # False: no recovery after the cut (the fade epoch took its place)
     recover_epochs: int | None = None  # None: the benchmark's --recover-epochs
 
@@ -69,11 +70,15 @@ class Method:
 METHODS = {
     "gate": Method("gate", "gated", {"importance": "gate"}),  # the defaults: taylor score / MAC^0.5
     # the same ranking, with the recovery epoch spent before the cut fading the planned channels out
-    "gate-fade": Method("gate-fade", "gated", {"importance": "gate"}, fade_epochs=1, recover=False),
+    "gate-fade": Method("gate-fade", "gated", {"importance": "gate"}, fade_epochs=1, recover=False, fade_batch=32),
+    "gate-fade8": Method("gate-fade8", "gated", {"importance": "gate"}, fade_epochs=1, recover=False,
+                         fade_batch=8),  # the fade epoch at the recovery's batch
+    "gate-fade8-r16": Method("gate-fade8-r16", "gated", {"importance": "gate", "round_to": 16}, fade_epochs=1,
+                             recover=False, fade_batch=8),  # channel counts in multiples of 16
     "gate-fade30": Method("gate-fade30", "gated", {"importance": "gate"}, fade_epochs=1, recover=False,
-                          fade_until=0.3),
+                          fade_until=0.3, fade_batch=32),
     "gate-fade-rec": Method("gate-fade-rec", "gated", {"importance": "gate"}, fade_epochs=1,
-                            recover_epochs=1),  # 2 epochs in all: compare with --recover-epochs 2
+                            recover_epochs=1, fade_batch=32),  # 2 epochs in all: compare with --recover-epochs 2
     "gate-mac0": Method("gate-mac0", "gated", {"importance": "gate", "gate_per_mac": 0.0}),
     "gate-value": Method("gate-value", "gated", {"importance": "gate", "gate_score": "value"}),
     "gate-mac": Method("gate-mac", "gated", {"importance": "gate", "gate_per_mac": 1.0}),

@@ -119,18 +119,19 @@ def _faded_cut(tuned, settings, example, target, data, seed, method, gradient_fn
 
     masks, budget = plan_cut(tuned, get_head(tuned, ARCH), settings, example, Budget(target_macs=target),
                              gradient_fn, score_fn)
+    batch = {} if method.fade_batch is None else {"batch_size": method.fade_batch}  # else the library's
     faded = copy.deepcopy(tuned)
     seed_everything(seed, "fade")
     t0 = time.perf_counter()
     with phase_bar(False) as bar:
         fade_out(faded, get_head(faded, ARCH), masks, data.train, TrainConfig(seed=seed), init_context("cpu"), bar,
-                 epochs=epochs, until=until)
+                 epochs=epochs, until=until, **batch)
     fade_s = time.perf_counter() - t0
     faded_val = _acc(faded, data.val)
     pruned = prune_model(faded, get_head(faded, ARCH), replace(settings, keep=budget.keep), example,
                          gradient_fn, score_fn)
-    return pruned, budget, {"fade_epochs": epochs, "fade_until": until, "fade_s": fade_s, "fade_val": faded_val,
-                            "fade_cut_channels": cut_channels(masks)}
+    return pruned, budget, {"fade_epochs": epochs, "fade_until": until, "fade_batch": method.fade_batch,
+                            "fade_s": fade_s, "fade_val": faded_val, "fade_cut_channels": cut_channels(masks)}
 
 
 def _keep_model(row: dict, tuned, final_model, task: str, method: str, target: float, data) -> None:

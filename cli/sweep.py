@@ -17,7 +17,7 @@ def sweep(
     keep: Annotated[Optional[str], typer.Option(help="Comma-separated keep ratios (default 0.9,0.75,0.6,0.5 when no --target-macs).")] = None,
     target_macs: Annotated[Optional[str], typer.Option(help="Comma-separated MAC targets, fractions of dense, e.g. 0.75,0.5,0.35: every criterion pruned to each, so they compare at equal compute.")] = None,
     importance: Annotated[str, typer.Option(help="Comma-separated criteria: gate, taylor, bn, l1, random, group; each gets the same budgets and recovery.")] = "gate",
-    recover_epochs: Annotated[int, typer.Option(help="Recovery epochs per ratio.")] = 1,
+    recover_epochs: Annotated[Optional[int], typer.Option(help="Recovery epochs per ratio (default: as `facompress prune`: the gate ranking fades its cut out for an epoch instead, every other criterion recovers for 1).")] = None,
     int8: Annotated[bool, typer.Option(help="Also export and benchmark INT8 ONNX files.")] = False,
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes for latency.")] = "1,8",
     runs: Annotated[int, typer.Option(help="Timed runs per latency measurement.")] = 30,

@@ -32,6 +32,7 @@ from ..train.progress import PhaseBar
 from ..train.sampler import ResumableSampler
 from .budget import Budget, BudgetResult, module_name, prune_to_budget
 from .pruner import PruneSettings
+from .recover import DEFAULT_RECOVER_BATCH
 
 DEFAULT_FADE_UNTIL = 0.6  # the planned gates reach 0 at 60% of the epoch; the rest adapts to the cut
 
@@ -65,14 +66,17 @@ def cut_channels(masks: dict[str, torch.Tensor]) -> int:
 
 def fade_out(model: nn.Module, head: nn.Module, masks: dict[str, torch.Tensor], train_ds: Dataset,
              cfg: TrainConfig, ctx: Context, bar: PhaseBar, *, epochs: int = 1,
-             until: float = DEFAULT_FADE_UNTIL) -> tuple[float, float, float]:
-    """`epochs` of the `gates` phase, in place, fading the masked gates from 1x to 0 over the first
-    `until` of the steps; the masked gates end exactly 0. Returns the last epoch's (loss, accuracy,
-    images/s). No gate penalty: the budget, not the L1 term, decides what goes."""
+             until: float = DEFAULT_FADE_UNTIL, batch_size: int | None = DEFAULT_RECOVER_BATCH) -> tuple[float, float, float]:
+    """`epochs` of the `gates` phase, in place, in batches of `batch_size` images (the recovery's 8 by
+    default: an epoch of a small task at the fine-tuning's 32 is too few steps; None: `cfg`'s),
+    fading the masked gates from 1x to 0 over the first `until` of the steps; the masked gates end
+    exactly 0. Returns the last epoch's (loss, accuracy, images/s). No gate penalty: the budget, not
+    the L1 term, decides what goes."""
     if epochs < 1:
         raise ConfigError(f"--fade-epochs must be >= 1 to fade (got {epochs})")
     if not 0 < until <= 1:
         raise ConfigError(f"the fade must end within the epochs (until in (0, 1], got {until})")
+    cfg = replace(cfg, gate_l1=0.0, batch_size=batch_size or cfg.batch_size)
     gates = {name: m for name, m in iter_gates(model) if name in masks and bool(masks[name].any())}
     per_rank = rank_batch_size(cfg.batch_size, ctx)
     steps = sum(ResumableSampler(len(train_ds), batch_size=per_rank, seed=cfg.seed, epoch=1 + e,
@@ -95,7 +99,7 @@ def fade_out(model: nn.Module, head: nn.Module, masks: dict[str, torch.Tensor], 
     stats = (0.0, 0.0, 0.0)
     try:
         for e in range(epochs):
-            stats = run_image_phase(model, head, "gates", 1 + e, train_ds, replace(cfg, gate_l1=0.0), ctx, bar,
+            stats = run_image_phase(model, head, "gates", 1 + e, train_ds, cfg, ctx, bar,
                                     after_backward=step, label="fade")
     finally:
         with torch.no_grad():
@@ -107,7 +111,8 @@ def fade_out(model: nn.Module, head: nn.Module, masks: dict[str, torch.Tensor], 
 
 def faded_copy(model: nn.Module, head: nn.Module, settings: PruneSettings, example: torch.Tensor, budget: Budget,
                train_ds: Dataset, cfg: TrainConfig, ctx: Context, bar: PhaseBar, *, epochs: int = 1,
-               until: float = DEFAULT_FADE_UNTIL, gradient_fn: Callable | None = None,
+               until: float = DEFAULT_FADE_UNTIL, batch_size: int | None = DEFAULT_RECOVER_BATCH,
+               gradient_fn: Callable | None = None,
                score_fn: Callable | None = None) -> tuple[nn.Module, nn.Module, dict[str, torch.Tensor], BudgetResult]:
     """A copy of `model` with the cut `budget` plans faded out (`model` is left as it was): (the copy,
     its head, the cut masks, the plan's budget result; prune the copy at `result.keep`)."""
@@ -115,5 +120,5 @@ def faded_copy(model: nn.Module, head: nn.Module, settings: PruneSettings, examp
     name = module_name(model, head)
     faded = copy.deepcopy(model)
     faded_head = faded.get_submodule(name) if name else faded
-    fade_out(faded, faded_head, masks, train_ds, cfg, ctx, bar, epochs=epochs, until=until)
+    fade_out(faded, faded_head, masks, train_ds, cfg, ctx, bar, epochs=epochs, until=until, batch_size=batch_size)
     return faded, faded_head, masks, found

@@ -39,8 +39,13 @@ from .recover import DEFAULT_RECOVER_BATCH, DEFAULT_RECOVER_LR, DEFAULT_RECOVER_
 from .result import PruneResult, Scores, keep_recovery, paired_vs_dense
 from ..wait_policy import wait_policy_record
 
-DEFAULT_RECOVER_EPOCHS = 1
-DEFAULT_FADE_EPOCHS = 0
+# One epoch of training follows the fine-tuning by default, spent where it helps the ranking most.
+# With the gate ranking it fades the planned cut out before the cut (prune/fade.py) and no recovery
+# follows; with any other ranking (which cannot fade: it has no gates to drive) it recovers after
+# the cut. Measured at 0.75/0.5/0.35 of dense MACs on three tasks, 3 seeds, the fade epoch at batch 8
+# against the cut + one batch-8 `gates` recovery epoch: benchmarks/results/pareto4_fade8*.md.
+DEFAULT_FADE_EPOCHS_GATE = 1
+DEFAULT_RECOVER_EPOCHS = 1  # after a cut that was not faded out
 _EVAL_BATCH = 128
 
 __all__ = ["PruneOptions", "PruneResult", "SettingsSearch", "prune_run"]
@@ -66,20 +71,27 @@ class PruneOptions:
     """What `facompress prune` was asked for."""
 
     settings: PruneSettings = field(default_factory=PruneSettings)
-    recover_epochs: int = DEFAULT_RECOVER_EPOCHS
+    recover_epochs: int | None = None  # None: DEFAULT_RECOVER_EPOCHS, or 0 after a fade (the fade was the epoch)
     recover_phase: str = DEFAULT_RECOVER_PHASE  # what recovery trains: all, gates or bn
     recover_lr: float = DEFAULT_RECOVER_LR   # the backbone's peak learning rate in an `all` recovery
-    recover_batch_size: int = DEFAULT_RECOVER_BATCH  # images per recovery step (prune/recover.py: measured)
+    recover_batch_size: int = DEFAULT_RECOVER_BATCH  # images per fade and recovery step (prune/recover.py: measured)
     run: Path | None = None
     device: str = "auto"
     output: str = "pruned"       # model name inside the run
     show_progress: bool = True
     memory_format: str = "auto"  # of scoring, recovery and evaluation: auto, channels_last, contiguous
     seed: int | None = None      # seeds scoring, recovery and searches; None: the run's fine-tuning seed
-    fade_epochs: int = DEFAULT_FADE_EPOCHS  # gate epochs fading the planned cut out before it (prune/fade.py)
+    fade_epochs: int | None = None  # gate epochs fading the planned cut out before it (prune/fade.py);
+    # None: DEFAULT_FADE_EPOCHS_GATE with the gate ranking, else 0
 
     def __post_init__(self) -> None:
+        """Check the options, and resolve the epochs left to their defaults (so `opts.fade_epochs` and
+        `opts.recover_epochs` are always whole numbers after construction)."""
         check_memory_format(self.memory_format)
+        if self.fade_epochs is None:
+            object.__setattr__(self, "fade_epochs", DEFAULT_FADE_EPOCHS_GATE if self.settings.importance == "gate" else 0)
+        if self.recover_epochs is None:
+            object.__setattr__(self, "recover_epochs", 0 if self.fade_epochs else DEFAULT_RECOVER_EPOCHS)
         if self.fade_epochs < 0:
             raise ConfigError(f"--fade-epochs must be >= 0 (got {self.fade_epochs})")
         if self.fade_epochs and self.settings.importance != "gate":
@@ -192,7 +204,8 @@ def _fade(model: nn.Module, meta: dict, settings: PruneSettings, example: torch.
     seed_everything(seed, "fade")
     t0 = time.perf_counter()
     with phase_bar(opts.show_progress and ctx.is_main) as bar:
-        fade_out(model, head, masks, data.train, cfg, ctx, bar, epochs=opts.fade_epochs)
+        fade_out(model, head, masks, data.train, cfg, ctx, bar, epochs=opts.fade_epochs,
+                 batch_size=opts.recover_batch_size)
     return {"epochs": opts.fade_epochs, "channels": cut_channels(masks), "seconds": time.perf_counter() - t0}
 
 

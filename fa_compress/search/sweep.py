@@ -98,10 +98,12 @@ def model_name_for(keep: float, importance: str | None = None, target_macs: floa
 
 def sweep_run(run: Run | Path | None, keeps: Sequence[float] = (), *, base: PruneSettings = PruneSettings(),
               importances: Sequence[str] | None = None, target_macs: Sequence[float] = (),
-              recover_epochs: int = 1, int8: bool = False, backends: Sequence[str] = ("ort-cpu",),
+              recover_epochs: int | None = None, int8: bool = False, backends: Sequence[str] = ("ort-cpu",),
               batch_sizes: Sequence[int] = (1, 8), runs: int = 30, show_progress: bool = True) -> SweepResult:
     """For each criterion and each keep ratio (or MAC target): prune + recover, export to ONNX, then
-    benchmark them all. Every criterion gets the same recovery and the same budgets."""
+    benchmark them all. Every criterion gets the same budgets and `facompress prune`'s one epoch of
+    training after fine-tuning (the gate ranking fades its cut out, the others recover after it);
+    `recover_epochs` given: that many recovery epochs for every criterion, and no fade."""
     from ..bench.run_bench import bench_run
     from ..bench.suite import check_options
     from ..export.pipeline import ExportOptions, export_run
@@ -116,7 +118,7 @@ def sweep_run(run: Run | Path | None, keeps: Sequence[float] = (), *, base: Prun
         PruneSettings(keep=k)
     budgets = [Budget(target_macs=t) for t in target_macs]  # validates the range before any work
     check_options(backends, batch_sizes, 1, 0, runs)  # before the first prune writes anything
-    if recover_epochs < 0:
+    if recover_epochs is not None and recover_epochs < 0:
         raise ConfigError(f"--recover-epochs must be >= 0 (got {recover_epochs})")
     plans = [(imp, k, None) for imp in importances for k in keeps] + \
             [(imp, None, b) for imp in importances for b in budgets]
@@ -126,7 +128,7 @@ def sweep_run(run: Run | Path | None, keeps: Sequence[float] = (), *, base: Prun
         settings = replace(base, importance=imp, keep=k if k is not None else base.keep)
         _, results[name], found[name] = prune_run(
             PruneOptions(settings=settings, recover_epochs=recover_epochs, run=run.path, output=name,
-                         show_progress=show_progress), search=BudgetSearch(budget) if budget else None)
+                         show_progress=show_progress, fade_epochs=None if recover_epochs is None else 0), search=BudgetSearch(budget) if budget else None)
         export_run(run, ExportOptions(model_name=name, int8=int8))
     export_run(run, ExportOptions(model_name="finetuned", int8=int8))
     report = bench_run(run, backends=list(backends), batch_sizes=list(batch_sizes), runs=runs,

@@ -76,3 +76,18 @@ def test_fade_epochs_below_one_is_refused():
     model = _gated("resnet18")
     with phase_bar(False) as bar, pytest.raises(ConfigError, match="--fade-epochs"):
         fade_out(model, model.fc, {}, _data(), TrainConfig(), init_context("cpu"), bar, epochs=0)
+
+
+@pytest.mark.parametrize("batch_size, expected", [(None, 8), (4, 4)])
+def test_fade_steps_in_the_recovery_batch_by_default(batch_size, expected):
+    model, data = _gated("resnet18"), _data(n=32)
+    head = get_head(model, "resnet18")
+    masks = {name: torch.arange(g.num_features) < 8 for name, g in iter_gates(model)}
+    seen = []
+    model.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[0]))
+    kwargs = {} if batch_size is None else {"batch_size": batch_size}
+    with phase_bar(False) as bar:  # the fine-tuning's batch (32 here) is not the fade's
+        fade_out(model, head, masks, data, TrainConfig(batch_size=32, seed=0, memory_format="contiguous"),
+                 init_context("cpu"), bar, **kwargs)
+    assert seen == [expected] * (32 // expected)
+    assert all(torch.all(g.gate[masks[name]] == 0) for name, g in iter_gates(model))

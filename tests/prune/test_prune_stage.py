@@ -5,6 +5,7 @@ import torch
 
 import fa_compress.prune.stage as stage
 from fa_compress.accuracy import Accuracy
+from fa_compress.errors import ConfigError
 from fa_compress.prune.pruner import PruneSettings
 from fa_compress.prune.result import Scores
 from fa_compress.prune.stage import PruneOptions, prune_run
@@ -130,3 +131,22 @@ def test_fade_epochs_fade_the_planned_cut_out_and_are_recorded(tmp_path):
     stored = run.manifest["stages"]["prune:pruned-fade"]
     assert stored["fade_epochs"] == 1 and stored["metrics"]["fade"]["channels"] == result.fade["channels"]
     assert "policy" in stored["openmp_wait"] and "policy" in run.manifest["stages"]["finetune"]["openmp_wait"]
+
+
+@pytest.mark.parametrize("given, expected", [
+    ({}, (1, 0)),                                          # gate ranking: the epoch fades, no recovery
+    ({"importance": "taylor"}, (0, 1)),                    # no gates to fade: the epoch recovers
+    ({"fade_epochs": 0}, (0, 1)),                          # a plain cut recovers
+    ({"fade_epochs": 2}, (2, 0)),
+    ({"fade_epochs": 1, "recover_epochs": 1}, (1, 1)),     # both, as asked
+    ({"importance": "l1", "recover_epochs": 0}, (0, 0)),
+])
+def test_one_epoch_after_fine_tuning_by_default_spent_fading_with_the_gate_ranking(given, expected):
+    importance = given.pop("importance", "gate")
+    opts = PruneOptions(settings=PruneSettings(importance=importance), **given)
+    assert (opts.fade_epochs, opts.recover_epochs) == expected
+
+
+def test_asking_a_fade_of_a_ranking_without_gates_is_refused():
+    with pytest.raises(ConfigError, match="--importance gate"):
+        PruneOptions(settings=PruneSettings(importance="taylor"), fade_epochs=1)
