@@ -4,8 +4,10 @@ Every method prunes to the same MAC budget (`fa_compress.prune.budget`), so they
 compute. Methods differ in the model they start from and in how channels are ranked:
 
 - `gated` start: the default `facompress finetune` (gates, `head,gates,gates,gates`, gate L1).
-  `gate` is facompress's default ranking (whatever `PruneSettings()` holds: Taylor scores of the
-  gates divided by the square root of each channel's MAC cost); `gate-mac0` the plain Taylor scores,
+  `gate` is facompress's default: its ranking (whatever `PruneSettings()` holds: Taylor scores of
+  the gates divided by the square root of each channel's MAC cost) and its one epoch after
+  fine-tuning spent fading the planned cut out before making it; `gate-cut` the same ranking cut at
+  once and recovered for one epoch (`--fade-epochs 0`); `gate-mac0` the plain Taylor scores,
   `gate-mac` divided by the full cost (HALP-style); `gate-value` ranks by the gate values (the
   paper's reading); `taylor`, `bn`, `l1`, `random` are torch-pruning's criteria on the same model.
 - torch-pruning's own sparse training, given the same number of fine-tuning epochs:
@@ -68,17 +70,24 @@ class Method:
 
 
 METHODS = {
-    "gate": Method("gate", "gated", {"importance": "gate"}),  # the defaults: taylor score / MAC^0.5
-    # the same ranking, with the recovery epoch spent before the cut fading the planned channels out
+    # the defaults: Taylor score / MAC^0.5, and the one epoch after fine-tuning spent fading the planned
+    # cut out (batch 8, `facompress prune`'s default with the gate ranking); no recovery after the cut
+    "gate": Method("gate", "gated", {"importance": "gate"}, fade_epochs=1, recover=False),
+    # the same ranking cut at once, then one `gates` recovery epoch (`--fade-epochs 0`; the default before)
+    "gate-cut": Method("gate-cut", "gated", {"importance": "gate"}),
+    "gate-r16": Method("gate-r16", "gated", {"importance": "gate", "round_to": 16}, fade_epochs=1,
+                       recover=False),  # channel counts in multiples of 16
+    "gate-until30": Method("gate-until30", "gated", {"importance": "gate"}, fade_epochs=1, recover=False,
+                           fade_until=0.3),  # the planned gates reach 0 at 30% of the epoch, not 60%
+    "gate-r16-until30": Method("gate-r16-until30", "gated", {"importance": "gate", "round_to": 16}, fade_epochs=1,
+                               recover=False, fade_until=0.3),  # both
+    # the fade at the fine-tuning's batch of 32 (the first fade runs, results/prune_pareto_batch32.md)
     "gate-fade": Method("gate-fade", "gated", {"importance": "gate"}, fade_epochs=1, recover=False, fade_batch=32),
-    "gate-fade8": Method("gate-fade8", "gated", {"importance": "gate"}, fade_epochs=1, recover=False,
-                         fade_batch=8),  # the fade epoch at the recovery's batch
-    "gate-fade8-r16": Method("gate-fade8-r16", "gated", {"importance": "gate", "round_to": 16}, fade_epochs=1,
-                             recover=False, fade_batch=8),  # channel counts in multiples of 16
     "gate-fade30": Method("gate-fade30", "gated", {"importance": "gate"}, fade_epochs=1, recover=False,
                           fade_until=0.3, fade_batch=32),
     "gate-fade-rec": Method("gate-fade-rec", "gated", {"importance": "gate"}, fade_epochs=1,
                             recover_epochs=1, fade_batch=32),  # 2 epochs in all: compare with --recover-epochs 2
+    # rankings and penalties measured with the cut + recovery (results/calib_tops4*.md, prune_pareto_batch32.md)
     "gate-mac0": Method("gate-mac0", "gated", {"importance": "gate", "gate_per_mac": 0.0}),
     "gate-value": Method("gate-value", "gated", {"importance": "gate", "gate_score": "value"}),
     "gate-mac": Method("gate-mac", "gated", {"importance": "gate", "gate_per_mac": 1.0}),

@@ -76,17 +76,29 @@ def profile(onnx_path: Path, batch: int, img: int, threads: int, rounds: int, wa
         for e in trace:
             if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and t0 <= e["ts"] <= t1:
                 nodes[e["name"].removesuffix("_kernel_time")].append(e["dur"])
-    kinds = {e["name"].removesuffix("_kernel_time"): _kind(e)
-             for e in trace if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")}
+    events = {e["name"].removesuffix("_kernel_time"): e
+              for e in trace if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")}
     return {"call_us": statistics.median(calls), "nodes": {n: statistics.median(v) for n, v in nodes.items()},
-            "kinds": kinds}
+            "kinds": {n: _kind(e) for n, e in events.items()}, "macs": {n: _macs(e) for n, e in events.items()}}
+
+
+def _macs(event: dict) -> int:
+    """A Conv node's multiply-accumulates (output elements x weight fan-in); 0 for other ops."""
+    shapes = event["args"].get("input_type_shape", [])
+    out = event["args"].get("output_type_shape", [])
+    if event["args"].get("op_name") not in ("Conv", "FusedConv") or len(shapes) < 2 or not out:
+        return 0
+    weight, output = next(iter(shapes[1].values())), next(iter(out[0].values()))
+    return int(np.prod(output)) * int(np.prod(weight[1:]))
 
 
 def grouped(prof: dict) -> dict[str, float]:
-    """Per kind: summed median node time (µs); `outside nodes`: the call less its nodes."""
+    """Per kind: summed median node time (µs) and, as `macs <kind>`, MACs; `outside nodes`: the call
+    less its nodes."""
     out: dict[str, float] = defaultdict(float)
     for node, us in prof["nodes"].items():
         out[prof["kinds"][node]] += us
+        out[f"macs {prof['kinds'][node]}"] += prof["macs"][node]
     out["outside nodes"] = prof["call_us"] - sum(prof["nodes"].values())
     out["whole call"] = prof["call_us"]
     out["nodes (count)"] = len(prof["nodes"])
@@ -100,18 +112,23 @@ def render(doc: dict) -> str:
              f"({doc['macs_fraction']:.3f} of dense MACs). Median over {doc['rounds']} profiled calls per node; "
              "the profiler adds its own cost to every node, so the whole call runs slower than in `facompress "
              "bench` and the ratios, not the times, are the result.", "",
-             "| threads | batch | part | dense µs | pruned µs | pruned / dense | share of dense call |",
-             "|---:|---:|---|---:|---:|---:|---:|"]
+             "| threads | batch | part | dense µs | pruned µs | time pruned / dense | MACs pruned / dense "
+             "| share of dense call |",
+             "|---:|---:|---|---:|---:|---:|---:|---:|"]
     for r in doc["rows"]:
         d, p = r["dense"], r["pruned"]
-        for kind in sorted(d, key=lambda k: (k in ("whole call", "nodes (count)"), -d[k])):
+        parts = [k for k in d if not k.startswith("macs ")]
+        for kind in sorted(parts, key=lambda k: (k in ("whole call", "nodes (count)"), -d[k])):
             if kind == "nodes (count)":
-                lines.append(f"| {r['threads']} | {r['batch']} | nodes (count) | {d[kind]:.0f} | {p.get(kind, 0):.0f} | | |")
+                lines.append(f"| {r['threads']} | {r['batch']} | nodes (count) | {d[kind]:.0f} | {p.get(kind, 0):.0f} "
+                             "| | | |")
                 continue
             ratio = p.get(kind, 0.0) / d[kind] if d[kind] else float("nan")
-            share = d[kind] / d["whole call"]
+            dm = d.get(f"macs {kind}", 0) if kind != "whole call" else sum(v for k, v in d.items() if k.startswith("macs "))
+            pm = p.get(f"macs {kind}", 0) if kind != "whole call" else sum(v for k, v in p.items() if k.startswith("macs "))
+            macs = f"{pm / dm:.3f}" if dm else ""
             lines.append(f"| {r['threads']} | {r['batch']} | {kind} | {d[kind]:.0f} | {p.get(kind, 0.0):.0f} | "
-                         f"{ratio:.3f} | {share:.1%} |")
+                         f"{ratio:.3f} | {macs} | {d[kind] / d['whole call']:.1%} |")
     return "\n".join(lines) + "\n"
 
 

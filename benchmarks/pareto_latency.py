@@ -2,7 +2,9 @@
 
 Every model of a task is exported to ONNX (the library's exporter, gates folded) and timed with the
 library's interleaved rounds (`fa_compress.bench.interleave`), so each ratio pruned / dense is taken
-per round, with a 95% bootstrap interval over rounds (`fa_compress.bench.stats.ratio_stats`).
+per round. Every file is loaded `--loads` times (separate onnxruntime sessions, all timed in the
+same rounds), because a loaded session keeps its own speed; the 95% interval is
+`fa_compress.bench.stats.session_ratio_stats`' (over loads and rounds), as `facompress bench` gives.
 
     .venv/bin/python benchmarks/pareto_latency.py --tasks default --rounds 40
 """
@@ -27,7 +29,8 @@ from prune_pareto import WORK  # noqa: E402
 from fa_compress.bench.backends import get_backend  # noqa: E402
 from fa_compress.bench.environment import environment  # noqa: E402
 from fa_compress.bench.interleave import calls_per_sample, time_visits  # noqa: E402
-from fa_compress.bench.stats import ratio_stats  # noqa: E402
+from fa_compress.bench.stats import session_ratio_stats  # noqa: E402
+from fa_compress.bench.suite import DEFAULT_SESSIONS  # noqa: E402
 from fa_compress.export.onnx import export_onnx, onnx_metadata  # noqa: E402
 from fa_compress.models.complexity import count_macs  # noqa: E402
 from fa_compress.run import load_model  # noqa: E402
@@ -43,7 +46,8 @@ def _export(path: Path, folder: Path) -> tuple[Path, int]:
     return onnx_path, count_macs(model, img)
 
 
-def bench_task(task: str, rounds: int, warmup: int, batches: list[int], models: list[str] | None = None) -> list[dict]:
+def bench_task(task: str, rounds: int, warmup: int, batches: list[int], models: list[str] | None = None,
+               loads: int = DEFAULT_SESSIONS) -> list[dict]:
     files = sorted(WORK.glob(f"{task}-*.safetensors"))
     if models:  # only these (METHOD-TARGET, e.g. gate-0.5), and the dense model
         files = [f for f in files if f.stem.removeprefix(f"{task}-") in models or "dense" in f.stem]
@@ -55,21 +59,25 @@ def bench_task(task: str, rounds: int, warmup: int, batches: list[int], models: 
     with tempfile.TemporaryDirectory() as tmp:
         exported = {f.stem: _export(f, Path(tmp)) for f in files if "dense" not in f.stem or f in dense}
         img = load_model(dense[0])[1]["img_size"]
-        runners = {name: backend.load(p) for name, (p, _) in exported.items()}
+        runners = {(name, k): backend.load(p) for name, (p, _) in exported.items() for k in range(loads)}
         dense_name = dense[0].stem
         for batch in batches:
-            steps = {name: r.step_fn(batch, img) for name, r in runners.items()}
+            steps = {f"{name}#{k}": r.step_fn(batch, img) for (name, k), r in runners.items()}
             calls = calls_per_sample(steps)
             visits = time_visits(steps, warmup=warmup, rounds=rounds, calls=calls)
-            best = {name: [min(v) for v in vs] for name, vs in visits.items()}
-            for name in steps:
+            best = {key: [min(v) for v in vs] for key, vs in visits.items()}  # the fastest call of each visit
+
+            def loaded(name: str) -> list[list[float]]:
+                return [best[f"{name}#{k}"] for k in range(loads)]
+
+            for name in exported:
                 if name == dense_name:
                     continue
-                r = ratio_stats(best[name], best[dense_name])
+                r = session_ratio_stats(loaded(name), loaded(dense_name))
                 rows.append({"task": task, "model": name.removeprefix(f"{task}-"), "batch": batch,
                              "macs_fraction": exported[name][1] / exported[dense_name][1],
                              "latency_ratio": r.median, "low": r.low, "high": r.high, "noisy": r.noisy,
-                             "rounds": r.n_rounds, "calls_per_visit": calls})
+                             "rounds": r.n_rounds, "loads": loads, "calls_per_visit": calls})
                 print(f"{task} b{batch} {rows[-1]['model']:24s} MACs {rows[-1]['macs_fraction']:.3f} "
                       f"latency {r.median:.3f}x dense [{r.low:.3f}, {r.high:.3f}]{' NOISY' if r.noisy else ''}",
                       flush=True)
@@ -84,17 +92,20 @@ def main() -> None:
     p.add_argument("--batches", default="1,8")
     p.add_argument("--name", default="pareto_latency", help="results/<name>.{json,md}")
     p.add_argument("--models", default="", help="comma-separated METHOD-TARGET names (e.g. gate-0.5); default: all kept")
+    p.add_argument("--loads", type=int, default=DEFAULT_SESSIONS,
+                   help="onnxruntime sessions per file, all timed in the same rounds (1: the earlier measurement)")
     args = p.parse_args()
     torch.set_num_threads(2)
     doc = {"command": command_line(), "environment": environment(), "load_before": load_average(), "rows": []}
     for task in args.tasks.split(","):
         doc["rows"] += bench_task(task, args.rounds, args.warmup, [int(b) for b in args.batches.split(",")],
-                                  [m for m in args.models.split(",") if m] or None)
+                                  [m for m in args.models.split(",") if m] or None, args.loads)
     doc["load_after"] = load_average()
     out = RESULTS / args.name
     out.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str))
     lines = ["# onnxruntime CPU latency of the pareto models, against dense (interleaved rounds)", "",
              f"Command: `{doc['command']}`; load {doc['load_before']} -> {doc['load_after']}", "",
+             f"Each file loaded {args.loads} times; {args.rounds} rounds.", "",
              "| task | model | batch | MACs of dense | latency x dense [95% interval] |", "|---|---|---:|---:|---:|"]
     for r in doc["rows"]:
         flag = " (noisy)" if r["noisy"] else ""

@@ -104,6 +104,9 @@ def _print_accuracies(r) -> None:  # noqa: ANN001 - a PruneResult; imported lazi
         typer.echo("recovery scored lower on the validation split than the model right after pruning, so the "
                    "model is saved as pruned (try --recover-phase gates, a lower --recover-lr, or more "
                    "--recover-epochs)")
+    elif r.val_recovered is None:
+        typer.echo("saved: pruned (the fade before the cut was the training; no recovery ran)" if r.fade
+                   else "saved: pruned (no recovery ran)")
     else:
         typer.echo(f"saved: {r.kept} (chosen on the validation split)")
     if r.vs_dense is not None:

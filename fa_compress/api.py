@@ -159,8 +159,9 @@ def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None =
     of the dense model's, found by bisection on keep). `importance`: gate (needs gates), l1, bn,
     taylor, random. `gate_score`: taylor (needs `train_data`; the default when it is given) or value
     (the |gate| itself; the default without `train_data`). `ignore`: layer names kept whole.
-    `fade_epochs`: epochs of the `gates` phase on `train_data` that first fade the gates of the
-    channels the cut will remove to 0 (`fa_compress.prune.fade`), so the cut itself changes nothing.
+    `fade_epochs`: epochs of the `gates` phase on `train_data` (in batches of 8) that first fade the
+    gates of the channels the cut will remove to 0 (`fa_compress.prune.fade`), so the cut itself
+    changes nothing; `facompress prune` spends one by default.
     """
     from .prune.budget import Budget, prune_to_budget
     from .prune.pruner import PruneSettings, scorers
