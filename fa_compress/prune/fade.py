@@ -72,7 +72,8 @@ def cut_channels(masks: dict[str, torch.Tensor]) -> int:
 
 def fade_out(model: nn.Module, head: nn.Module, masks: dict[str, torch.Tensor], train_ds: Dataset,
              cfg: TrainConfig, ctx: Context, bar: PhaseBar, *, epochs: int = 1,
-             until: float = DEFAULT_FADE_UNTIL, batch_size: int | None = DEFAULT_RECOVER_BATCH) -> tuple[float, float, float]:
+             until: float = DEFAULT_FADE_UNTIL,
+             batch_size: int | None = DEFAULT_RECOVER_BATCH) -> tuple[float, float, float]:
     """`epochs` of the `gates` phase, in place, in batches of `batch_size` images (the recovery's 8 by
     default: an epoch of a small task at the fine-tuning's 32 is too few steps; None: `cfg`'s),
     fading the masked gates from 1x to 0 over the first `until` of the steps; the masked gates end

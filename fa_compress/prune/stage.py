@@ -93,7 +93,8 @@ class PruneOptions:
         `opts.recover_epochs` are always whole numbers after construction)."""
         check_memory_format(self.memory_format)
         if self.fade_epochs is None:
-            object.__setattr__(self, "fade_epochs", DEFAULT_FADE_EPOCHS_GATE if self.settings.importance == "gate" else 0)
+            fades = self.settings.importance == "gate"
+            object.__setattr__(self, "fade_epochs", DEFAULT_FADE_EPOCHS_GATE if fades else 0)
         if self.recover_epochs is None:
             object.__setattr__(self, "recover_epochs", 0 if self.fade_epochs else DEFAULT_RECOVER_EPOCHS)
         if self.fade_epochs < 0:

@@ -128,7 +128,8 @@ def sweep_run(run: Run | Path | None, keeps: Sequence[float] = (), *, base: Prun
         settings = replace(base, importance=imp, keep=k if k is not None else base.keep)
         _, results[name], found[name] = prune_run(
             PruneOptions(settings=settings, recover_epochs=recover_epochs, run=run.path, output=name,
-                         show_progress=show_progress, fade_epochs=None if recover_epochs is None else 0), search=BudgetSearch(budget) if budget else None)
+                         show_progress=show_progress, fade_epochs=None if recover_epochs is None else 0),
+            search=BudgetSearch(budget) if budget else None)
         export_run(run, ExportOptions(model_name=name, int8=int8))
     export_run(run, ExportOptions(model_name="finetuned", int8=int8))
     report = bench_run(run, backends=list(backends), batch_sizes=list(batch_sizes), runs=runs,
