@@ -154,9 +154,10 @@ def command_line() -> str:
     return " ".join([".venv/bin/python", shlex.quote(script_arg), *map(shlex.quote, sys.argv[1:])])
 
 
-def ort_session(path: Path, threads: int | None = None) -> Any:
+def ort_session(path: Path, threads: int | None = None, profile_prefix: str | None = None) -> Any:
     """An onnxruntime CPU session, all graph optimisations, `threads` intra-op threads, spinning
-    (onnxruntime's default, as `facompress bench` measures: fa_compress/bench/backends/ort.py).
+    (onnxruntime's default, as `facompress bench` measures: fa_compress/bench/backends/ort.py);
+    with `profile_prefix`, onnxruntime's profiler on, writing there (`session.end_profiling()`).
 
     Results measured before 2026-12-01 18:30 ran with spinning off (their settings say allow_spinning=0).
     """
@@ -169,6 +170,9 @@ def ort_session(path: Path, threads: int | None = None) -> Any:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     options.log_severity_level = 3
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

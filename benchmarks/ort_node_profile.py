@@ -29,7 +29,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, command_line, load_average  # noqa: E402
+from _common import RESULTS, command_line, load_average, ort_session  # noqa: E402
 from pareto_latency import _export  # noqa: E402
 from prune_pareto import WORK  # noqa: E402
 
@@ -51,18 +51,8 @@ def _kind(event: dict) -> str:
 def profile(onnx_path: Path, batch: int, img: int, threads: int, rounds: int, warmup: int) -> dict:
     """Median per-node time (µs) over the last `rounds` of `warmup + rounds` profiled calls, the
     median whole call, and each node's kind. The settings are `_common.ort_session`'s plus profiling."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
-    options.log_severity_level = 3
-    options.enable_profiling = True
     with tempfile.TemporaryDirectory() as tmp:
-        options.profile_file_prefix = str(Path(tmp) / "prof")
-        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        session = ort_session(onnx_path, threads, profile_prefix=str(Path(tmp) / "prof"))
         name = session.get_inputs()[0].name
         x = np.random.default_rng(0).standard_normal((batch, 3, img, img), dtype=np.float32)
         for _ in range(warmup + rounds):

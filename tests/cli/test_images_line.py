@@ -2,22 +2,12 @@
 why: finetune, prune, export (parity and calibration images) and bench, on a folder with damaged files."""
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from fa_compress.cli.app import main
+from tests.cli.cli_output import cli_output
 from tests.data.test_skipped import write_damaged_images
 
 EXPECTED = "skipped 4 of 84 image files: 1 empty file, 1 not an image, 1 too many pixels, 1 truncated or damaged"
-
-
-def _cli(argv, capsys) -> str:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    out, err = capsys.readouterr()
-    assert exit_info.value.code == 0, err
-    return out
 
 
 def test_each_command_reports_the_skipped_images(tmp_path, capsys):
@@ -37,6 +27,6 @@ def test_each_command_reports_the_skipped_images(tmp_path, capsys):
                   "--warmup", "1", "--quiet"],
     }
     for name, argv in commands.items():
-        last = _cli(argv, capsys).strip().splitlines()[-1]
+        last = cli_output(argv, capsys).strip().splitlines()[-1]
         assert last.startswith(f"images: imagefolder:{tmp_path / 'img'} train "), (name, last)
         assert EXPECTED in last, (name, last)
