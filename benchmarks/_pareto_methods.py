@@ -69,39 +69,45 @@ class Method:
     recover_epochs: int | None = None  # None: the benchmark's --recover-epochs
 
 
+# Every stored row but the default's was measured when channel counts were rounded to multiples of 8
+# (the library's default before it became 16): those methods keep 8, so rerunning them repeats their rows.
+R8 = {"round_to": 8}
+
 METHODS = {
-    # the defaults: Taylor score / MAC^0.5, and the one epoch after fine-tuning spent fading the planned
-    # cut out (batch 8, reaching 0 at 30% of the epoch: `facompress prune`'s default with the gate
-    # ranking); no recovery after the cut
+    # the defaults: Taylor score / MAC^0.5, channel counts in multiples of 16, and the one epoch after
+    # fine-tuning spent fading the planned cut out (batch 8, reaching 0 at 30% of the epoch: `facompress
+    # prune`'s default with the gate ranking); no recovery after the cut
     "gate": Method("gate", "gated", {"importance": "gate"}, fade_epochs=1, recover=False),
-    # the same ranking cut at once, then one `gates` recovery epoch (`--fade-epochs 0`; the default before)
-    "gate-cut": Method("gate-cut", "gated", {"importance": "gate"}),
+    # the same in multiples of 8 (`--round-to 8`, the rounding before)
+    "gate-r8": Method("gate-r8", "gated", {"importance": "gate", **R8}, fade_epochs=1, recover=False),
+    # the same ranking (multiples of 8) cut at once, then one `gates` recovery epoch (`--fade-epochs 0`)
+    "gate-cut": Method("gate-cut", "gated", {"importance": "gate", **R8}),
     # the fade reaching 0 at 60% of the epoch (the library's first fade) instead of 30%
-    "gate-until60": Method("gate-until60", "gated", {"importance": "gate"}, fade_epochs=1, recover=False,
+    "gate-until60": Method("gate-until60", "gated", {"importance": "gate", **R8}, fade_epochs=1, recover=False,
                            fade_until=0.6),
-    # channel counts in multiples of 16 (`--round-to 16`): onnxruntime's AVX-512 kernels block by 16
-    "gate-r16": Method("gate-r16", "gated", {"importance": "gate", "round_to": 16}, fade_epochs=1, recover=False),
     "gate-r16-until60": Method("gate-r16-until60", "gated", {"importance": "gate", "round_to": 16}, fade_epochs=1,
                                recover=False, fade_until=0.6),
     # the fade at the fine-tuning's batch of 32 (the first fade runs, results/prune_pareto_batch32.md)
-    "gate-fade": Method("gate-fade", "gated", {"importance": "gate"}, fade_epochs=1, recover=False, fade_batch=32),
-    "gate-fade30": Method("gate-fade30", "gated", {"importance": "gate"}, fade_epochs=1, recover=False,
+    "gate-fade": Method("gate-fade", "gated", {"importance": "gate", **R8}, fade_epochs=1, recover=False,
+                        fade_batch=32),
+    "gate-fade30": Method("gate-fade30", "gated", {"importance": "gate", **R8}, fade_epochs=1, recover=False,
                           fade_until=0.3, fade_batch=32),
-    "gate-fade-rec": Method("gate-fade-rec", "gated", {"importance": "gate"}, fade_epochs=1,
+    "gate-fade-rec": Method("gate-fade-rec", "gated", {"importance": "gate", **R8}, fade_epochs=1,
                             recover_epochs=1, fade_batch=32),  # 2 epochs in all: compare with --recover-epochs 2
     # rankings and penalties measured with the cut + recovery (results/calib_tops4*.md, prune_pareto_batch32.md)
-    "gate-mac0": Method("gate-mac0", "gated", {"importance": "gate", "gate_per_mac": 0.0}),
-    "gate-value": Method("gate-value", "gated", {"importance": "gate", "gate_score": "value"}),
-    "gate-mac": Method("gate-mac", "gated", {"importance": "gate", "gate_per_mac": 1.0}),
-    "gate-mac0.5": Method("gate-mac0.5", "gated", {"importance": "gate", "gate_per_mac": 0.5}),
-    "gate-cost": Method("gate-cost", "gated-cost", {"importance": "gate"}),
-    "gate-polar": Method("gate-polar", "gated-polar", {"importance": "gate"}),
-    "taylor": Method("taylor", "gated", {"importance": "taylor"}),
-    "bn": Method("bn", "gated", {"importance": "bn"}),
-    "l1": Method("l1", "gated", {"importance": "l1"}),
-    "random": Method("random", "gated", {"importance": "random"}),
-    "bnscale-sparse": Method("bnscale-sparse", "bnscale", {"importance": "bn"}),
-    "group-sparse": Method("group-sparse", "groupnorm", {"importance": "group"}),
+    "gate-mac0": Method("gate-mac0", "gated", {"importance": "gate", "gate_per_mac": 0.0, **R8}),
+    "gate-value": Method("gate-value", "gated", {"importance": "gate", "gate_score": "value", **R8}),
+    "gate-mac": Method("gate-mac", "gated", {"importance": "gate", "gate_per_mac": 1.0, **R8}),
+    "gate-mac0.5": Method("gate-mac0.5", "gated", {"importance": "gate", "gate_per_mac": 0.5, **R8}),
+    "gate-cost": Method("gate-cost", "gated-cost", {"importance": "gate", **R8}),
+    "gate-polar": Method("gate-polar", "gated-polar", {"importance": "gate", **R8}),
+    # torch-pruning's criteria and sparse-training pruners, in multiples of 8 as they were measured
+    "taylor": Method("taylor", "gated", {"importance": "taylor", **R8}),
+    "bn": Method("bn", "gated", {"importance": "bn", **R8}),
+    "l1": Method("l1", "gated", {"importance": "l1", **R8}),
+    "random": Method("random", "gated", {"importance": "random", **R8}),
+    "bnscale-sparse": Method("bnscale-sparse", "bnscale", {"importance": "bn", **R8}),
+    "group-sparse": Method("group-sparse", "groupnorm", {"importance": "group", **R8}),
 }
 TORCH_PRUNING = ("taylor", "bn", "l1", "random", "bnscale-sparse", "group-sparse")
 

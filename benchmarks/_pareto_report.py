@@ -14,7 +14,7 @@ from pathlib import Path
 from _pareto_methods import TORCH_PRUNING
 from _tasks import TASKS
 
-OURS = ("gate", "gate-cut", "gate-until60", "gate-r16", "gate-r16-until60", "gate-fade", "gate-fade-rec")  # the gate-guided methods the verdicts compare
+OURS = ("gate", "gate-r8", "gate-cut", "gate-until60", "gate-r16-until60", "gate-fade", "gate-fade-rec")  # the gate-guided methods the verdicts compare
 
 
 def epochs(row: dict) -> int:

@@ -7,6 +7,7 @@ same rounds), because a loaded session keeps its own speed; the 95% interval is
 `fa_compress.bench.stats.session_ratio_stats`' (over loads and rounds), as `facompress bench` gives.
 
     .venv/bin/python benchmarks/pareto_latency.py --tasks default --rounds 40
+    .venv/bin/python benchmarks/pareto_latency.py --work DIR   # other files named TASK-METHOD-TARGET.safetensors
 """
 
 from __future__ import annotations
@@ -47,13 +48,13 @@ def _export(path: Path, folder: Path) -> tuple[Path, int]:
 
 
 def bench_task(task: str, rounds: int, warmup: int, batches: list[int], models: list[str] | None = None,
-               loads: int = DEFAULT_SESSIONS) -> list[dict]:
-    files = sorted(WORK.glob(f"{task}-*.safetensors"))
+               loads: int = DEFAULT_SESSIONS, work: Path = WORK) -> list[dict]:
+    files = sorted(work.glob(f"{task}-*.safetensors"))
     if models:  # only these (METHOD-TARGET, e.g. gate-0.5), and the dense model
         files = [f for f in files if f.stem.removeprefix(f"{task}-") in models or "dense" in f.stem]
     dense = [f for f in files if f.stem == f"{task}-dense-gated"]
     if not dense:
-        raise SystemExit(f"no {task}-dense-gated model under {WORK}; run prune_pareto.py --keep-models first")
+        raise SystemExit(f"no {task}-dense-gated model under {work}; run prune_pareto.py --keep-models first")
     backend = get_backend("ort-cpu")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,12 +95,13 @@ def main() -> None:
     p.add_argument("--models", default="", help="comma-separated METHOD-TARGET names (e.g. gate-0.5); default: all kept")
     p.add_argument("--loads", type=int, default=DEFAULT_SESSIONS,
                    help="onnxruntime sessions per file, all timed in the same rounds (1: the earlier measurement)")
+    p.add_argument("--work", type=Path, default=WORK, help="the folder of model files (default: prune_pareto.py's)")
     args = p.parse_args()
     torch.set_num_threads(2)
     doc = {"command": command_line(), "environment": environment(), "load_before": load_average(), "rows": []}
     for task in args.tasks.split(","):
         doc["rows"] += bench_task(task, args.rounds, args.warmup, [int(b) for b in args.batches.split(",")],
-                                  [m for m in args.models.split(",") if m] or None, args.loads)
+                                  [m for m in args.models.split(",") if m] or None, args.loads, args.work)
     doc["load_after"] = load_average()
     out = RESULTS / args.name
     out.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str))

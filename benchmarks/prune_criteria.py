@@ -63,7 +63,7 @@ def prune_and_recover(dense, arch: str, img: int, criterion: str, reduction: str
                       args, bundle, recover_ds, test, ctx, cfg) -> dict:
     """One setting on one seed: accuracy right after pruning a copy of `dense`, and after the recovery."""
     model = copy.deepcopy(dense)
-    settings = PruneSettings(keep=keep, importance=criterion, scope=args.scope, seed=seed,
+    settings = PruneSettings(keep=keep, importance=criterion, scope=args.scope, seed=seed, round_to=8,
                              gate_reduction=reduction if reduction != "-" else "mean")
     torch.manual_seed(seed)  # torch-pruning's `random` criterion draws from the global generator
     t0 = time.perf_counter()

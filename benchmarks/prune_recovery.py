@@ -157,7 +157,7 @@ def run_method(method: str, dense, meta: dict, teacher, cfg: TrainConfig, bundle
                keep: float) -> dict:
     """One method (`KIND[:OPTION...]`) on a copy of `dense`, seeded by `cfg.seed`: accuracies and epoch time."""
     example = torch.zeros(1, 3, meta["img_size"], meta["img_size"])  # (1, 3, H, W)
-    settings = PruneSettings(keep=keep, seed=cfg.seed)
+    settings = PruneSettings(keep=keep, seed=cfg.seed, round_to=8)  # as its stored results were measured
     scoring = scorers(settings, bundle.train)  # the gate ranking's Taylor scores, from seeded training images
     model = copy.deepcopy(dense)
     head = get_head(model, meta["arch"])

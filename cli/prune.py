@@ -22,7 +22,7 @@ def prune(
     gate_threshold: Annotated[float, typer.Option(help="With --keep auto: gates under this are noise.")] = 0.1,
     score_images: Annotated[int, typer.Option(help="Fixed-seed training images behind gradient scores (gate taylor, taylor).")] = 1024,
     scope: Annotated[str, typer.Option(help="global (one ranking) or layer (same ratio per layer).")] = "global",
-    round_to: Annotated[int, typer.Option(help="Channel counts in multiples of N.")] = 8,
+    round_to: Annotated[int, typer.Option(help="Channel counts in multiples of N; 16 (the default) fills onnxruntime's AVX-512 channel blocks, 8 its AVX2 ones and GPU tensor cores.")] = 16,
     ignore: Annotated[Optional[list[str]], typer.Option(help="Layer name to keep whole (repeatable).")] = None,
     recover_epochs: Annotated[Optional[int], typer.Option(help="Epochs of fine-tuning after the cut (default: 0 after a fade, which was the epoch; else 1).")] = None,
     fade_epochs: Annotated[Optional[int], typer.Option(help="Epochs before the cut that fade the gates of the channels it will remove to 0 while the other gates adapt, so the cut changes nothing (--importance gate only; default 1 with it, else 0); 0 cuts at once and recovers after.")] = None,

@@ -151,7 +151,7 @@ def model_size(model: nn.Module, img_size: int) -> ModelSize:
 def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None = None,
           target_macs: float | None = None, target_params: float | None = None, importance: str = "gate",
           gate_score: str | None = None, train_data: Data | None = None, head: nn.Module | str | None = None,
-          round_to: int = 8, scope: str = "global", ignore: Sequence[str] = (), device: str = "cpu",
+          round_to: int = 16, scope: str = "global", ignore: Sequence[str] = (), device: str = "cpu",
           fade_epochs: int = 0) -> nn.Module:
     """A pruned, gate-folded copy of `model` (which is left as it was).
 

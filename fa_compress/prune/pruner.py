@@ -26,6 +26,12 @@ SCOPES = ("global", "layer")
 # (benchmarks/results/prune_pareto_earlier.md, seed 0): tops4 28.88% plain, 70.50% at 0.5, 52.78% at 1;
 # shoes3 72.83% plain, 76.53% at 0.5; at 0.5 of dense MACs plain and 0.5 within a point or two.
 DEFAULT_GATE_PER_MAC = 0.5
+# Channel counts stay multiples of 16: onnxruntime's NCHWc convolutions on AVX-512 pad channels to blocks
+# of 16 (AVX2: 8; GPU tensor cores: 8), so a count of 8 * odd pays for the next 16. EfficientNet-Lite0 at
+# 0.5 of dense MACs ran at 0.533x [0.518, 0.549] dense at batch 8 cut in 16s, 0.614x [0.596, 0.632] in 8s
+# (2-core Xeon, AVX-512; benchmarks/results/pareto4_latency.md); validation accuracy over 3 tasks x 3
+# targets x 3 seeds differed by -1.02 points [-2.21, +0.16], within noise (README, issue 10).
+DEFAULT_ROUND_TO = 16
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,7 @@ class PruneSettings:
     keep: float = 0.6
     importance: str = "gate"
     scope: str = "global"
-    round_to: int = 8            # channel counts in multiples of 8 suit tensor cores and SIMD widths
+    round_to: int = DEFAULT_ROUND_TO  # channel counts in multiples of this (SIMD blocks, tensor cores)
     max_layer_prune: float = 0.9  # no layer loses more than 90% of its channels
     ignore: tuple[str, ...] = ()
     gate_reduction: str = "auto"  # how coupled layers' gate scores combine; auto: sum for taylor, else mean
