@@ -33,12 +33,15 @@ from fa_compress.bench.interleave import calls_per_sample, time_visits  # noqa: 
 from fa_compress.bench.stats import session_ratio_stats  # noqa: E402
 from fa_compress.bench.suite import DEFAULT_SESSIONS  # noqa: E402
 from fa_compress.export.onnx import export_onnx, onnx_metadata  # noqa: E402
+from fa_compress.gates.insert import fold_gates, has_gates  # noqa: E402
 from fa_compress.models.complexity import count_macs  # noqa: E402
 from fa_compress.run import load_model  # noqa: E402
 
 
 def _export(path: Path, folder: Path) -> tuple[Path, int]:
     model, meta = load_model(path)
+    if has_gates(model):  # a run's finetuned.safetensors keeps its gates; prune_pareto.py saves them folded
+        model = fold_gates(model)
     img = meta["img_size"]
     onnx_path = folder / (path.stem + ".onnx")
     norm = meta["normalization"]

@@ -8,8 +8,9 @@ onnxruntime's CPU provider runs a QLinearConv with int8 weights of zero point 0 
 kernels only when the channel counts fit their vectors (`MlasConvSymPackWSize` in onnxruntime's
 core/mlas/lib/convsym.cpp, x86): a depthwise conv needs a multiple of 16 channels; a regular conv at
 least 16 output channels, in multiples of 8 (4 on AVX-512), and input channels in multiples of 4.
-Any other conv falls back to a generic u8 path: pruned EfficientNet-Lite0 (channels rounded to 8) had
-7 of 16 depthwise convs there, each 2-3x slower than its FP32 conv (onnxruntime's profiler, batch 8).
+Any other conv falls back to a generic u8 path: pruned EfficientNet-Lite0 (channels rounded to 8, as they
+were before the default became 16) had 7 of 16 depthwise convs there, each 2-3x slower than its FP32
+conv (onnxruntime's profiler, batch 8).
 
 The padding is exact: the conv producing the channels gets zero filters and zero biases, a depthwise conv
 on the way zero filters, and the conv consuming them zero input weights, so the extra channels (whatever

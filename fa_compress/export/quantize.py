@@ -16,10 +16,11 @@ TensorRT (and OpenVINO), "qdq-u8" for onnxruntime on CPUs: `int8_form_for(backen
 
 The onnxruntime forms also pad conv channels with zeros (`_pad_channels.pad_conv_channels`, exact):
 MLAS's fast symmetric INT8 kernels take a depthwise conv only in multiples of 16 channels, and pruned
-channel counts (rounded to 8) often are not; the generic kernel they fall back to is slower than FP32.
-On EfficientNet-Lite0 pruned to 0.5 of dense MACs at 64 px (7 of its 16 depthwise convs misaligned) that
-took "qdq-u8" from 0.73x to 0.61x the pruned FP32 latency at batch 8, 0.68x to 0.59x at batch 1, the
-file from 0.287x to 0.290x FP32 (`benchmarks/results/int8_forms_run.md`).
+channel counts (rounded to 8, the default before 16, or to any `--round-to`) often are not; the
+generic kernel they fall back to is slower than FP32. On EfficientNet-Lite0 pruned to 0.5 of dense
+MACs at 64 px (7 of its 16 depthwise convs misaligned) that took "qdq-u8" from 0.73x to 0.61x the
+pruned FP32 latency at batch 8, 0.68x to 0.59x at batch 1, the file from 0.287x to 0.290x FP32
+(`benchmarks/results/int8_forms_run.md`).
 """
 
 from __future__ import annotations
