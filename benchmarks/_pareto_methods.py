@@ -103,6 +103,7 @@ METHODS = {
     "gate-polar": Method("gate-polar", "gated-polar", {"importance": "gate", **R8}),
     # torch-pruning's criteria and sparse-training pruners, in multiples of 8 as they were measured
     "taylor": Method("taylor", "gated", {"importance": "taylor", **R8}),
+    "taylor-r16": Method("taylor-r16", "gated", {"importance": "taylor", "round_to": 16}),  # the default's rounding
     "bn": Method("bn", "gated", {"importance": "bn", **R8}),
     "l1": Method("l1", "gated", {"importance": "l1", **R8}),
     "random": Method("random", "gated", {"importance": "random", **R8}),
