@@ -110,7 +110,7 @@ METHODS = {
     "bnscale-sparse": Method("bnscale-sparse", "bnscale", {"importance": "bn", **R8}),
     "group-sparse": Method("group-sparse", "groupnorm", {"importance": "group", **R8}),
 }
-TORCH_PRUNING = ("taylor", "bn", "l1", "random", "bnscale-sparse", "group-sparse")
+TORCH_PRUNING = ("taylor", "taylor-r16", "bn", "l1", "random", "bnscale-sparse", "group-sparse")
 
 
 def _sparse_hook(kind: str | None, model: nn.Module, img_size: int):
