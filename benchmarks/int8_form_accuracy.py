@@ -41,10 +41,11 @@ def main() -> None:
         fp32 = export_onnx(model, Path(tmp) / "cnn.onnx", img_size=32, metadata=metadata())
         vnni = [f for f in VNNI_FLAGS if f in cpu_flags()]
         print(f"CPU VNNI flags: {vnni or 'none'}; the form export --int8 writes here: {ort_cpu_form().name}")
-        print(f"| form | top-1 % (n={len(y)}) | drop vs FP32 |\n|---|---:|---:|\n| fp32 | {top1(fp32.path):.1f} | |")
+        base = top1(fp32.path)
+        print(f"| form | top-1 % (n={len(y)}) | drop vs FP32 |\n|---|---:|---:|\n| fp32 | {base:.1f} | |")
         for name, form in INT8_FORMS.items():
-            q = quantize_int8(fp32.path, Path(tmp) / f"{name}.onnx", calib, form=form)
-            print(f"| {name} | {top1(q.path):.1f} | {top1(fp32.path) - top1(q.path):.1f} |")
+            acc = top1(quantize_int8(fp32.path, Path(tmp) / f"{name}.onnx", calib, form=form).path)
+            print(f"| {name} | {acc:.1f} | {base - acc:.1f} |")
 
 
 if __name__ == "__main__":

@@ -110,8 +110,8 @@ def ort_cpu_form(flags: tuple[str, ...] | None = None) -> Int8Form:
     symmetric int8 activations (the TensorRT form) ran at 1.3-2x FP32, and uint8 activations with zero point
     128 or uint8 weights (no fast kernel) slower still. Without VNNI, 7-bit weights keep the int16
     accumulation from saturating (onnxruntime's advice). Measured on a 2-core AMD EPYC with AVX2 and no
-    VNNI (`benchmarks/int8_form_accuracy.py`, three runs; 300 real test images, 72.0-72.7% in FP32),
-    points lost: "qdq-u8-rr" -1.0 to 1.0, "qdq-u8" 1.0 to 3.3, the int8-activation "qdq" 17.7 to 21.3.
+    VNNI (`benchmarks/int8_form_accuracy.py`, four runs; 300 real test images, 72.0-74.0% in FP32),
+    points lost: "qdq-u8-rr" -1.0 to 1.0, "qdq-u8" 1.0 to 3.3, the int8-activation "qdq" 17.7 to 25.3.
     """
     from ..bench.environment import cpu_flags
 
