@@ -115,7 +115,7 @@ def _faded_cut(tuned, settings, example, target, data, seed, method, gradient_fn
     from fa_compress.prune.fade import DEFAULT_FADE_UNTIL, cut_channels, fade_out, plan_cut
 
     epochs, until = method.fade_epochs, method.fade_until or DEFAULT_FADE_UNTIL
-    from fa_compress.prune.pruner import prune_model
+    from fa_compress.prune.pruner import cut_channels_exactly
 
     masks, budget = plan_cut(tuned, get_head(tuned, ARCH), settings, example, Budget(target_macs=target),
                              gradient_fn, score_fn)
@@ -128,8 +128,7 @@ def _faded_cut(tuned, settings, example, target, data, seed, method, gradient_fn
                  epochs=epochs, until=until, **batch)
     fade_s = time.perf_counter() - t0
     faded_val = _acc(faded, data.val)
-    pruned = prune_model(faded, get_head(faded, ARCH), replace(settings, keep=budget.keep), example,
-                         gradient_fn, score_fn)
+    pruned = cut_channels_exactly(faded, example, masks)  # as `facompress prune` does after its fade
     return pruned, budget, {"fade_epochs": epochs, "fade_until": until, "fade_batch": method.fade_batch,
                             "fade_s": fade_s, "fade_val": faded_val, "fade_cut_channels": cut_channels(masks)}
 

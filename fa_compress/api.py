@@ -177,17 +177,19 @@ def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None =
         gradient_fn, score_fn = scorers(settings, _dataset(train_data), device)
     example = example_input.to(device)
     classifier = _head(model.to(device), head, example.shape[-1])
-    if fade_epochs:
-        model, classifier, budget = _faded(model, classifier, settings, example, budget, train_data, device,
-                                           fade_epochs, gradient_fn, score_fn)
+    if fade_epochs:  # the faded copy loses exactly the planned channels
+        from .prune.pruner import cut_channels_exactly
+
+        faded, masks = _faded(model, classifier, settings, example, budget, train_data, device, fade_epochs,
+                              gradient_fn, score_fn)
+        return cut_channels_exactly(faded, example, masks)
     pruned, _ = prune_to_budget(model, classifier, settings, example, budget, gradient_fn, score_fn)
     return pruned
 
 
 def _faded(model: nn.Module, classifier: nn.Module, settings: Any, example: torch.Tensor, budget: Any,
            train_data: Data | None, device: str, epochs: int, gradient_fn: Any, score_fn: Any) -> tuple:
-    """A copy of `model` with the planned cut faded out, its classifier, and the budget as a keep ratio."""
-    from .prune.budget import Budget
+    """A copy of `model` with the planned cut faded out, and the cut's masks (gate name -> (C,) bool)."""
     from .prune.fade import faded_copy
     from .train import TrainConfig, init_context
     from .train.progress import phase_bar
@@ -195,10 +197,10 @@ def _faded(model: nn.Module, classifier: nn.Module, settings: Any, example: torc
     if train_data is None:
         raise ConfigError("fade_epochs needs train_data= to train the remaining gates on while the cut fades")
     with phase_bar(False) as bar:
-        faded, head_copy, _, found = faded_copy(model, classifier, settings, example, budget, _dataset(train_data),
-                                                TrainConfig(), init_context(device), bar, epochs=epochs,
-                                                gradient_fn=gradient_fn, score_fn=score_fn)
-    return faded, head_copy, Budget(keep=found.keep)
+        faded, _, masks, _ = faded_copy(model, classifier, settings, example, budget, _dataset(train_data),
+                                        TrainConfig(), init_context(device), bar, epochs=epochs,
+                                        gradient_fn=gradient_fn, score_fn=score_fn)
+    return faded, masks
 
 
 def export_onnx(model: nn.Module, path: str | Path, *, example_input: torch.Tensor | None = None,

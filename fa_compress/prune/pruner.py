@@ -180,6 +180,29 @@ def prune_model(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
     return model
 
 
+def cut_channels_exactly(model: nn.Module, example: torch.Tensor, masks: dict[str, torch.Tensor]) -> nn.Module:
+    """Remove exactly the channels `masks` marks (gate name -> (C,) bool, True = cut), with everything
+    torch-pruning's dependency graph couples to them, then fold the gates; in place. No ranking runs,
+    so no tie or rounding can change the set (the masks come from `fade.plan_cut`)."""
+    from ..gates import iter_gates
+    from .importance import GATE_PRUNER
+
+    with traceable(model):
+        graph = tp.DependencyGraph().build_dependency(model, example, customized_pruners=GATE_PRUNERS)
+    for _, m in iter_gates(model):
+        m.channel_origin = torch.arange(m.num_features)
+    for name, m in iter_gates(model):
+        origin = m.channel_origin.tolist()  # a coupled gate pruned earlier in this loop has fewer channels
+        idxs = [i for i, o in enumerate(origin) if bool(masks[name][o])]
+        if idxs:
+            graph.get_pruning_group(m, GATE_PRUNER.prune_out_channels, idxs).prune()
+    for _, m in iter_gates(model):
+        m.channel_origin = None
+    fold_gates(model)
+    _check_runs(model, example)
+    return model
+
+
 def _check_runs(model: nn.Module, example: torch.Tensor) -> None:
     empty = [n for n, c in channel_counts(model).items() if c < 1]
     if empty:

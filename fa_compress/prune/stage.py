@@ -34,7 +34,8 @@ from ..train.distributed import Context, init_context
 from ..train.evaluate import evaluate_detailed
 from ..train.memory_format import check_memory_format, resolve_memory_format
 from ..train.progress import phase_bar
-from .pruner import PruneSettings, channel_counts, check_fits, gate_scorer, taylor_gradients, timed_prune
+from .pruner import (PruneSettings, channel_counts, check_fits, cut_channels_exactly, gate_scorer, taylor_gradients,
+                     timed_prune)
 from .recover import DEFAULT_RECOVER_BATCH, DEFAULT_RECOVER_LR, DEFAULT_RECOVER_PHASE, RECOVER_PHASES, recover
 from .result import PruneResult, Scores, keep_recovery, paired_vs_dense
 from ..wait_policy import wait_policy_record
@@ -147,10 +148,17 @@ def prune_run(opts: PruneOptions, search: SettingsSearch | None = None) -> tuple
     dense = _score(model, data, ctx, cfg)
     settings, found = _chosen_settings(model, meta, replace(opts.settings, seed=seed), search, data, cfg)
     example = torch.zeros(1, 3, img, img, device=ctx.device)
-    fade = _fade(model, meta, settings, example, data, cfg, ctx, opts, seed) if opts.fade_epochs else None
+    fade, masks = None, None
+    if opts.fade_epochs:
+        fade, masks = _fade(model, meta, settings, example, data, cfg, ctx, opts, seed)
     seed_everything(seed, "prune scores")
-    pruned, prune_s = timed_prune(model, get_head(model, meta["arch"]), settings, example,
-                                  *_scorers(settings, data, ctx.device, cfg))
+    if masks is not None:  # the faded channels, exactly: ranking the faded model again could keep some of them
+        t0 = time.perf_counter()
+        pruned = cut_channels_exactly(model, example, masks)
+        prune_s = time.perf_counter() - t0
+    else:
+        pruned, prune_s = timed_prune(model, get_head(model, meta["arch"]), settings, example,
+                                      *_scorers(settings, data, ctx.device, cfg))
     cut = _score(pruned, data, ctx, cfg)
     pruned, as_pruned, recovered, recover_s = _recover(pruned, meta, data, cfg, ctx, opts, seed)
     kept = "recovered" if keep_recovery(cut, recovered) else "pruned"
@@ -196,9 +204,9 @@ def _record(run: Run, opts: PruneOptions, settings: PruneSettings, result: Prune
 
 
 def _fade(model: nn.Module, meta: dict, settings: PruneSettings, example: torch.Tensor, data: _Data, cfg,
-          ctx: Context, opts: PruneOptions, seed: int) -> dict:
+          ctx: Context, opts: PruneOptions, seed: int) -> tuple[dict, dict[str, torch.Tensor]]:
     """Plan the cut `settings` make, fade those gates to 0 over `opts.fade_epochs` (in place) and
-    say what it did; the cut that follows then removes channels that already output 0."""
+    say what it did, and the masks (gate name -> (C,) bool, True = cut) for `cut_channels_exactly`."""
     from .budget import Budget
     from .fade import cut_channels, fade_out, plan_cut
 
@@ -211,7 +219,7 @@ def _fade(model: nn.Module, meta: dict, settings: PruneSettings, example: torch.
     with phase_bar(opts.show_progress and ctx.is_main) as bar:
         fade_out(model, head, masks, data.train, cfg, ctx, bar, epochs=opts.fade_epochs,
                  batch_size=opts.recover_batch_size)
-    return {"epochs": opts.fade_epochs, "channels": cut_channels(masks), "seconds": time.perf_counter() - t0}
+    return {"epochs": opts.fade_epochs, "channels": cut_channels(masks), "seconds": time.perf_counter() - t0}, masks
 
 
 def _score(model: nn.Module, data: _Data, ctx: Context, cfg) -> Scores:

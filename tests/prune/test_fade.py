@@ -91,3 +91,27 @@ def test_fade_steps_in_the_recovery_batch_by_default(batch_size, expected):
                  init_context("cpu"), bar, **kwargs)
     assert seen == [expected] * (32 // expected)
     assert all(torch.all(g.gate[masks[name]] == 0) for name, g in iter_gates(model))
+
+
+@pytest.mark.parametrize("arch, round_to", [("resnet18", 1), ("efficientnet_lite0", 16)])
+def test_the_cut_after_the_fade_removes_exactly_the_planned_channels(arch, round_to):
+    from fa_compress.models.complexity import count_macs
+    from fa_compress.prune.pruner import cut_channels_exactly
+
+    model, data = _gated(arch), _data()
+    head = get_head(model, arch)
+    settings = PruneSettings(importance="gate", score_images=32, round_to=round_to)
+    gradient_fn, score_fn = scorers(settings, data)
+    masks, found = plan_cut(model, head, settings, EXAMPLE, Budget(target_macs=0.5), gradient_fn, score_fn)
+    with phase_bar(False) as bar:
+        fade_out(model, head, masks, data, TrainConfig(batch_size=16, seed=0, memory_format="contiguous"),
+                 init_context("cpu"), bar)
+    x = torch.randn(4, 3, IMG, IMG)
+    with torch.no_grad():
+        faded_out = model.eval()(x)  # (4, classes)
+    widths = {name: int((~m).sum()) for name, m in masks.items()}
+    pruned = cut_channels_exactly(model, EXAMPLE, masks)
+    assert count_macs(pruned, IMG) == found.macs_after  # the plan's MACs, not a re-ranked cut's
+    assert {name: m.num_features for name, m in pruned.named_modules() if name in widths} == widths
+    with torch.no_grad():
+        assert torch.allclose(pruned(x), faded_out, atol=1e-4, rtol=1e-4)
