@@ -1,6 +1,6 @@
 """The compression methods benchmarks/prune_pareto.py compares, and the fine-tunings they start from.
 
-Every method prunes to the same MAC budget (`fa_compress.prune.budget`), so they compare at equal
+Every method prunes to the same MAC budget (`fa_compress.pruning.budget`), so they compare at equal
 compute. Methods differ in the model they start from and in how channels are ranked:
 
 - `gated` start: the default `facompress finetune` (gates, `head,gates,gates,gates`, gate L1).
@@ -62,9 +62,9 @@ class Method:
     name: str
     start: str
     settings: dict
-    fade_epochs: int = 0  # epochs fading the planned cut out before it is made (fa_compress.prune.fade)
+    fade_epochs: int = 0  # epochs fading the planned cut out before it is made (fa_compress.pruning.fade)
     fade_until: float | None = None  # the fraction of those epochs the fade takes; None: the library's
-    fade_batch: int | None = None  # images per fade step; None: the library's (fa_compress.prune.fade)
+    fade_batch: int | None = None  # images per fade step; None: the library's (fa_compress.pruning.fade)
     recover: bool = True  # False: no recovery after the cut (the fade epoch took its place)
     recover_epochs: int | None = None  # None: the benchmark's --recover-epochs
 

@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from fa_compress.bench.environment import cpu_flags, load_average
-from fa_compress.bench.run_bench import bench_run
+from fa_compress.machine import cpu_flags, load_average
+from fa_compress.report.bench_stage import bench_run
 from fa_compress.bench.results import BenchReport
 from fa_compress.bench.suite import DEFAULT_ROUNDS, DEFAULT_SESSIONS
 from fa_compress.run import Run

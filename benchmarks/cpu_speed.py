@@ -86,8 +86,8 @@ def _paths(arch: str, ds: InMemoryImageDataset) -> dict[str, Callable[[nn.Module
     """kind -> fn(fresh gated model, format) -> images/s, each through the library's own code (the
     bench backend's kinds are timed by `_eager`)."""
     from fa_compress.gates import fold_gates
-    from fa_compress.prune.pruner import taylor_gradients
-    from fa_compress.prune.recover import recover
+    from fa_compress.pruning.pruner import taylor_gradients
+    from fa_compress.pruning.recover import recover
     from fa_compress.train.features import train_head_on_features
     from fa_compress.train.loop import evaluate, run_image_phase
 

@@ -45,7 +45,8 @@ C.set_threads()
 
 from fa_compress.bench.compare import compare_steps  # noqa: E402
 from fa_compress.models import build_model  # noqa: E402
-from fa_compress.run import model_meta, save_model, save_train_state  # noqa: E402
+from fa_compress.models.saved import model_meta, save_model# noqa: E402
+from fa_compress.run import save_train_state
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(__file__).resolve().parent / "work" / "distributed_overhead"

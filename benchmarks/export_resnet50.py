@@ -43,7 +43,7 @@ from fa_compress.export import (  # noqa: E402
 from fa_compress.gates import insert_gates, iter_gates  # noqa: E402
 from fa_compress.models import build_model, get_head  # noqa: E402
 from fa_compress.models.complexity import count_macs, count_params  # noqa: E402
-from fa_compress.prune.pruner import PruneSettings, prune_model  # noqa: E402
+from fa_compress.pruning.pruner import PruneSettings, prune_model  # noqa: E402
 
 ARCH, IMG, KEEP, ROUND_TO = "resnet50", 224, 0.6, 8
 CPU_FORMS = ("qdq-u8", "qoperator-u8")  # uint8 activations: the fast forms on x86 CPUs (int8_forms.py)

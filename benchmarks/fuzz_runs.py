@@ -38,6 +38,7 @@ import _common as C
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the harness lives beside the test that uses it
 from tests.run.fuzz_harness import OPS, OUTCOMES, TARGETS, Mutation, Original, classify, loaders, mutate  # noqa: E402
+from fa_compress.models.saved import load_run_model
 
 CLI_COMMANDS = {"check": ["check"], "gates": ["gates"], "export": ["export", "--model", "finetuned", "--out", "{out}"]}
 CLI_READS = {"gates": {"gates.json"}, "export": {"finetuned.safetensors"}}  # check: every file but run.json
@@ -106,7 +107,7 @@ def cli_outcome(run_dir: Path, original: Original, m: Mutation, work: Path) -> d
 
 
 def fuzz(run_dir: Path, n: int, seed: int, cli_every: int) -> dict:
-    from fa_compress.bench.run_bench import report_inputs
+    from fa_compress.report.bench_stage import report_inputs
     from fa_compress.run import Run
 
     original, rng = Original.of(run_dir), random.Random(seed)
@@ -145,9 +146,10 @@ def fuzz(run_dir: Path, n: int, seed: int, cli_every: int) -> dict:
 def checksum_cost(repeats: int) -> list[dict]:
     """Median seconds to hash, load (without / with self-check) and load through a run, per model file."""
     from fa_compress.bench.compare import compare_steps
-    from fa_compress.integrity import file_digest
+    from fa_compress.run import file_digest
     from fa_compress.models import build_model, get_spec
-    from fa_compress.run import Run, load_model, model_meta
+    from fa_compress.run import Run
+    from fa_compress.models.saved import load_model, model_meta
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,7 +163,7 @@ def checksum_cost(repeats: int) -> list[dict]:
             steps = {"sha256 of the file": lambda: file_digest(path),
                      "load, no check": lambda: load_model(path, data=path.read_bytes(), self_check=False),
                      "load + self-check (file alone)": lambda: load_model(path),
-                     "Run.load_model (manifest SHA-256, then load)": lambda: run.load_model("model")}
+                     "Run.load_model (manifest SHA-256, then load)": lambda: load_run_model(run, "model")}
             timings = compare_steps(steps, warmup=1, rounds=repeats, calls=1, inference=False)
             base = timings["load, no check"]
             hashing = timings["sha256 of the file"].ratio_to(base)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fa_compress.bench.environment import cpu_flags
+from fa_compress.machine import cpu_flags
 from fa_compress.data import load_dataset
 from fa_compress.export import INT8_FORMS, export_onnx, quantize_int8
 from fa_compress.export._ort import open_session, run_batches

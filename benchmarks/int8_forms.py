@@ -32,7 +32,8 @@ from pathlib import Path
 
 import torch
 
-from fa_compress.bench.environment import cpu_flags, environment
+from fa_compress.bench.environment import environment
+from fa_compress.machine import cpu_flags
 from fa_compress.export import INT8_FORMS, Int8Form, export_onnx, onnx_metadata, quantize_int8, to_record
 
 TENSORRT_FORM = INT8_FORMS["qdq"]  # s8 symmetric activations and weights, per-channel, float biases
@@ -142,7 +143,7 @@ def bench_run_file(run_dir: Path, batch_sizes: list[int], forms: list[Int8Form],
     onnxruntime CPU, and top-1 on the run's test split with a paired test against FP32."""
     from fa_compress.accuracy import Accuracy, compare_paired
     from fa_compress.run import Run
-    from fa_compress.run_data import dataset_of_run
+    from fa_compress.data import dataset_of_run
 
     run = Run.open(run_dir)
     fp32 = next(p for p in (run.path / "pruned.onnx", run.path / "finetuned.onnx") if p.is_file())

@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, command_line  # noqa: E402
 
 from fa_compress.bench.suite import DEFAULT_ROUNDS, DEFAULT_SESSIONS, Artifact, bench_artifacts  # noqa: E402
-from fa_compress.run import Run  # noqa: E402
+from fa_compress.run import Run# noqa: E402
+from fa_compress.models.saved import load_run_model
 
 
 def main() -> None:
@@ -34,7 +35,7 @@ def main() -> None:
     int8 = sorted(run.path.glob("pruned.int8*.onnx"))
     if not fp32.is_file() or not int8:
         raise SystemExit(f"{run.path} needs pruned.onnx and pruned.int8*.onnx (`facompress export --int8`)")
-    img = run.load_model("pruned")[1]["img_size"]
+    img = load_run_model(run, "pruned")[1]["img_size"]
     artifacts = [Artifact(fp32.name, "onnx", fp32)] + [Artifact(f.name, "onnx", f) for f in int8]
     report = bench_artifacts(artifacts, backends=["ort-cpu"], batch_sizes=(1, 8), img_size=img,
                              rounds=args.rounds, sessions=args.sessions)

@@ -150,7 +150,7 @@ def main() -> None:
                 "allow_spinning=1, intra-op threads per row")
     doc = {"command": command_line(), "settings": settings, "load_before": load_average(),
            "task": args.task, "model": args.model, "rounds": args.rounds, "rows": []}
-    from fa_compress.run import load_model
+    from fa_compress.models.saved import load_model
 
     img = load_model(dense_file)[1]["img_size"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -35,7 +35,7 @@ from fa_compress.bench.suite import DEFAULT_SESSIONS  # noqa: E402
 from fa_compress.export.onnx import export_onnx, onnx_metadata  # noqa: E402
 from fa_compress.gates.insert import fold_gates, has_gates  # noqa: E402
 from fa_compress.models.complexity import count_macs  # noqa: E402
-from fa_compress.run import load_model  # noqa: E402
+from fa_compress.models.saved import load_model# noqa: E402
 
 
 def _export(path: Path, folder: Path) -> tuple[Path, int]:

@@ -35,14 +35,16 @@ from torch.utils.data import DataLoader, Subset
 from fa_compress.gates import fold_gates
 from fa_compress.models import get_head
 from fa_compress.models.complexity import count_macs, count_params
-from fa_compress.prune.pruner import PruneSettings, prune_model, scorers
-from fa_compress.prune.recover import DEFAULT_RECOVER_LR, recover
+from fa_compress.pruning.pruner import PruneSettings, prune_model, scorers
+from fa_compress.pruning.recover import DEFAULT_RECOVER_LR, recover
 from fa_compress.run import Run
-from fa_compress.run_data import dataset_of_run, train_config_of_run
+from fa_compress.data import dataset_of_run
+from fa_compress.train.config import train_config_of_run
 from fa_compress.train import TrainConfig
 from fa_compress.train.distributed import Context
 from fa_compress.train.loop import evaluate
 from fa_compress.train.progress import phase_bar
+from fa_compress.models.saved import load_run_model
 
 RESULTS = Path(__file__).parent / "results"
 CRITERIA = ("gate", "l1", "bn", "taylor", "random")
@@ -104,7 +106,7 @@ def main() -> None:
 
     run = make_run(args.make_run, args.limit_train, args.img_size, Path("/tmp/facompress-bench-runs")) \
         if args.make_run else Run.resolve(args.run)
-    dense, meta = run.load_model("finetuned")
+    dense, meta = load_run_model(run, "finetuned")
     arch, img = meta["arch"], meta["img_size"]
     bundle = dataset_of_run(run)
     test = DataLoader(bundle.test, batch_size=256)

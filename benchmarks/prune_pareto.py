@@ -3,7 +3,7 @@
 For each task and seed: fine-tune EfficientNet-Lite0 (real ImageNet weights) once per start
 (gated, and torch-pruning's sparse trainings), then for every method and MAC target prune the
 fine-tuned model to that fraction of the dense MACs (bisection on the keep ratio,
-`fa_compress.prune.budget`), measure validation and test accuracy right after the cut, recover for
+`fa_compress.pruning.budget`), measure validation and test accuracy right after the cut, recover for
 one epoch with facompress's default recovery, measure again, and keep the recovered model only
 when the *validation* split says it is better (the test split is only reported). Accuracy is over
 the full test split of the task (10,000 images for the default task) with a Wilson 95% interval;
@@ -46,9 +46,9 @@ from fa_compress.accuracy import Accuracy  # noqa: E402
 from fa_compress.errors import ConfigError  # noqa: E402
 from fa_compress.bench.environment import environment  # noqa: E402
 from fa_compress.models import get_head, get_spec  # noqa: E402
-from fa_compress.prune.budget import Budget, prune_to_budget  # noqa: E402
-from fa_compress.prune.pruner import PruneSettings, scorers  # noqa: E402
-from fa_compress.prune.recover import recalibrate_batchnorm, recover  # noqa: E402
+from fa_compress.pruning.budget import Budget, prune_to_budget  # noqa: E402
+from fa_compress.pruning.pruner import PruneSettings, scorers  # noqa: E402
+from fa_compress.pruning.recover import recalibrate_batchnorm, recover  # noqa: E402
 from fa_compress.train.config import TrainConfig  # noqa: E402
 from fa_compress.train.distributed import init_context  # noqa: E402
 from fa_compress.train.progress import phase_bar  # noqa: E402
@@ -112,10 +112,10 @@ def _row(method: str, target: float, tuned, data, seed: int, img: int, args) -> 
 def _faded_cut(tuned, settings, example, target, data, seed, method, gradient_fn, score_fn):
     """Plan the cut at `target`, fade its channels out over the method's epochs of the `gates` phase,
     then cut; returns (pruned, the plan's budget result, what the fade did)."""
-    from fa_compress.prune.fade import DEFAULT_FADE_UNTIL, cut_channels, fade_out, plan_cut
+    from fa_compress.pruning.fade import DEFAULT_FADE_UNTIL, cut_channels, fade_out, plan_cut
 
     epochs, until = method.fade_epochs, method.fade_until or DEFAULT_FADE_UNTIL
-    from fa_compress.prune.pruner import cut_channels_exactly
+    from fa_compress.pruning.pruner import cut_channels_exactly
 
     masks, budget = plan_cut(tuned, get_head(tuned, ARCH), settings, example, Budget(target_macs=target),
                              gradient_fn, score_fn)
@@ -136,7 +136,7 @@ def _faded_cut(tuned, settings, example, target, data, seed, method, gradient_fn
 def _keep_model(row: dict, tuned, final_model, task: str, method: str, target: float, data) -> None:
     """Save the dense and the final pruned model of the first seed (for the latency table)."""
     from fa_compress.gates import fold_gates
-    from fa_compress.run import model_meta, save_model
+    from fa_compress.models.saved import model_meta, save_model
 
     WORK.mkdir(parents=True, exist_ok=True)
     norm = get_spec(ARCH).normalization
@@ -153,7 +153,7 @@ def _keep_model(row: dict, tuned, final_model, task: str, method: str, target: f
 
 
 def _recover(model, spec: str, data, seed: int, epochs: int) -> None:
-    """One recovery, as `spec` says: `PHASE[:LR][/BATCH]` (fa_compress.prune.recover; LR is the rate of
+    """One recovery, as `spec` says: `PHASE[:LR][/BATCH]` (fa_compress.pruning.recover; LR is the rate of
     what the phase trains: the backbone in `all`, the gates in `gates`, BatchNorm in `bn`), `recal`
     (BatchNorm statistics only) or `default` (the library's defaults; `default/BATCH` changes the batch).
     `results/calib_recbatch.*` ran when the library's batch was still the fine-tuning's 32."""
@@ -166,7 +166,7 @@ def _recover(model, spec: str, data, seed: int, epochs: int) -> None:
     phase, _, lr = spec.partition(":")
     cfg = TrainConfig(seed=seed)
     kwargs = {} if phase == "default" else {"phase": phase}
-    if batch:  # else the library's recovery batch (fa_compress.prune.recover.DEFAULT_RECOVER_BATCH)
+    if batch:  # else the library's recovery batch (fa_compress.pruning.recover.DEFAULT_RECOVER_BATCH)
         kwargs["batch_size"] = int(batch)
     if lr and phase == "all":
         kwargs["lr"] = float(lr)

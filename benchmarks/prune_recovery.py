@@ -42,14 +42,16 @@ from torch.utils.data import DataLoader
 
 from fa_compress.gates import GatedBatchNorm2d, fold_gates, insert_gates
 from fa_compress.models import get_head
-from fa_compress.prune.pruner import PruneSettings, prune_model, scorers
-from fa_compress.prune.recover import recalibrate_batchnorm
+from fa_compress.pruning.pruner import PruneSettings, prune_model, scorers
+from fa_compress.pruning.recover import recalibrate_batchnorm
 from fa_compress.run import Run
-from fa_compress.run_data import dataset_of_run, train_config_of_run
+from fa_compress.data import dataset_of_run
+from fa_compress.train.config import train_config_of_run
 from fa_compress.train import TrainConfig, configure_phase
 from fa_compress.train.distributed import Context
 from fa_compress.train.loop import _make_optim, _param_groups, evaluate
 from fa_compress.data import make_loader
+from fa_compress.models.saved import load_run_model
 
 METHODS = ("abrupt", "abrupt:lr1e-3", "abrupt:lr3e-3", "abrupt:lr3e-3:kd", "abrupt:lr1e-3:frozenbn:norecal",
            "abrupt:gates:norecal", "abrupt:gates", "fade:lr3e-3")
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     C.set_threads(args.threads)
     loads = {"at start": C.load_average()}
     run = Run.resolve(args.run)
-    dense, meta = run.load_model("finetuned")
+    dense, meta = load_run_model(run, "finetuned")
     cfg = train_config_of_run(run)
     bundle = dataset_of_run(run)
     test = DataLoader(bundle.test, batch_size=256)

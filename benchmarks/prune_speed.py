@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/prune_speed.py           # full: ~2-4 min on 2 busy cores
     .venv/bin/python benchmarks/prune_speed.py --quick   # calibration
 
-Prune time: `fa_compress.prune.pruner.prune_model` on a gated resnet50 (random weights, gates drawn
+Prune time: `fa_compress.pruning.pruner.prune_model` on a gated resnet50 (random weights, gates drawn
 uniformly in [0, 1)), gate importance, keep 0.6, global scope, round_to 8, with a 224 px example
 input; median of several runs, each on a fresh copy of the model (the copy is not timed). One run
 is also split into torch-pruning's dependency-graph build (`MetaPruner.__init__`), its
@@ -35,7 +35,7 @@ from fa_compress.bench.compare import compare_steps  # noqa: E402
 from fa_compress.gates import insert_gates, iter_gates  # noqa: E402
 from fa_compress.models import build_model, get_head  # noqa: E402
 from fa_compress.models.complexity import count_macs, count_params  # noqa: E402
-from fa_compress.prune.pruner import PruneSettings, prune_model  # noqa: E402
+from fa_compress.pruning.pruner import PruneSettings, prune_model  # noqa: E402
 
 ARCH, IMG, KEEP, ROUND_TO = "resnet50", 224, 0.6, 8
 # The gates are drawn at random (a stand-in for learned ones), so they are ranked by value, without

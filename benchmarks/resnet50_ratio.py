@@ -42,7 +42,7 @@ from fa_compress.export import export_onnx, onnx_metadata  # noqa: E402
 from fa_compress.gates import insert_gates, iter_gates  # noqa: E402
 from fa_compress.models import build_model, get_head  # noqa: E402
 from fa_compress.models.complexity import count_macs, count_params  # noqa: E402
-from fa_compress.prune.pruner import PruneSettings, channel_counts, prune_model  # noqa: E402
+from fa_compress.pruning.pruner import PruneSettings, channel_counts, prune_model  # noqa: E402
 
 ARCH, IMG, KEEP, ROUND_TO = "resnet50", 224, 0.6, 8
 WORK = Path(__file__).resolve().parent / "work" / "resnet50_ratio"

@@ -58,8 +58,8 @@ def _sizes(name: str) -> tuple[int, int]:
 def _chain_cli_path(name: str, img: int, workdir: Path) -> dict:
     """finetune -> prune -> export through the stage functions the CLI calls."""
     from fa_compress.export.pipeline import ExportOptions, export_run
-    from fa_compress.prune.pruner import PruneSettings
-    from fa_compress.prune.stage import PruneOptions, prune_run
+    from fa_compress.pruning.pruner import PruneSettings
+    from fa_compress.pruning.stage import PruneOptions, prune_run
     from fa_compress.train import TrainConfig, parse_schedule
     from fa_compress.train.stage import FinetuneOptions, finetune_run
 
@@ -89,7 +89,7 @@ def _chain_object_path(name: str, img: int, workdir: Path) -> dict:
     from fa_compress.gates import fold_gates, insert_gates, iter_gates
     from fa_compress.models import build_model, get_head, get_spec
     from fa_compress.models.complexity import count_macs, count_params
-    from fa_compress.prune.pruner import PruneSettings, timed_prune
+    from fa_compress.pruning.pruner import PruneSettings, timed_prune
 
     stage = "build"
     try:

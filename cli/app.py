@@ -11,9 +11,9 @@ import os
 import sys
 
 # OpenMP spins while waiting (fast on a quiet machine) unless other jobs keep a core busy, when it
-# sleeps instead (fa_compress/wait_policy.py has the measurements). Decided before torch is imported;
+# sleeps instead (fa_compress/machine.py; docs/decisions/openmp-wait.md). Decided before torch is imported;
 # an explicit OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
-from fa_compress.wait_policy import choose_wait_policy  # noqa: E402 - imports neither torch nor numpy
+from fa_compress.machine import choose_wait_policy  # noqa: E402 - imports neither torch nor numpy
 
 choose_wait_policy()
 

@@ -56,7 +56,7 @@ def bench(
     trust_code: TrustCode = False,
 ) -> None:
     """Benchmark every artifact of the run on every available backend; write report.md/json/html."""
-    from fa_compress.bench.run_bench import bench_run
+    from fa_compress.report.bench_stage import bench_run
     from fa_compress.run import Run
 
     from ._headline import print_headline

@@ -21,7 +21,7 @@ def check(
     from rich.console import Console
     from rich.table import Table
 
-    from fa_compress.run_check import check_run
+    from fa_compress.api import check_run
 
     result = check_run(run)
     table = Table(title=f"facompress check {result.run_path}")

@@ -1,4 +1,5 @@
-"""`facompress export`: the run's model to checked ONNX, optionally INT8/FP16 ONNX and a TensorRT engine."""
+"""`facompress export`: the run's model to checked ONNX, optionally INT8/FP16 ONNX, a TensorRT engine and a
+torch.export program (.pt2)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ def export(
              "the TensorRT form).")] = "auto",
     calib_samples: Annotated[int, typer.Option(help="Training images used to calibrate INT8.")] = 256,
     fp16: Annotated[bool, typer.Option(help="Also write an FP16 ONNX with float32 inputs and outputs.")] = False,
+    torch_program: Annotated[bool, typer.Option(
+        "--torch/--no-torch", help="Also write <model>.pt2, a torch.export program with a dynamic batch that plain PyTorch "
+                        "loads: torch.export.load(path).module()(x). Loading a .pt2 can run code (pickle): load "
+                        "one only from a source you trust.")] = False,
     trt: Annotated[bool, typer.Option(help="Also build a TensorRT engine (needs TensorRT and a CUDA GPU).")] = False,
     min_batch: Annotated[int, typer.Option(help="Smallest batch the engine accepts.")] = 1,
     opt_batch: Annotated[int, typer.Option(help="Batch TensorRT tunes the engine for.")] = 8,
@@ -39,8 +44,8 @@ def export(
     from fa_compress.export.pipeline import ExportOptions, export_run
 
     options = ExportOptions(model_name=model, out=out, opset=opset, int8=int8, int8_format=int8_format,
-                            calib_samples=calib_samples, fp16=fp16, trt=trt, min_batch=min_batch,
-                            opt_batch=opt_batch, max_batch=max_batch, workspace_mb=workspace_mb)
+                            calib_samples=calib_samples, fp16=fp16, torch_program=torch_program, trt=trt,
+                            min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch, workspace_mb=workspace_mb)
     try:
         result = export_run(run, options)
     except MissingDependencyError as exc:  # --trt without TensorRT: list the checked ONNX files, then fail
@@ -68,6 +73,9 @@ def _print(r) -> None:  # noqa: ANN001 - an ExportResult; imported lazily to kee
                    f"{a.drop_points:+.2f} points on {a.n_images} images (McNemar p={a.p_value:.2g}, {verdict})")
     if r.fp16_path is not None and r.fp16_parity is not None:
         typer.echo(f"{r.fp16_path}  (parity: max rel err {r.fp16_parity.max_rel_err:.2e})")
+    if r.torch_program is not None and r.torch_parity is not None:
+        typer.echo(f"{r.torch_program.path}  ({r.torch_program.size_mb:.1f} MB, torch.export program for torch "
+                   f"{r.torch_program.torch_version}; parity: max rel err {r.torch_parity.max_rel_err:.2e})")
     for engine in r.engines:
         typer.echo(f"{engine.path}  ({engine.precision}, TensorRT {engine.trt_version} on {engine.gpu_name}, "
                    f"built in {engine.build_s:.1f} s)")

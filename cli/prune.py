@@ -41,9 +41,9 @@ def prune(
     trust_code: TrustCode = False,
 ) -> None:
     """Prune the run's fine-tuned model with torch-pruning and report sizes and accuracies."""
-    from fa_compress.prune.budget import parse_budget
-    from fa_compress.prune.pruner import PruneSettings
-    from fa_compress.prune.stage import PruneOptions, prune_run
+    from fa_compress.pruning.budget import parse_budget
+    from fa_compress.pruning.pruner import PruneSettings
+    from fa_compress.pruning.stage import PruneOptions, prune_run
     from fa_compress.search.latency import LatencyTarget, check_latency_options
 
     budget = parse_budget(keep, target_macs, target_params, target_latency_ms, gate_threshold)
@@ -53,7 +53,7 @@ def prune(
     check_latency_options(backend, batch_size)  # also without a target: a typo in --backend is an error
     target = LatencyTarget(target_latency_ms, backend, batch_size) if target_latency_ms is not None else None
     if budget.mode != "keep":
-        from fa_compress.prune.budget import BudgetSearch
+        from fa_compress.pruning.budget import BudgetSearch
 
         target = BudgetSearch(budget)
     result_run, r, search = prune_run(PruneOptions(

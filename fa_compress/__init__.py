@@ -25,13 +25,14 @@ _LAZY = {
     "fold_gates": "fa_compress.api",
     "finetune": "fa_compress.api",
     "evaluate": "fa_compress.api",
-    "prune": "fa_compress.prune",  # the subpackage, callable as fa_compress.api.prune (see its __init__)
+    "prune": "fa_compress.api",
     "export_onnx": "fa_compress.api",
     "save_pruned": "fa_compress.api",
     "load_pruned": "fa_compress.api",
     "model_size": "fa_compress.api",
     "find_classifier": "fa_compress.api",
     "ModelSize": "fa_compress.api",
+    "check_run": "fa_compress.api",
     "build_model": "fa_compress.models",
     "trust_code": "fa_compress.models",
 }
@@ -44,7 +45,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'fa_compress' has no attribute {name!r}")
     imported = importlib.import_module(module)
-    value = imported if module == f"{__name__}.{name}" else getattr(imported, name)
+    value = getattr(imported, name)
     globals()[name] = value  # later look-ups skip this function
     return value
 

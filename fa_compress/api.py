@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from .export.onnx import OnnxExport
     from .models import Normalization
+    from .run import RunCheck
     from .train.config import FinetuneResult
 
 Data = Any  # a torch Dataset of (image, label) or a DataLoader over one
@@ -160,11 +161,11 @@ def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None =
     taylor, random. `gate_score`: taylor (needs `train_data`; the default when it is given) or value
     (the |gate| itself; the default without `train_data`). `ignore`: layer names kept whole.
     `fade_epochs`: epochs of the `gates` phase on `train_data` (in batches of 8) that first fade the
-    gates of the channels the cut will remove to 0 (`fa_compress.prune.fade`), so the cut itself
+    gates of the channels the cut will remove to 0 (`fa_compress.pruning.fade`), so the cut itself
     changes nothing; `facompress prune` spends one by default.
     """
-    from .prune.budget import Budget, prune_to_budget
-    from .prune.pruner import PruneSettings, scorers
+    from .pruning.budget import Budget, prune_to_budget
+    from .pruning.pruner import PruneSettings, scorers
 
     if keep is None and target_macs is None and target_params is None:
         keep = 0.6
@@ -178,7 +179,7 @@ def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None =
     example = example_input.to(device)
     classifier = _head(model.to(device), head, example.shape[-1])
     if fade_epochs:  # the faded copy loses exactly the planned channels
-        from .prune.pruner import cut_channels_exactly
+        from .pruning.pruner import cut_channels_exactly
 
         faded, masks = _faded(model, classifier, settings, example, budget, train_data, device, fade_epochs,
                               gradient_fn, score_fn)
@@ -190,7 +191,7 @@ def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None =
 def _faded(model: nn.Module, classifier: nn.Module, settings: Any, example: torch.Tensor, budget: Any,
            train_data: Data | None, device: str, epochs: int, gradient_fn: Any, score_fn: Any) -> tuple:
     """A copy of `model` with the planned cut faded out, and the cut's masks (gate name -> (C,) bool)."""
-    from .prune.fade import faded_copy
+    from .pruning.fade import faded_copy
     from .train import TrainConfig, init_context
     from .train.progress import phase_bar
 
@@ -237,7 +238,7 @@ def export_onnx(model: nn.Module, path: str | Path, *, example_input: torch.Tens
 
 def save_pruned(model: nn.Module, path: str | Path) -> Path:
     """Save weights and channel counts (safetensors); `load_pruned` rebuilds the model from them."""
-    from .checkpoint import save_model_file
+    from .run import save_model_file
     from .gates import has_gates
     from .models.structure import describe_structure
 
@@ -252,7 +253,7 @@ def load_pruned(path: str | Path, base: nn.Module) -> nn.Module:
     The layers are resized from the file's structure record and the weights loaded strictly; no
     code is read from the file.
     """
-    from .checkpoint import load_model_file
+    from .run import load_model_file
     from .errors import CheckpointError
     from .models._builder import with_versions
     from .models.structure import apply_structure, check_structure
@@ -268,3 +269,18 @@ def load_pruned(path: str | Path, base: nn.Module) -> nn.Module:
     except RuntimeError as exc:
         raise CheckpointError(f"{path} does not fit {type(base).__name__}: {str(exc).splitlines()[0][:300]}") from exc
     return base.eval()
+
+
+def check_run(path: str | Path | None = None, root: str | Path | None = None) -> RunCheck:
+    """Check a run directory (default: the latest): the manifest, every file's checksum, each model file
+    rebuilt and loaded, each ONNX file through onnx's checker (where onnx is installed), JSON parsed."""
+    from ._deps import available
+    from .models.saved import check_model_content
+    from .run import check_run as check
+
+    checks = {".safetensors": check_model_content}
+    if available("onnx"):
+        from .export.onnx import check_onnx_file
+
+        checks[".onnx"] = lambda _run, file: check_onnx_file(file)
+    return check(Path(path) if path is not None else None, Path(root) if root is not None else None, checks)

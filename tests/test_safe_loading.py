@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fa_compress.checkpoint import load_state_dict_file, load_torch_file
+from fa_compress.run import load_state_dict_file, load_torch_file
 from tests.conftest import run_cli
 from fa_compress.errors import CheckpointError
 from fa_compress.run import Run, load_train_state

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from fa_compress.wait_policy import busy_cores, choose_wait_policy
+from fa_compress.machine import busy_cores, choose_wait_policy
 
 
 def test_a_busy_machine_gets_passive_waiting_and_a_quiet_one_keeps_the_default():
@@ -35,7 +35,7 @@ def test_the_cli_leaves_an_explicit_policy_alone():
 
 
 def test_the_record_names_the_policy_in_force(monkeypatch):
-    from fa_compress.wait_policy import wait_policy_record
+    from fa_compress.machine import wait_policy_record
 
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     assert wait_policy_record()["policy"] == "PASSIVE"

@@ -1,7 +1,8 @@
 """Benchmarks: latency on each backend, accuracy, parameters, MACs and size, as frozen results.
 
 Light to import: the backends, measurement and run-level helpers live in submodules
-(`fa_compress.bench.backends`, `.measure`, `.run_bench`) and load torch only when imported.
+(`fa_compress.bench.backends`, `.measure`, `.suite`) and load torch only when imported; the `bench`
+stage on a run (measure, then write the report) is `fa_compress.report.bench_stage`.
 
 >>> from fa_compress.bench.backends import get_backend
 >>> stats = get_backend("torch-cpu").measure(model, batch_size=1, img_size=224)

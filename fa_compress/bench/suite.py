@@ -22,11 +22,13 @@ from ..errors import ConfigError, NotFoundError
 from ..accuracy import compare_paired
 from .backends import Backend, Runner, backend_names, check_timing_options, get_backend
 from .compare import compare_steps
-from .environment import environment, load_average
+from ..machine import load_average
+from .environment import environment
 from .interleave import check_rounds
 from .measure import Evaluation, accuracy, count_macs, count_params, size_mb
 from .results import AccuracyDiff, ArtifactResult, BenchReport, BenchSettings, LatencyResult, SkippedBackend
 from .stats import session_ratio_stats, summarize, throughput_ips
+from ..train.memory_format import check_memory_format
 
 # Which backend measures an artifact's accuracy, by kind, first available wins.
 ACCURACY_BACKENDS = {"torch": ("torch-cuda-fp32", "torch-cpu"), "onnx": ("ort-cpu", "ort-cuda", "openvino-cpu"),
@@ -84,7 +86,6 @@ def _eval_batches(eval_data: Any) -> Iterable[tuple[torch.Tensor, torch.Tensor]]
 def check_options(backends: Sequence[str] | None, batch_sizes: Sequence[int], img_size: int, warmup: int,
                   rounds: int, memory_format: str = "auto") -> None:
     """Fail before measuring anything: unknown backend names or memory format, batch sizes <= 0, no rounds."""
-    from ..train.memory_format import check_memory_format
 
     check_memory_format(memory_format)
     for name in backends or ():

@@ -15,7 +15,8 @@ from ._bundle import DatasetBundle
 from ._load import dataset_names, load_dataset
 from ._loaded import collect_loaded, loaded_summary
 from ._val_fraction import DEFAULT_VAL_FRACTION, MAX_VAL_FRACTION, check_val_fraction
+from .of_run import check_same_validation, dataset_of_run
 from .loader import is_in_memory, make_loader
 
-__all__ = ["DEFAULT_VAL_FRACTION", "MAX_VAL_FRACTION", "DatasetBundle", "check_val_fraction", "collect_loaded",
+__all__ = ["DEFAULT_VAL_FRACTION", "MAX_VAL_FRACTION", "DatasetBundle", "check_same_validation", "check_val_fraction", "dataset_of_run", "collect_loaded",
            "dataset_names", "is_in_memory", "load_dataset", "loaded_summary", "make_loader"]

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from .._deps import require
-from ..checkpoint import atomic_write_bytes
+from ..run import atomic_write_bytes
 from ..errors import CheckpointError, ConfigError, NotFoundError
 from ._records import size_mb
 

@@ -1,7 +1,9 @@
-"""The `export` stage: a run's model -> checked ONNX (+ INT8 / FP16 ONNX, + TensorRT engine), recorded.
+"""The `export` stage: a run's model -> checked ONNX (+ INT8 / FP16 ONNX, + TensorRT engine, + a
+`torch.export` program), recorded.
 
 >>> result = export_run(None, ExportOptions(int8=True, fp16=True))   # the latest run's newest model
 >>> result.parity.passed, result.int8_accuracy.drop_points
+>>> export_run(None, ExportOptions(torch_program=True)).torch_program.path   # <model>.pt2 for plain PyTorch
 
 Every artifact passes its parity gate before it is kept; a failing one is deleted and the figures
 are recorded in run.json before the error is raised. Where TensorRT or a CUDA GPU is missing,
@@ -26,6 +28,13 @@ from .onnx import DEFAULT_OPSET, OnnxExport, check_opset, export_onnx, onnx_meta
 from .parity import FP16_TOLERANCE, INT8_TOLERANCE, ParityReport, check_parity, enforce
 from .quantize import DEFAULT_INT8_FORM, Int8Form, QuantizedExport, convert_fp16, int8_form_for, quantize_int8
 from .tensorrt import EngineInfo, check_batch_bounds
+from .torch_program import TorchProgramExport, check_program_parity, export_torch_program
+from ..models.saved import load_run_model
+from ..gates import fold_gates, has_gates
+from ..data import dataset_of_run
+from .._seed import seed_everything
+from ..train.config import train_config_of_run
+from ..accuracy import Accuracy, compare_paired
 
 STAGE = "export"
 MODEL_PREFERENCE = ("pruned", "finetuned")  # newest first
@@ -43,6 +52,7 @@ class ExportOptions:
     int8_format: str = DEFAULT_INT8_FORM  # the onnxruntime CPU file's form; "auto": the fastest for this CPU
     calib_samples: int = 256  # training images for INT8 calibration
     fp16: bool = False
+    torch_program: bool = False  # also <model>.pt2, a torch.export program plain PyTorch loads
     trt: bool = False
     min_batch: int = 1
     opt_batch: int = 8
@@ -104,6 +114,8 @@ class ExportResult:
     int8_files: tuple[Int8Export, ...] = ()  # every INT8 file written: the onnxruntime form, the TensorRT form
     fp16_path: Path | None = None
     fp16_parity: ParityReport | None = None
+    torch_program: TorchProgramExport | None = None
+    torch_parity: ParityReport | None = None
     engines: tuple[EngineInfo, ...] = ()
     engine_parity: tuple[ParityReport, ...] = ()
     trt_missing: str | None = None  # why no engine was built
@@ -132,14 +144,12 @@ def pick_model(run: Run, model_name: str | None) -> str:
 
 def export_run(run: Run | Path | None = None, options: ExportOptions = ExportOptions()) -> ExportResult:
     """Export the run's model (`None`: the latest run) as `options` ask; record everything in run.json."""
-    from ..gates import fold_gates, has_gates
-    from ..run_data import dataset_of_run
 
     opts = options
     opts.check()
     run = run if isinstance(run, Run) else Run.resolve(run)
     name = pick_model(run, opts.model_name)
-    model, meta = run.load_model(name)
+    model, meta = load_run_model(run, name)
     if has_gates(model):
         model = fold_gates(model)
     model = model.to("cpu").eval()
@@ -157,10 +167,14 @@ def export_run(run: Run | Path | None = None, options: ExportOptions = ExportOpt
     log.add("onnx", onnx.path, onnx=onnx)
     parity = log.gate("onnx", check_parity(model, onnx.path, test_images, batch_sizes=PARITY_BATCH_SIZES))
     result = ExportResult(run_path=run.path, model_name=name, onnx=onnx, parity=parity)
+    if opts.torch_program:
+        program = export_torch_program(model, out / f"{name}.pt2", img_size=meta["img_size"], metadata=metadata)
+        log.add("torch_program", program.path, torch_program=program)
+        t_parity = log.gate("torch_program", check_program_parity(model, program.path, test_images,
+                                                                 batch_sizes=PARITY_BATCH_SIZES))
+        result = replace(result, torch_program=program, torch_parity=t_parity)
 
     if opts.int8:
-        from .._seed import seed_everything
-        from ..run_data import train_config_of_run
 
         seed_everything(train_config_of_run(run).seed, "calibration")  # their augmentation, repeatable
         calib = _images(bundle.train, opts.calib_samples)  # (C, 3, H, W): real training images
@@ -217,7 +231,6 @@ def _int8_file(target: str, form: Int8Form, model: torch.nn.Module, fp32: Path, 
 def compare_accuracy(fp32_path: Path, other_path: Path, dataset: Any, batch_size: int = 64) -> AccuracyComparison:
     """Top-1 of two ONNX files on `dataset` ((image, label) items), both through onnxruntime on the CPU,
     with Wilson intervals and McNemar's exact test on the images where they disagree."""
-    from ..accuracy import Accuracy, compare_paired
     from ._ort import open_session, run_batches
 
     loader = torch.utils.data.DataLoader(dataset, batch_size=256, shuffle=False)

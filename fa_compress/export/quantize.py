@@ -40,9 +40,10 @@ import numpy as np
 import torch
 
 from .._deps import require
-from ..checkpoint import atomic_write_bytes
+from ..run import atomic_write_bytes
 from ..errors import ConfigError, NotFoundError, unknown_name
 from ._records import size_mb
+from ..machine import cpu_flags
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,6 @@ def ort_cpu_form(flags: tuple[str, ...] | None = None) -> Int8Form:
     VNNI (`benchmarks/int8_form_accuracy.py`, four runs; 300 real test images, 72.0-74.0% in FP32),
     points lost: "qdq-u8-rr" -1.0 to 1.0, "qdq-u8" 1.0 to 3.3, the int8-activation "qdq" 17.7 to 25.3.
     """
-    from ..bench.environment import cpu_flags
 
     flags = cpu_flags() if flags is None else flags
     return INT8_FORMS["qdq-u8" if any(f in flags for f in VNNI_FLAGS) or not flags else "qdq-u8-rr"]

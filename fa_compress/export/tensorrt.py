@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import atomic_write_bytes
+from ..run import atomic_write_bytes
 from ..errors import CheckpointError, ConfigError, MissingDependencyError, NotFoundError
 from ._records import size_mb, to_record
 from .parity import FP16_TOLERANCE, INT8_TOLERANCE, ParityReport, Tolerance, compare_logits

@@ -17,7 +17,7 @@ from torch import nn
 class GatedBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d followed by a learnable per-channel attention gate (init 1)."""
 
-    # A (C,) factor on the gate while `fa_compress.prune.fade` drives planned-cut channels to 0;
+    # A (C,) factor on the gate while `fa_compress.pruning.fade` drives planned-cut channels to 0;
     # not a parameter or buffer (never saved), None the rest of the time.
     fade: torch.Tensor | None = None
 

@@ -53,7 +53,7 @@ def fold_gate_into_batchnorm(gated: GatedBatchNorm2d) -> nn.BatchNorm2d:
     state["weight"], state["bias"] = weight * g, bias * g
     bn.load_state_dict(state)
     bn.train(gated.training)
-    origin = getattr(gated, "channel_origin", None)  # set by fa_compress.prune.fade to trace a cut
+    origin = getattr(gated, "channel_origin", None)  # set by fa_compress.pruning.fade to trace a cut
     if origin is not None:
         bn.channel_origin = origin
     return bn

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import NotFoundError
 from .ranking import LayerRanking
+from ..run import Run
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,6 @@ class StageSummary:
 
 def load_ranking(run_path: Path | None) -> list[LayerRanking]:
     """The ranking stored by `finetune` in a run (default: the latest run)."""
-    from ..run import Run
 
     run = Run.resolve(run_path)
     if not (run.path / "gates.json").is_file():

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError, ConfigError
 from ._registry import ModelSpec, get_spec
+from ..run import load_state_dict_file
 
 if TYPE_CHECKING:
     import torch
@@ -59,7 +60,6 @@ def build_model(name: str, num_classes: int, weights: str = "imagenet") -> nn.Mo
 
 def load_weights_file(model: nn.Module, spec: ModelSpec, path: Path) -> None:
     """Load a state dict file into `model`, dropping a classifier head of another class count."""
-    from ..checkpoint import load_state_dict_file
 
     state = dict(load_state_dict_file(path))
     expected = model.state_dict()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .. import _deps
 from ..errors import CheckpointError
 from ._registry import Normalization, register_model
+from ..run import load_state_dict_file# imports torch: kept out of module import
 
 if TYPE_CHECKING:
     from torch import nn
@@ -45,7 +46,6 @@ def build_lite(variant: int, imagenet: bool) -> nn.Module:
     package = _deps.require("efficientnet_lite_pytorch", f"the efficientnet_lite{variant} architecture")
     model = package.EfficientNet.from_name(f"efficientnet-lite{variant}")
     if imagenet:
-        from ..checkpoint import load_state_dict_file  # imports torch: kept out of module import
 
         path = lite_weights_path(variant)
         result = model.load_state_dict(load_state_dict_file(path), strict=False)

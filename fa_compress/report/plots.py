@@ -16,7 +16,7 @@ from typing import Any
 
 from .._deps import require
 from ..bench.results import BenchReport
-from ..checkpoint import atomic_write_bytes
+from ..run import atomic_write_bytes
 
 _DPI = 110
 

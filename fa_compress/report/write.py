@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..bench.results import BenchReport
-from ..checkpoint import atomic_write_bytes
+from ..run import atomic_write_bytes
 from ..errors import CheckpointError, NotFoundError
 from . import plots
 from .html import render_html

@@ -1,6 +1,6 @@
 """Find the largest keep ratio whose *measured* latency meets a target (no MAC-based estimate).
 
-It exports each candidate to time it, so it sits above `prune/` and `export/`: `prune_run` takes it
+It exports each candidate to time it, so it sits above `pruning/` and `export/`: `prune_run` takes it
 as an injected `SettingsSearch` and never imports export itself.
 
 >>> search = search_keep_for_latency(model, head, PruneSettings(), target_ms=5.0,
@@ -22,7 +22,11 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, UserError
-from ..prune.pruner import PruneSettings, prune_model
+from ..pruning.pruner import PruneSettings, prune_model
+from ..bench.backends import get_backend
+from ..export.onnx import export_onnx
+from ..gates import fold_gates
+from ..pruning.budget import scored_base
 
 MeasureFn = Callable[[nn.Module], tuple[float, float]]  # model -> (median_ms, p90_ms)
 
@@ -51,7 +55,6 @@ class UnreachableTarget(UserError):
 
 def check_latency_options(backend: str, batch_size: int) -> None:
     """`ConfigError` / `NotFoundError` for a backend name or batch size a latency target cannot use."""
-    from ..bench.backends import get_backend
 
     get_backend(backend)  # an unknown name fails here, with the known ones listed
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
@@ -84,7 +87,6 @@ class LatencyTarget:
 
 def backend_measure(backend: str, *, batch_size: int, img_size: int, warmup: int = 5, runs: int = 20) -> MeasureFn:
     """Measure a (pruned, gate-free) model on a latency backend; ONNX backends get a temporary export."""
-    from ..bench.backends import get_backend
 
     if batch_size <= 0:
         raise ConfigError(f"--batch-size must be > 0 (got {batch_size})")
@@ -96,7 +98,6 @@ def backend_measure(backend: str, *, batch_size: int, img_size: int, warmup: int
         if impl.artifact_kind == "torch":
             stats = impl.measure(model, batch_size, img_size, warmup=warmup, runs=runs)
         elif impl.artifact_kind == "onnx":
-            from ..export.onnx import export_onnx
 
             with tempfile.TemporaryDirectory() as tmp:
                 path = export_onnx(model, Path(tmp) / "candidate.onnx", img_size=img_size, metadata={}).path
@@ -119,7 +120,6 @@ def _try(model: nn.Module, head_name: str, settings: PruneSettings, keep: float,
     if keep < 1:
         prune_model(candidate, head, replace(settings, keep=keep), example)
     else:
-        from ..gates import fold_gates
 
         fold_gates(candidate)
     median, p90 = measure(candidate)
@@ -134,7 +134,6 @@ def search_keep_for_latency(model: nn.Module, head_name: str, settings: PruneSet
     The channels are scored once (`gradient_fn` / `score_fn`, as `prune_model` takes them, when the
     criterion needs training images) and every candidate is cut from that scored copy.
     """
-    from ..prune.budget import scored_base
 
     model = scored_base(model, settings, gradient_fn, score_fn)
     if target_ms <= 0:

@@ -17,8 +17,17 @@ from pathlib import Path
 
 from ..accuracy import Accuracy
 from ..errors import ConfigError
-from ..prune.pruner import PruneSettings
-from ..run import Run, _write_json
+from ..pruning.pruner import PruneSettings
+from ..run import Run
+from ..run.directory import _write_json
+from ..errors import unknown_name
+from ..pruning.importance import IMPORTANCES
+from ..report.bench_stage import bench_run
+from ..bench.suite import check_options
+from ..export.pipeline import ExportOptions, export_run
+from ..pruning.budget import Budget, BudgetSearch
+from ..pruning.stage import PruneOptions, prune_run
+from .._deps import require
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,6 @@ def parse_fractions(text: str, option: str = "--target-macs") -> tuple[float, ..
 
 def parse_importances(text: str) -> tuple[str, ...]:
     """`"gate,taylor"` -> ("gate", "taylor"), each a known criterion."""
-    from ..errors import unknown_name
-    from ..prune.importance import IMPORTANCES
 
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if not names:
@@ -104,11 +111,6 @@ def sweep_run(run: Run | Path | None, keeps: Sequence[float] = (), *, base: Prun
     benchmark them all. Every criterion gets the same budgets and `facompress prune`'s one epoch of
     training after fine-tuning (the gate ranking fades its cut out, the others recover after it);
     `recover_epochs` given: that many recovery epochs for every criterion, and no fade."""
-    from ..bench.run_bench import bench_run
-    from ..bench.suite import check_options
-    from ..export.pipeline import ExportOptions, export_run
-    from ..prune.budget import Budget, BudgetSearch
-    from ..prune.stage import PruneOptions, prune_run
 
     importances = tuple(importances or (base.importance,))
     if bool(keeps) == bool(target_macs):
@@ -170,7 +172,6 @@ def _summarise(run: Run, report, plans, results: dict) -> SweepResult:
 def _plot_frontier(path: Path, dense: SweepPoint, points: Sequence[SweepPoint]) -> Path | None:
     """Test accuracy (95% interval as error bars) against MACs and against measured latency, one line
     per criterion, the dense model as a star."""
-    from .._deps import require
 
     require("matplotlib", "the sweep plot")
     import matplotlib

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from ..accuracy import Accuracy
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
+from ..run import Run, finetune_options
+from ..gates.penalties import PENALTIES
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,6 @@ class TrainConfig:
         for name in ("lr_head", "lr_head_tuning", "lr_gates", "lr_bn", "lr_all"):
             if not 0 < getattr(self, name) < 10:
                 raise ConfigError(f"{name} must be in (0, 10) (got {getattr(self, name)})")
-        from ..gates.penalties import PENALTIES
 
         if self.gate_penalty not in PENALTIES:
             raise ConfigError(f"--gate-penalty must be one of {', '.join(PENALTIES)} (got {self.gate_penalty!r})")
@@ -123,3 +124,19 @@ class FinetuneResult:
                 "best_test_acc": self.best_test_acc, "total_s": self.total_s,
                 "best_val": self.best_val.to_dict() if self.best_val else None,
                 "best_test": self.best_test.to_dict() if self.best_test else None}
+
+
+def train_config_of_run(run: Run) -> TrainConfig:
+    """The `TrainConfig` the run was fine-tuned with; `CheckpointError` when the manifest records
+    settings this facompress does not have (a newer version wrote it) or values out of range."""
+    recorded = finetune_options(run)["train"]
+    try:
+        return TrainConfig.from_dict(recorded)
+    except (TypeError, ConfigError) as exc:
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = sorted(set(recorded) - known)
+        problem = (f"has settings this facompress does not know: {', '.join(unknown)}" if unknown
+                   else f"does not make a training configuration ({exc})")
+        by = run.manifest.get("written_by", "an unknown facompress")
+        raise CheckpointError(f"{run.manifest_path}: field stages.finetune.options.train {problem}; written by "
+                              f"{by}: use that version, or re-run `facompress finetune`") from None

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from ..errors import ConfigError, MissingDependencyError
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,6 @@ class Context:
 
 def pick_device(requested: str = "auto") -> torch.device:
     """`auto` -> cuda when available else cpu; an explicit `cuda` without a GPU is a user error."""
-    from ..errors import ConfigError, MissingDependencyError
 
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -61,7 +62,6 @@ def init_context(device: str = "auto") -> Context:
 def rank_batch_size(global_batch: int, ctx: Context) -> int:
     """Each rank's share of the global batch; with rank r taking every world-th image of the
     same permutation, the ranks together see exactly the batches one process would."""
-    from ..errors import ConfigError
 
     if global_batch % ctx.world:
         raise ConfigError(f"--batch-size {global_batch} must be divisible by the {ctx.world} processes")

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..gates import GatedBatchNorm2d, gate_l1, has_gates
 from ..gates.penalties import make_gate_penalty
+from ..models.keep_whole import keep_whole
 from .config import FinetuneResult, PhaseResult, TrainConfig
 from .distributed import Context, all_reduce_sum, rank_batch_size
 from .evaluate import evaluate_detailed
@@ -128,7 +129,7 @@ def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, t
             logits = net(images)  # (B, classes)
             loss = F.cross_entropy(logits.float(), labels)
             if penalise and penalty is None:
-                penalty = make_gate_penalty(cfg.gate_penalty, model, images.shape[-1])
+                penalty = make_gate_penalty(cfg.gate_penalty, model, images.shape[-1], keep_whole(model))
             total = loss + cfg.gate_l1 * penalty(model) if penalise else loss
         opt.zero_grad(set_to_none=True)
         total.backward()

@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader
 
 from ..errors import ConfigError, NotFoundError
 from ..gates import gate_ranking, has_gates, insert_gates
-from ..run import Run, model_meta, runs_root
+from ..run import Run, runs_root
+from ..models.saved import model_meta
 from .config import FinetuneResult, TrainConfig
 from .distributed import Context, barrier, init_context
 from .loop import finetune
@@ -23,7 +24,13 @@ from .memory_format import resolve_memory_format
 from .progress import phase_bar
 from ..data import DEFAULT_VAL_FRACTION, check_val_fraction, make_loader
 from .sampler import ResumableSampler
-from ..wait_policy import wait_policy_record
+from ..machine import wait_policy_record
+from ..models.saved import load_run_model
+from ..data import load_dataset
+from ..models import build_model, get_head, get_spec
+from ..models import trust_code
+from ..run import load_train_state
+from ..run import save_train_state
 
 DEFAULT_MODEL = "efficientnet_lite0"
 DEFAULT_DATA = "fashion-mnist"
@@ -76,8 +83,6 @@ class FinetuneOptions:
 
 
 def _load_inputs(opts: FinetuneOptions, weights: str | None = None):
-    from ..data import load_dataset
-    from ..models import build_model, get_head, get_spec
 
     spec = get_spec(opts.model)  # unknown names fail here, before anything is written
     if opts.img_size < spec.min_img_size:
@@ -108,7 +113,6 @@ def finetune_run(opts: FinetuneOptions) -> tuple[Run, FinetuneResult]:
     checkpoint (phase end or every `checkpoint_every` steps) with optimizer, schedule, data order
     and random state restored.
     """
-    from ..models import trust_code
 
     with trust_code(opts.trust_code):  # user code (file.py:factory) is imported only when asked
         return _finetune_run(opts)
@@ -148,7 +152,6 @@ def _finetune_run(opts: FinetuneOptions) -> tuple[Run, FinetuneResult]:
 
 
 def _resume_point(asked: FinetuneOptions) -> tuple[Run, FinetuneOptions, dict]:
-    from ..run import load_train_state
 
     run = Run.resolve(asked.run)
     stage = run.stage("finetune")
@@ -189,7 +192,6 @@ def _broadcast_path(path: Path | None, ctx: Context) -> Path:
 
 
 def _checkpointer(run: Run, model, ctx: Context):
-    from ..run import save_train_state
 
     def save(state: dict) -> None:
         if ctx.is_main:
@@ -199,20 +201,15 @@ def _checkpointer(run: Run, model, ctx: Context):
 
 
 def _finish(run: Run, opts: FinetuneOptions, bundle, result: FinetuneResult, ctx: Context) -> None:
-    model, meta = run.load_model("finetuned")
+    model, meta = load_run_model(run, "finetuned")
     rankings = gate_ranking(model, opts.img_size) if has_gates(model) else []
     run.write_json("gates.json", [r.to_dict() for r in rankings])
-    if rankings:
-        from ..gates import gates_by_stage
-        from ..report.plots import plot_gate_histograms  # matplotlib only here
-        plot_gate_histograms(gates_by_stage(rankings), run.path / "gate_histogram.png")
     run.record("finetune", {
         "status": "done", "options": opts.to_dict(), "world_size": ctx.world,
         "memory_format": resolve_memory_format(opts.train.memory_format, ctx.device, model).to_dict(),
         "openmp_wait": wait_policy_record(),
         "dataset": {"spec": opts.data, **bundle.to_json()},
-        "artifacts": {"model": "finetuned.safetensors", "gates": "gates.json",
-                      **({"gate_histogram": "gate_histogram.png"} if rankings else {})},
+        "artifacts": {"model": "finetuned.safetensors", "gates": "gates.json"},
         "metrics": {**result.to_dict(), "gated_layers": len(rankings),
                     "noise_channels": sum(r.noise for r in rankings),
                     "amplified_channels": sum(r.amplified for r in rankings),

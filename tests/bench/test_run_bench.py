@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from fa_compress.bench.results import BenchReport
-from fa_compress.bench.run_bench import bench_run, discover_artifacts, report_inputs
+from fa_compress.report.bench_stage import bench_run, discover_artifacts, report_inputs
 from fa_compress.errors import ConfigError, NotFoundError
 from fa_compress.gates import fold_gates, gate_ranking, has_gates, insert_gates
 from fa_compress.models import build_model
-from fa_compress.run import Run, model_meta
+from fa_compress.run import Run
+from fa_compress.models.saved import model_meta
 
 IMG = 16
 FAST = {"warmup": 1, "rounds": 2, "batch_sizes": (1, 2)}
@@ -91,7 +92,7 @@ def test_bench_run_measures_writes_and_records(run):
     if not torch.cuda.is_available():
         assert any(s.startswith("tensorrt: ") for s in entry["skipped"])
     # the model file on disk is untouched: still gated
-    from fa_compress.run import load_model
+    from fa_compress.models.saved import load_model
     assert has_gates(load_model(run.path / "finetuned.safetensors")[0])
     # a second bench does not pick up the report files as artifacts
     assert [n for n, *_ in discover_artifacts(run)] == ["finetuned", "model.onnx"]

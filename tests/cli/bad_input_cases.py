@@ -19,7 +19,7 @@ def _other_class_count(s: Scene) -> list[str]:
     """The run's own model with a 3-class head, saved consistently, in a run fine-tuned on 10 classes."""
     import torch
 
-    from fa_compress.run import load_model, model_meta, save_model
+    from fa_compress.models.saved import load_model, model_meta, save_model
 
     model, meta = load_model(s.run / "finetuned.safetensors")
     model.classifier[1] = torch.nn.Linear(model.classifier[1].in_features, 3)
@@ -31,7 +31,7 @@ def _other_class_count(s: Scene) -> list[str]:
 
 def _meta_says_other_arch(s: Scene) -> list[str]:
     """resnet18 tensors under metadata that claims mobilenet_v2."""
-    from fa_compress.checkpoint import load_model_file, save_model_file
+    from fa_compress.run import load_model_file, save_model_file
 
     tensors, _ = load_model_file(s.resnet18_file())
     _, meta = load_model_file(s.run / "pruned.safetensors")

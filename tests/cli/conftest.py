@@ -36,7 +36,7 @@ def base_runs(tmp_path_factory) -> dict[str, Path]:
 def resnet18_file(tmp_path_factory) -> Path:
     """A facompress model file of another architecture (resnet18, 10 classes, untrained)."""
     from fa_compress.models import build_model, get_spec
-    from fa_compress.run import model_meta, save_model
+    from fa_compress.models.saved import model_meta, save_model
 
     norm = get_spec("resnet18").normalization
     model = build_model("resnet18", 10, weights="none")

@@ -94,7 +94,7 @@ def test_unwritable_target_is_an_output_error_and_leaves_nothing(failing, tmp_pa
     anywhere): an `OutputError` (exit 2 in the CLI) and no temporary file left behind."""
     import tempfile
 
-    from fa_compress.checkpoint import atomic_write_bytes
+    from fa_compress.run import atomic_write_bytes
     from fa_compress.errors import OutputError
 
     def deny(*args, **kwargs):

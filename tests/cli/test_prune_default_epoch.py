@@ -32,7 +32,7 @@ def test_the_default_epoch_fades_with_the_gate_ranking_and_recovers_with_another
 
 def _cut_conv_widths(run) -> list[int]:
     """Output widths of the pruned model's convolutions that the cut changed (resnet18's are 64-512)."""
-    from fa_compress.run import load_model
+    from fa_compress.models.saved import load_model
 
     model, _ = load_model(run / "pruned.safetensors")
     return [m.out_channels for m in model.modules()
@@ -42,7 +42,7 @@ def _cut_conv_widths(run) -> list[int]:
 def test_the_cli_and_the_api_default_to_the_library_rounding():
     from fa_compress import api
     from fa_compress.cli.prune import prune
-    from fa_compress.prune.pruner import DEFAULT_ROUND_TO, PruneSettings
+    from fa_compress.pruning.pruner import DEFAULT_ROUND_TO, PruneSettings
 
     assert PruneSettings().round_to == DEFAULT_ROUND_TO == 16
     assert inspect.signature(api.prune).parameters["round_to"].default == DEFAULT_ROUND_TO

@@ -13,7 +13,7 @@ def buggy_check(monkeypatch):
     def boom(*args, **kwargs):
         raise ZeroDivisionError("division by zero in a helper")
 
-    monkeypatch.setattr("fa_compress.run_check.check_run", boom)
+    monkeypatch.setattr("fa_compress.api.check_run", boom)
 
 
 

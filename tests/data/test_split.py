@@ -105,7 +105,7 @@ def test_image_folder_own_validation_folder_is_used(tmp_path):
 
 
 def test_a_run_reloads_its_own_validation_split_and_notices_a_changed_folder(tmp_path):
-    from fa_compress.run_data import check_same_validation, dataset_of_run
+    from fa_compress.data import check_same_validation, dataset_of_run
     from fa_compress.train import TrainConfig
     from fa_compress.train.stage import FinetuneOptions, finetune_run
 

@@ -15,7 +15,9 @@ from fa_compress.export import read_metadata
 from fa_compress.export import pipeline
 from fa_compress.export.pipeline import ExportOptions, export_run
 from fa_compress.export.tensorrt import check_trt_available
-from fa_compress.run import Run, model_meta
+from fa_compress.run import Run
+from fa_compress.models.saved import model_meta
+from fa_compress.models.saved import load_run_model
 
 IMG = 32
 
@@ -82,7 +84,7 @@ def test_exports_folded_model_and_int8_checks_parity_and_records(run):
 
 
 def test_newest_model_is_chosen_and_unknown_ones_refused(run):
-    model, meta = run.load_model("finetuned")
+    model, meta = load_run_model(run, "finetuned")
     run.save_model("pruned", model, meta)
     assert pipeline.pick_model(run, None) == "pruned"
     with pytest.raises(NotFoundError, match="finetuned, pruned"):

@@ -14,7 +14,7 @@ from fa_compress.export import (
     FP16_TOLERANCE, INT8_TOLERANCE, check_parity, convert_fp16, enforce, export_onnx, onnx_metadata, quantize_int8,
 )
 from fa_compress.export._ort import open_session, run_batches
-from fa_compress.bench.environment import cpu_flags
+from fa_compress.machine import cpu_flags
 from fa_compress.export.quantize import INT8_FORMS, VNNI_FLAGS, int8_form_for, onnx_precision
 
 INT8_MAX_DROP_POINTS = 2.0  # accuracy points on 300 real test images (the benchmark target is <= 1 on full sets)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from fa_compress.prune.pruner import PruneSettings
+from fa_compress.pruning.pruner import PruneSettings
 from fa_compress.search.sweep import model_name_for, parse_keeps, sweep_run
 from fa_compress.errors import ConfigError
 

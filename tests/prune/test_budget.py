@@ -7,8 +7,8 @@ from fa_compress.errors import ConfigError
 from fa_compress.gates import insert_gates
 from fa_compress.models import build_model, get_head
 from fa_compress.models.complexity import count_macs
-from fa_compress.prune.budget import Budget, auto_keep, prune_to_budget
-from fa_compress.prune.pruner import PruneSettings, scorers
+from fa_compress.pruning.budget import Budget, auto_keep, prune_to_budget
+from fa_compress.pruning.pruner import PruneSettings, scorers
 from tests.conftest import random_gates, randomize_batchnorm
 
 EXAMPLE = torch.zeros(1, 3, 32, 32)

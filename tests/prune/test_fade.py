@@ -9,9 +9,9 @@ import torch
 from fa_compress.errors import ConfigError
 from fa_compress.gates import insert_gates, iter_gates
 from fa_compress.models import build_model, get_head
-from fa_compress.prune.budget import Budget
-from fa_compress.prune.fade import cut_channels, fade_out, plan_cut
-from fa_compress.prune.pruner import PruneSettings, prune_model, scorers
+from fa_compress.pruning.budget import Budget
+from fa_compress.pruning.fade import cut_channels, fade_out, plan_cut
+from fa_compress.pruning.pruner import PruneSettings, prune_model, scorers
 from fa_compress.train.config import TrainConfig
 from fa_compress.train.distributed import init_context
 from fa_compress.train.progress import phase_bar
@@ -96,7 +96,7 @@ def test_fade_steps_in_the_recovery_batch_by_default(batch_size, expected):
 @pytest.mark.parametrize("arch, round_to", [("resnet18", 1), ("efficientnet_lite0", 16)])
 def test_the_cut_after_the_fade_removes_exactly_the_planned_channels(arch, round_to):
     from fa_compress.models.complexity import count_macs
-    from fa_compress.prune.pruner import cut_channels_exactly
+    from fa_compress.pruning.pruner import cut_channels_exactly
 
     model, data = _gated(arch), _data()
     head = get_head(model, arch)

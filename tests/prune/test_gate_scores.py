@@ -6,8 +6,8 @@ import torch
 
 from fa_compress.gates import insert_gates, iter_gates
 from fa_compress.models import build_model, get_head
-from fa_compress.prune.gate_scores import accumulate_gate_taylor
-from fa_compress.prune.pruner import PruneSettings, prune_model
+from fa_compress.pruning.gate_scores import accumulate_gate_taylor
+from fa_compress.pruning.pruner import PruneSettings, prune_model
 from tests.conftest import random_gates, randomize_batchnorm
 
 

@@ -3,13 +3,14 @@
 import pytest
 import torch
 
-import fa_compress.prune.stage as stage
+import fa_compress.pruning.stage as stage
 from fa_compress.accuracy import Accuracy
 from fa_compress.errors import ConfigError
-from fa_compress.prune.pruner import PruneSettings
-from fa_compress.prune.result import Scores
-from fa_compress.prune.stage import PruneOptions, prune_run
+from fa_compress.pruning.pruner import PruneSettings
+from fa_compress.pruning.result import Scores
+from fa_compress.pruning.stage import PruneOptions, prune_run
 from fa_compress.train.evaluate import Evaluation
+from fa_compress.models.saved import load_run_model
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def _prune(run, monkeypatch, effect, val, test):
     monkeypatch.setattr(stage, "_score", lambda *args, **kwargs: next(scripted))
     _, result, _ = prune_run(PruneOptions(settings=PruneSettings(keep=0.75, importance="l1"), run=run.path,
                                           output="pruned-test", show_progress=False))
-    return result, run.load_model("pruned-test")[0]
+    return result, load_run_model(run, "pruned-test")[0]
 
 
 def test_a_recovery_that_hurts_on_validation_is_undone_whatever_the_test_says(tiny_run, monkeypatch):

@@ -7,8 +7,8 @@ from torch import nn
 from fa_compress.errors import ConfigError, NotFoundError
 from fa_compress.gates import has_gates, insert_gates, iter_gates
 from fa_compress.models import build_model, get_head
-from fa_compress.prune.pruner import PruneSettings, channel_counts, prune_model
-from fa_compress.run import load_model, model_meta, save_model
+from fa_compress.pruning.pruner import PruneSettings, channel_counts, prune_model
+from fa_compress.models.saved import load_model, model_meta, save_model
 from tests.conftest import random_gates
 
 EXAMPLE = torch.zeros(1, 3, 32, 32)

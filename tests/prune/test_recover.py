@@ -10,8 +10,8 @@ from torch.utils.data import TensorDataset
 from fa_compress.errors import NotFoundError
 from fa_compress.gates import has_gates, insert_gates
 from fa_compress.models import get_head
-from fa_compress.prune.pruner import PruneSettings, prune_model
-from fa_compress.prune.recover import recover
+from fa_compress.pruning.pruner import PruneSettings, prune_model
+from fa_compress.pruning.recover import recover
 from fa_compress.train import TrainConfig
 from fa_compress.train.distributed import Context
 from fa_compress.train.progress import phase_bar

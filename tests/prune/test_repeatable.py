@@ -8,6 +8,7 @@ import torch
 
 from fa_compress.cli.app import main
 from fa_compress.run import Run
+from fa_compress.models.saved import load_run_model
 
 TIMINGS = ("prune_s", "recover_s")
 
@@ -32,7 +33,7 @@ def _prune_copy(finetuned, path, *extra: str) -> tuple[dict, dict[str, torch.Ten
     assert exit_info.value.code == 0
     run = Run.open(path)
     metrics = {k: v for k, v in run.stage("prune")["metrics"].items() if k not in TIMINGS}
-    return metrics, run.load_model("pruned")[0].state_dict()
+    return metrics, load_run_model(run, "pruned")[0].state_dict()
 
 
 def test_two_prunes_of_the_same_run_give_identical_metrics_and_weights_and_the_seed_matters(finetuned, tmp_path):

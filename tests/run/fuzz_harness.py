@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fa_compress.errors import UserError
+from fa_compress.models.saved import load_run_model
 
 TARGETS = ("model", "header", "meta", "manifest", "onnx", "gates")
 BYTE_OPS = ("flip", "truncate", "extend", "zero", "length")
@@ -64,7 +65,7 @@ class Original:
 
     @classmethod
     def of(cls, run_dir: Path) -> Original:
-        from fa_compress.checkpoint import load_model_file
+        from fa_compress.run import load_model_file
 
         files = {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file()}
         state, meta = load_model_file(run_dir / "finetuned.safetensors")
@@ -169,7 +170,7 @@ def _mutate_json(doc: Any, m: Mutation) -> Any:
 def _mutate_meta(path: Path, m: Mutation) -> None:
     """Change the model file's rebuild metadata (structure included) and re-save it consistently, as a
     hostile but well-formed file would be."""
-    from fa_compress.checkpoint import load_model_file, save_model_file
+    from fa_compress.run import load_model_file, save_model_file
 
     state, meta = load_model_file(path)
     op = m.op if m.op in JSON_OPS else "wrong_type"
@@ -187,18 +188,20 @@ def _same_model(original: Original, state: dict, meta: dict) -> bool:
 def loaders(run_dir: Path, original: Original, m: Mutation) -> dict[str, Callable[[], bool]]:
     """name -> call that loads something from the run and returns whether what it got is what
     facompress wrote (False: a silent load of changed bytes)."""
-    from fa_compress.bench.run_bench import discover_artifacts
+    from fa_compress.report.bench_stage import discover_artifacts
     from fa_compress.export.onnx import check_onnx_file
-    from fa_compress.run import Run, load_model
-    from fa_compress.run_check import check_run
-    from fa_compress.run_data import finetune_options, train_config_of_run
+    from fa_compress.run import Run
+    from fa_compress.models.saved import load_model
+    from fa_compress.run import check_run
+    from fa_compress.run import finetune_options
+    from fa_compress.train.config import train_config_of_run
 
     changed = original.changed(run_dir)
     model_file = run_dir / "finetuned.safetensors"
     onnx_file = target_file(run_dir, "onnx")
 
     def run_model() -> bool:
-        Run.open(run_dir).load_model("finetuned")
+        load_run_model(Run.open(run_dir), "finetuned")
         return "finetuned.safetensors" not in changed
 
     def file_model() -> bool:

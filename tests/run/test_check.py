@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fa_compress.run_check import check_run
+from fa_compress.api import check_run
 from tests.conftest import run_cli
 
 

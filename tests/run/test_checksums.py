@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from fa_compress.checkpoint import load_model_file
+from fa_compress.run import load_model_file
 from fa_compress.cli.app import main
 from fa_compress.errors import CheckpointError
-from fa_compress.run import Run, load_model
+from fa_compress.run import Run
+from fa_compress.models.saved import load_model
+from fa_compress.models.saved import load_run_model
 
 
 def _flip(path: Path, at: float = 0.5, n: int = 8) -> None:
@@ -36,7 +38,7 @@ def test_records_match_the_files(finished_run_base):
 def test_flipped_model_bytes_refused_naming_the_stage(finished_run):
     _flip(finished_run / "finetuned.safetensors")
     with pytest.raises(CheckpointError) as info:
-        Run.open(finished_run).load_model("finetuned")
+        load_run_model(Run.open(finished_run), "finetuned")
     message = str(info.value)
     assert "finetuned.safetensors changed since stage 'finetune' wrote it" in message
     assert "SHA-256" in message and "`facompress finetune`" in message
@@ -46,7 +48,7 @@ def test_truncated_model_refused_by_size(finished_run):
     path = finished_run / "finetuned.safetensors"
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(CheckpointError, match=r"it is \d+ bytes, \d+ were written"):
-        Run.open(finished_run).load_model("finetuned")
+        load_run_model(Run.open(finished_run), "finetuned")
 
 
 def test_standalone_model_file_checks_itself(finished_run):

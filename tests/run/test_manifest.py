@@ -13,6 +13,7 @@ import pytest
 from fa_compress.cli.app import main
 from fa_compress.errors import CheckpointError
 from fa_compress.run import Run
+from fa_compress.models.saved import load_run_model
 
 
 def _manifest_only(base: Path, dest: Path, edit: Callable[[dict], object] | None = None) -> Path:
@@ -143,7 +144,7 @@ def test_format_1_manifest_still_loads_and_is_upgraded_on_write(finished_run):
     _as_format_1(doc)
     (finished_run / "run.json").write_text(json.dumps(doc))
     run = Run.open(finished_run)
-    model, meta = run.load_model("finetuned")  # nothing to verify against: loads as before
+    model, meta = load_run_model(run, "finetuned")  # nothing to verify against: loads as before
     assert meta["arch"] == "mobilenet_v2" and run.file_record(run.model_path("finetuned")) is None
     run.record("extra", {"status": "done", "artifacts": {"notes": "gates.json"}})
     upgraded = json.loads((finished_run / "run.json").read_text())

@@ -4,7 +4,7 @@ from fa_compress.errors import ConfigError
 from fa_compress.gates import insert_gates, iter_gates
 from fa_compress.models.complexity import count_macs
 from fa_compress.search.latency import UnreachableTarget, backend_measure, search_keep_for_latency
-from fa_compress.prune.pruner import PruneSettings
+from fa_compress.pruning.pruner import PruneSettings
 from tests.conftest import random_gates
 
 

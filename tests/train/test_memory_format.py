@@ -188,7 +188,7 @@ def test_evaluation_runs_in_the_format(images, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("phase", ["all", "gates"])
 def test_recovery_runs_in_the_format(images, phase, fmt):
-    from fa_compress.prune.recover import recover
+    from fa_compress.pruning.recover import recover
 
     model = _tiny(gated=False)
     with phase_bar(False) as bar, _layouts(model) as seen:
@@ -200,7 +200,7 @@ def test_recovery_runs_in_the_format(images, phase, fmt):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_taylor_scoring_runs_in_the_format(images, fmt):
-    from fa_compress.prune.pruner import taylor_gradients
+    from fa_compress.pruning.pruner import taylor_gradients
 
     model = _tiny(gated=False)
     with _layouts(model) as seen:
@@ -290,8 +290,8 @@ def test_bench_environment_records_the_choice():
 
 
 def test_finetune_and_prune_record_the_choice(tmp_path):
-    from fa_compress.prune.pruner import PruneSettings
-    from fa_compress.prune.stage import PruneOptions, prune_run
+    from fa_compress.pruning.pruner import PruneSettings
+    from fa_compress.pruning.stage import PruneOptions, prune_run
     from fa_compress.train.stage import FinetuneOptions, finetune_run
 
     run, _ = finetune_run(FinetuneOptions(

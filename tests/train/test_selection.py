@@ -79,8 +79,8 @@ def finetuned(tmp_path_factory):
 
 
 def test_scrambled_test_labels_change_no_keep_or_undo(finetuned, tmp_path, monkeypatch):
-    from fa_compress.prune.pruner import PruneSettings
-    from fa_compress.prune.stage import PruneOptions, prune_run
+    from fa_compress.pruning.pruner import PruneSettings
+    from fa_compress.pruning.stage import PruneOptions, prune_run
 
     def prune(path):
         shutil.copytree(finetuned, path)

@@ -12,6 +12,8 @@ from torch import nn
 
 from ...errors import ConfigError
 from ._base import Backend, Runner, register
+from ...train.memory_format import check_memory_format
+from ...train.memory_format import resolve_memory_format
 
 
 class TorchRunner(Runner):
@@ -73,12 +75,10 @@ class TorchCpuBackend(_TorchBackend):
     options = ("memory_format",)
 
     def __init__(self, memory_format: str = "auto") -> None:
-        from ...train.memory_format import check_memory_format
 
         self.memory_format = check_memory_format(memory_format)  # auto: as training picks it, per model
 
     def load(self, artifact: Any) -> TorchRunner:
-        from ...train.memory_format import resolve_memory_format
 
         if isinstance(artifact, nn.Module):
             self.channels_last = resolve_memory_format(self.memory_format, "cpu", artifact).chosen == "channels_last"

@@ -18,10 +18,14 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, ConfigError, NotFoundError, UserError
-from ..run import Run, load_model
-from .results import BenchReport
-from .interleave import check_rounds
-from .suite import DEFAULT_ROUNDS, DEFAULT_SESSIONS, Artifact, bench_artifacts, check_options, check_sessions
+from ..run import Run
+from ..models.saved import load_model
+from ..bench.results import BenchReport
+from ..bench.interleave import check_rounds
+from ..bench.suite import DEFAULT_ROUNDS, DEFAULT_SESSIONS, Artifact, bench_artifacts, check_options, check_sessions
+from ..export.onnx import check_onnx_file
+from ..gates import fold_gates, has_gates
+from ..data import dataset_of_run
 
 KINDS_BY_SUFFIX = {".safetensors": "torch", ".onnx": "onnx", ".engine": "tensorrt", ".plan": "tensorrt"}
 BENCH_STAGE = "bench"
@@ -76,8 +80,6 @@ def discover_artifacts(run: Run) -> list[tuple[str, str, Path, str | None, tuple
 
 def _load_artifacts(run: Run, notes: list[str]) -> tuple[list[Artifact], int | None]:
     """Artifacts with their torch models loaded (gates folded), and the image size the models were trained at."""
-    from ..export.onnx import check_onnx_file
-    from ..gates import fold_gates, has_gates
 
     artifacts, img_size = [], None
     for name, kind, path, source, targets in discover_artifacts(run):
@@ -96,7 +98,6 @@ def _load_artifacts(run: Run, notes: list[str]) -> tuple[list[Artifact], int | N
 
 
 def _eval_data(run: Run, eval_limit: int | None, notes: list[str]) -> Any:
-    from ..run_data import dataset_of_run
 
     try:
         bundle = dataset_of_run(run, limit_test=eval_limit if eval_limit is not None else "same")
@@ -168,7 +169,7 @@ def bench_run(run: Run, *, backends: Sequence[str] | None = None, batch_sizes: S
 
 def _bench_run(run: Run, backends: Sequence[str] | None, batch_sizes: Sequence[int] | None, timing: dict[str, Any],
                eval_limit: int | None, img_size: int | None, progress: bool, write: bool) -> BenchReport:
-    from ..report import write_report
+    from .write import write_report
 
     sizes = tuple(batch_sizes or default_batch_sizes())
     check_rounds(timing["warmup"], timing["rounds"], timing["order"])  # all before loading anything

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import CheckpointError
+from ..errors import CheckpointError
 
 SCHEMA_VERSION = 2
 # 1: facompress 0.1.0 before the schema: the same stages, no "files" (no checksums).
@@ -245,7 +245,7 @@ def validate_manifest(data: Any, source: Path) -> dict[str, Any]:
 
 
 def _check_format(data: dict[str, Any], source: Path) -> None:
-    from . import __version__
+    from .. import __version__
 
     fmt = data.get("format")
     if "format" not in data:
@@ -260,7 +260,7 @@ def _check_format(data: dict[str, Any], source: Path) -> None:
 
 def _validate(model: type[BaseModel], value: Any, prefix: tuple[str, ...], source: Path,
               manifest: dict[str, Any]) -> None:
-    from . import __version__
+    from .. import __version__
 
     try:
         model.model_validate(value)

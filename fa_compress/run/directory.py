@@ -8,7 +8,7 @@ written. Every write is atomic; every read of the manifest is checked against it
 (`manifest.py`) and every artifact read through a `Run` against its recorded checksum.
 
 >>> run = Run.resolve(None)          # the latest run
->>> model, meta = run.load_model("finetuned")
+>>> path, data, verified = run.read_model("finetuned")   # fa_compress.models.load_run_model rebuilds it
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 
 from torch import nn
 
-from .checkpoint import atomic_write_bytes, load_model_file, save_model_file
-from .errors import CheckpointError, DamagedFileError, InternalError, NotFoundError, OutputError
+from .files import atomic_write_bytes, load_torch_file, save_model_file, save_torch_file
+from ..errors import CheckpointError, DamagedFileError, InternalError, NotFoundError, OutputError
 from .integrity import Digest, check_bytes, check_file, file_digest
-from .manifest import SCHEMA_VERSION, validate_manifest, validate_model_meta
+from .manifest import SCHEMA_VERSION, validate_manifest
 
 MANIFEST = "run.json"
 LATEST = "LATEST"
@@ -146,7 +146,7 @@ class Run:
         return validate_manifest(_read_json(self.manifest_path), source=self.manifest_path)
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
-        from . import __version__
+        from .. import __version__
 
         if manifest.get("format", FORMAT_VERSION) < FORMAT_VERSION:  # a run from before checksums
             manifest["upgraded_from"] = manifest["format"]
@@ -250,48 +250,25 @@ class Run:
     def save_model(self, name: str, model: nn.Module, meta: dict[str, Any]) -> Path:
         """Save `model` as `<name>.safetensors` with its rebuild metadata, and record its checksum."""
         path = self.model_path(name)
-        digest = save_model(path, model, meta)
+        digest = save_model_file(path, model.state_dict(), meta)
         self._register(self.artifact_key(path), digest, meta.get("stage") if isinstance(meta.get("stage"), str) else None)
         return path
 
-    def load_model(self, name: str) -> tuple[nn.Module, dict[str, Any]]:
-        """Rebuild and load the model saved as `name`, after checking its bytes against the manifest.
-
-        (Hashing in a thread while the model is rebuilt measured no faster on the shared 2-core machine:
-        810 vs 821 ms for resnet50, so the check runs first.)"""
+    def read_model(self, name: str) -> tuple[Path, bytes, bool]:
+        """The bytes of the model file saved as `name` and whether they match the checksum the manifest
+        records (False: no checksum recorded); `DamagedFileError` when they do not match.
+        `fa_compress.models.load_run_model` rebuilds the model from them."""
         path = self.model_path(name)
         if not path.is_file():
             raise NotFoundError(f"run {self.path} has no model {name!r} ({path.name} missing); "
                                 f"run the stage that makes it first")
         data = _read_bytes(path)
-        try:
-            verified = check_bytes(path, data, self.file_record(path))
-        except DamagedFileError as changed:
-            raise self._diagnose(path, data, changed) from None
-        model, meta = load_model(path, data=data, self_check=not verified)
-        self._check_meta(path, meta)
-        return model, meta
+        return path, data, check_bytes(path, data, self.file_record(path))
 
-    def _diagnose(self, path: Path, data: bytes, changed: DamagedFileError) -> CheckpointError:
-        """The most telling error for a model file whose checksum failed: what is wrong with its content
-        (a model from another run, metadata that does not fit) when loading says so, else that it changed."""
-        try:
-            _, meta = load_model(path, data=data)
-            self._check_meta(path, meta)
-        except DamagedFileError:
-            return changed  # names the stage to re-run
-        except CheckpointError as specific:
-            return specific
-        return changed
-
-    def check_model_meta(self, path: Path, meta: dict[str, Any]) -> None:
+    def check_model_meta(self, path: Path, meta: dict[str, Any], *, verify: bool = True) -> None:
         """`CheckpointError` when a model file's architecture or classes are not the run's own (a file
-        copied in from another run would prune, export or score against the wrong labels), or when it
-        changed since it was written."""
-        self._check_meta(path, meta)
-        self.verify_file(path)
-
-    def _check_meta(self, path: Path, meta: dict[str, Any]) -> None:
+        copied in from another run would prune, export or score against the wrong labels), or (with
+        `verify`) when it changed since it was written."""
         stage = self.stage("finetune") or {}
         arch = (stage.get("options") or {}).get("model")
         if arch and meta.get("arch") != arch:
@@ -302,6 +279,8 @@ class Run:
         if classes is not None and theirs != list(classes):
             raise CheckpointError(f"{path} was trained for {len(theirs)} classes ({_few(theirs)}) but run {self.path} "
                                   f"fine-tuned on {len(classes)} ({_few(classes)}); it comes from another run")
+        if verify:
+            self.verify_file(path)
 
 
 def artifact_names(artifacts: Any) -> list[str]:
@@ -312,88 +291,6 @@ def artifact_names(artifacts: Any) -> list[str]:
     return [n for n in names if isinstance(n, str)]
 
 
-def model_meta(model: nn.Module, *, arch: str, classes: list[str], img_size: int,
-               normalization: dict[str, list[float]], **extra: Any) -> dict[str, Any]:
-    """The metadata that lets `load_model` rebuild `model` from its file alone."""
-    from .gates import has_gates
-    from .models._builder import check_rebuilds
-    from .models.structure import describe_structure
-
-    check_rebuilds(model, arch)  # a pruned layer the structure record cannot rebuild: refused before writing
-    return {"arch": arch, "num_classes": len(classes), "classes": list(classes), "img_size": img_size,
-            "normalization": normalization, "gated": has_gates(model),
-            "structure": describe_structure(model), **extra}
-
-
-def save_model(path: Path, model: nn.Module, meta: dict[str, Any]) -> Digest:
-    """Write a model file (safetensors + JSON metadata), atomically; returns its size and SHA-256."""
-    return save_model_file(path, model.state_dict(), meta)
-
-
-def load_model(path: Path, data: bytes | None = None, self_check: bool = True) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the architecture described in the file's metadata and load its weights strictly.
-
-    `data`/`self_check`: see `load_model_file` (bytes already read and checked by the caller)."""
-    from .gates import insert_gates
-    from .models import build_model
-    from .models._builder import with_versions
-    from .models.structure import apply_structure
-
-    state, meta = load_model_file(path, data=data, self_check=self_check)
-    _check_meta(path, meta, state)
-    model = build_model(meta["arch"], meta["num_classes"], weights="none")
-    apply_structure(model, meta["structure"])
-    if meta.get("gated"):
-        insert_gates(model)
-    try:
-        model.load_state_dict(with_versions(model, state), strict=True)  # MNASNet checks its version
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise CheckpointError(f"{path} does not match architecture {meta['arch']!r}: "
-                              f"{' '.join(first[:2])[:300]}") from exc
-    model.eval()
-    return model, meta
-
-
-def _check_meta(path: Path, meta: dict[str, Any], state: dict[str, Any]) -> None:
-    """`CheckpointError` unless the metadata names a known architecture and its class and channel
-    counts match the tensors in the file (checked before any layer is built)."""
-    from .errors import ConfigError
-    from .models import get_spec
-    from .models.structure import check_structure
-
-    for key in ("arch", "num_classes", "structure"):
-        if key not in meta:
-            raise CheckpointError(f"{path} metadata lacks {key!r}; it was not written by this facompress")
-    arch, num_classes = meta["arch"], meta["num_classes"]
-    try:  # user code (file.py:factory) is imported only under --trust-code: get_spec refuses otherwise
-        spec = get_spec(arch) if isinstance(arch, str) and arch else None
-    except NotFoundError:
-        spec = None
-    except ConfigError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    if spec is None:
-        raise CheckpointError(f"{path} names architecture {arch!r}, which facompress does not know "
-                              f"(`facompress models` lists the names)")
-    head_key = f"{spec.head}.weight"
-    head = state.get(head_key)
-    if head is None:
-        raise CheckpointError(f"{path} says it holds a {arch} but has no {head_key}; its tensors are "
-                              f"of another architecture")
-    if type(num_classes) is not int or tuple(head.shape[:1]) != (num_classes,):
-        raise CheckpointError(f"{path} metadata says {num_classes!r} classes, which its classifier weights "
-                              f"do not bear out; the file is damaged")
-    img_size = meta.get("img_size")
-    if "img_size" in meta and (type(img_size) is not int or not 8 <= img_size <= 1024):
-        raise CheckpointError(f"{path} metadata gives img_size {img_size!r}, not a size in 8-1024 px; "
-                              f"the file is damaged")
-    validate_model_meta(meta, path)  # the types of every other field a stage reads (classes, normalization)
-    try:
-        check_structure(meta["structure"], state)
-    except CheckpointError as exc:
-        raise CheckpointError(f"{path} is damaged: {exc}") from exc
-
-
 def _few(names: list[str], shown: int = 3) -> str:
     return ", ".join(map(str, names[:shown])) + (", ..." if len(names) > shown else "")
 
@@ -402,17 +299,21 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+def finetune_options(run: Run) -> dict[str, Any]:
+    """The options `finetune` recorded in the run; `NotFoundError` when the run has none."""
+    stage = run.stage("finetune")
+    if not stage or stage.get("status") != "done":
+        raise NotFoundError(f"run {run.path} has no finished fine-tuning; run `facompress finetune` first")
+    return stage["options"]
+
+
 def save_train_state(path: Path, state: dict[str, Any]) -> None:
     """Write a resumable training state (tensors and plain containers only), atomically."""
-    from .checkpoint import save_torch_file
-
     save_torch_file(path, state)
 
 
 def load_train_state(path: Path) -> dict[str, Any]:
     """Read a training state with `weights_only=True`: refuses anything that could run code."""
-    from .checkpoint import load_torch_file
-
     state = load_torch_file(path)
     if not isinstance(state, dict) or "phase_index" not in state:
         raise CheckpointError(f"{path} is not a facompress training state")

@@ -20,33 +20,17 @@ from torch import nn
 
 from ..errors import unknown_name
 from ..gates import GatedBatchNorm2d
+from ..gates.costs import group_channel_costs
+from ..gates.graph import GATE_PRUNER, GATE_PRUNERS
+from ..errors import InternalError
 
 REDUCTIONS = ("mean", "max", "sum", "prod")
 # What a gated channel is scored by: `taylor`, |g * dL/dg| summed over training batches
-# (fa_compress.prune.gate_scores; the default, see DEFAULT_GATE_SCORE); `value`, the gate |g| itself
+# (fa_compress.pruning.gate_scores; the default, see DEFAULT_GATE_SCORE); `value`, the gate |g| itself
 # (the paper's reading; `gate` is its old name, kept so older runs still load); `scale`, the whole
 # multiplier after normalisation |g * gamma / sqrt(var + eps)|.
 SCORES = ("taylor", "value", "gate", "scale")
 DEFAULT_GATE_SCORE = "taylor"  # chosen by benchmarks/prune_pareto.py on three tasks
-
-
-class GatedBatchNormPruner(tp.pruner.function.BatchnormPruner):
-    """torch-pruning's BatchNorm pruner, also removing the gate entries of pruned channels."""
-
-    def prune_out_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
-        keep = sorted(set(range(layer.num_features)) - set(idxs))
-        super().prune_out_channels(layer, idxs)
-        layer.gate = self._prune_parameter_and_grad(layer.gate, keep, 0)
-        origin = getattr(layer, "channel_origin", None)  # which dense channels survive (prune/fade.py)
-        if origin is not None:
-            layer.channel_origin = origin[keep]
-        return layer
-
-    prune_in_channels = prune_out_channels  # a BatchNorm ties its input and output channels
-
-
-GATE_PRUNER = GatedBatchNormPruner()
-GATE_PRUNERS = {GatedBatchNorm2d: GATE_PRUNER}
 
 
 # Equal gates (e.g. never trained) would tie, and torch-pruning's global threshold then removes
@@ -60,10 +44,9 @@ def _channel_scores(layer: GatedBatchNorm2d, idxs: list[int], score: str) -> tor
     if score == "taylor":
         taylor = getattr(layer, "taylor_score", None)
         if taylor is None or taylor.numel() != layer.num_features:
-            from ..errors import InternalError
 
             raise InternalError("gate score `taylor` asked for, but the gates were not scored "
-                                "(call fa_compress.prune.gate_scores.accumulate_gate_taylor first)")
+                                "(call fa_compress.pruning.gate_scores.accumulate_gate_taylor first)")
         ramp = torch.arange(len(idxs), dtype=torch.float64) / max(len(idxs), 1)
         return taylor[idxs].double() + 1e-12 * (gate + 1e-3 * ramp)  # ties: by gate, then index
     if score in ("gate", "value"):
@@ -105,8 +88,6 @@ class GateImportance(tp.importance.Importance):
         if self.per_mac:
             # HALP-style: importance per MAC removed, so a cut to a MAC budget spends it where the
             # loss per MAC saved is lowest (per_mac = 1), or halfway (0.5).
-            from .costs import group_channel_costs
-
             cost = group_channel_costs(group, self.areas)
             if cost is None or cost.numel() != reduced.numel():
                 return reduced

@@ -1,27 +1,22 @@
-"""How OpenMP threads wait between parallel regions: spin on a quiet machine, sleep on a busy one.
+"""Facts about this machine that several layers read: the CPU's name and vector extensions (export
+picks its INT8 form by them, bench records them), the load average, and how OpenMP threads wait
+between parallel regions (spin on a quiet machine, sleep on a busy one; docs/decisions/openmp-wait.md).
 
-OpenMP's default (spin a while before sleeping) is fast while the cores are free and stalls badly
-when another job holds one: a thread spins on a core the other job needs. Measured on the 2-core
-Xeon here, Lite0 64 px, one `all` epoch of 512 images, channels_last (`OMP_WAIT_POLICY` /
-`GOMP_SPINCOUNT`, images/s):
+The command line calls `choose_wait_policy()` once, before torch starts its threads: when other
+processes keep at least half a core busy (sampled from /proc/stat over 0.1 s), OpenMP sleeps
+(`PASSIVE`); otherwise it keeps its default. An explicit `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` always
+wins. The choice changes speed only, never results. Nothing here imports torch or numpy.
 
-| setting | quiet machine | one core busy with another process |
-|---|---:|---:|
-| default (spin) / ACTIVE | 176-180 | 64 |
-| PASSIVE (sleep at once) | 118 | 89 |
-| GOMP_SPINCOUNT 2000 / 10000 | 147 / 174 | 80 / 56 |
-
-and under load 6-19 spinning fell to 4-11 images/s. No spin count wins both, so the command line
-looks at the machine once, before torch starts its threads: when other processes keep at least half
-a core busy (sampled from /proc/stat over 0.1 s), OpenMP sleeps (`PASSIVE`); otherwise it keeps its
-default. An explicit `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` always wins. The choice changes speed only,
-never results; `facompress bench` records it in its environment (`thread_env`).
+>>> cpu_flags()            # ('avx2', 'avx512_vnni', ...)
+>>> choose_wait_policy()   # 'PASSIVE' on a busy machine, else None
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import time
+from pathlib import Path
 from collections.abc import Callable
 
 BUSY_CORES = 0.5  # other processes' CPU use, in cores, from which OpenMP sleeps instead of spinning
@@ -72,3 +67,43 @@ def wait_policy_record() -> dict:
     policy = found["OMP_WAIT_POLICY"] or ("spin count " + found["GOMP_SPINCOUNT"] if found["GOMP_SPINCOUNT"]
                                           else "OpenMP default (spin, then sleep)")
     return {"policy": policy, **({"busy_cores_at_start": _CHOSEN["busy_cores"]} if "busy_cores" in _CHOSEN else {})}
+
+
+def cpu_name() -> str:
+    """The CPU model name from /proc/cpuinfo, else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+# The vector extensions INT8 (and FP32) kernels depend on; /proc/cpuinfo names them so.
+VECTOR_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
+                "amx_bf16")
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_AFFINITY")
+
+
+def cpu_flags(cpuinfo: str | None = None) -> tuple[str, ...]:
+    """The CPU's vector extensions among `VECTOR_FLAGS`, sorted (empty where /proc/cpuinfo is unreadable)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return ()
+    for line in cpuinfo.splitlines():
+        if line.lower().startswith("flags"):
+            present = set(line.split(":", 1)[1].split())
+            return tuple(sorted(f for f in VECTOR_FLAGS if f in present))
+    return ()
+
+
+def load_average() -> tuple[float, float, float] | None:
+    """The 1, 5 and 15 minute load averages, where the OS reports them."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except (OSError, AttributeError):
+        return None
+    return round(one, 2), round(five, 2), round(fifteen, 2)

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError, DamagedFileError, NotFoundError, OutputError
+from ..errors import CheckpointError, DamagedFileError, NotFoundError, OutputError
 from .integrity import Digest, bytes_digest, rerun_hint
 
 _META_KEY = "facompress"

@@ -14,10 +14,15 @@ from torch import nn
 
 from ..errors import ConfigError, NotFoundError, unknown_name
 from ..gates import fold_gates, has_gates
+from ..gates.costs import conv_output_areas
+from ..gates.graph import GATE_PRUNER, GATE_PRUNERS, traceable
 from ..models.keep_whole import keep_whole
 from .gate_scores import DEFAULT_SCORE_IMAGES, accumulate_gate_taylor, has_taylor_scores
-from .importance import (DEFAULT_GATE_SCORE, GATE_PRUNERS, IMPORTANCES, NEEDS_GATES, NEEDS_GRADIENTS, REDUCTIONS,
+from .importance import (DEFAULT_GATE_SCORE, IMPORTANCES, NEEDS_GATES, NEEDS_GRADIENTS, REDUCTIONS,
                          SCORES, feasible_ratio, make_importance)
+from ..gates import iter_gates
+from ..errors import InternalError
+from ..train.memory_format import prepare, to_format
 
 SCOPES = ("global", "layer")
 # Gate Taylor scores divided by the square root of each channel's MAC cost. Plain scores (0) cut the
@@ -69,25 +74,6 @@ class PruneSettings:
             raise ConfigError(f"--round-to must be >= 1 (got {self.round_to})")
         if not 0 < self.max_layer_prune < 1:
             raise ConfigError(f"max_layer_prune must be in (0, 1) (got {self.max_layer_prune})")
-
-
-@contextmanager
-def traceable(model: nn.Module) -> Iterator[nn.Module]:
-    """Every parameter requiring grad while torch-pruning traces `model`, restored afterwards.
-
-    torch-pruning follows autograd's graph: a frozen conv (after a `gates` phase the backbone is
-    frozen) has no grad_fn, so its edge to the next BatchNorm vanishes and the BatchNorm is
-    grouped without its conv. On a fine-tuned Lite0 that pruned the stem BatchNorm to 16 channels
-    and left its conv 32 wide (the model then failed to run).
-    """
-    saved = [(p, p.requires_grad) for p in model.parameters()]
-    for p, _ in saved:
-        p.requires_grad_(True)
-    try:
-        yield model
-    finally:
-        for p, flag in saved:
-            p.requires_grad_(flag)
 
 
 def reduction_of(settings: PruneSettings) -> str:
@@ -149,8 +135,6 @@ def prune_model(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
     ignored = _resolve_ignored(model, settings.ignore, head)  # after folding: it replaces the BatchNorms
     areas = None
     if settings.gate_per_mac and settings.importance == "gate":
-        from .costs import conv_output_areas
-
         areas = conv_output_areas(model, example)
     importance = make_importance(settings.importance, reduction=reduction_of(settings), score=settings.gate_score,
                                  per_mac=settings.gate_per_mac if settings.importance == "gate" else 0.0,
@@ -184,9 +168,6 @@ def cut_channels_exactly(model: nn.Module, example: torch.Tensor, masks: dict[st
     """Remove exactly the channels `masks` marks (gate name -> (C,) bool, True = cut), with everything
     torch-pruning's dependency graph couples to them, then fold the gates; in place. No ranking runs,
     so no tie or rounding can change the set (the masks come from `fade.plan_cut`)."""
-    from ..gates import iter_gates
-    from .importance import GATE_PRUNER
-
     with traceable(model):
         graph = tp.DependencyGraph().build_dependency(model, example, customized_pruners=GATE_PRUNERS)
     for _, m in iter_gates(model):
@@ -213,7 +194,6 @@ def _check_runs(model: nn.Module, example: torch.Tensor) -> None:
         with torch.no_grad():
             model(example)
     except RuntimeError as exc:  # a pruned model that does not run is our bug, not the user's
-        from ..errors import InternalError
 
         raise InternalError(f"the pruned model does not run: {exc}") from exc
     finally:
@@ -230,7 +210,6 @@ def taylor_gradients(dataset, device: torch.device | str = "cpu", images: int = 
     """
     from torch.utils.data import DataLoader
 
-    from ..train.memory_format import prepare, to_format
     from .gate_scores import score_subset
 
     def run(model: nn.Module) -> None:
@@ -247,7 +226,6 @@ def taylor_gradients(dataset, device: torch.device | str = "cpu", images: int = 
 def gate_scorer(dataset, device: torch.device | str = "cpu", images: int = DEFAULT_SCORE_IMAGES,
                 seed: int = 0, memory_format: str = "auto") -> Callable[[nn.Module], None]:
     """A `score_fn` for `prune_model`: the gates' Taylor scores over a fixed, seeded sample."""
-    from ..train.memory_format import prepare, to_format
 
     def run(model: nn.Module) -> None:
         fmt = prepare(model, memory_format, device)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError, DamagedFileError, NotFoundError
+from ..errors import CheckpointError, DamagedFileError, NotFoundError
 
 _CHUNK = 1 << 20  # bytes read at a time when hashing a file
 

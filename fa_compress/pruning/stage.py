@@ -6,7 +6,7 @@ seeded from the run's seed, so the same command on the same run gives the same m
 A search that picks the settings before the cut (a latency target: `fa_compress.search.latency`)
 is passed in, so this stage never imports what deployment needs.
 
->>> from fa_compress.prune.stage import PruneOptions, prune_run
+>>> from fa_compress.pruning.stage import PruneOptions, prune_run
 >>> run, result, _ = prune_run(PruneOptions(settings=PruneSettings(keep=0.6)))
 >>> run, result, search = prune_run(PruneOptions(), search=LatencyTarget(5.0))   # fa_compress.search
 """
@@ -28,8 +28,10 @@ from ..data import make_loader
 from ..errors import ConfigError
 from ..models import get_head, get_spec
 from ..models.complexity import count_macs, count_params
-from ..run import Run, model_meta
-from ..run_data import check_same_validation, dataset_of_run, train_config_of_run
+from ..run import Run
+from ..models.saved import model_meta
+from ..data import check_same_validation, dataset_of_run
+from ..train.config import train_config_of_run
 from ..train.distributed import Context, init_context
 from ..train.evaluate import evaluate_detailed
 from ..train.memory_format import check_memory_format, resolve_memory_format
@@ -38,10 +40,12 @@ from .pruner import (PruneSettings, channel_counts, check_fits, cut_channels_exa
                      timed_prune)
 from .recover import DEFAULT_RECOVER_BATCH, DEFAULT_RECOVER_LR, DEFAULT_RECOVER_PHASE, RECOVER_PHASES, recover
 from .result import PruneResult, Scores, keep_recovery, paired_vs_dense
-from ..wait_policy import wait_policy_record
+from ..machine import wait_policy_record
+from ..models.saved import load_run_model
+from ..gates import fold_gates, has_gates
 
 # One epoch of training follows the fine-tuning by default, spent where it helps the ranking most.
-# With the gate ranking it fades the planned cut out before the cut (prune/fade.py) and no recovery
+# With the gate ranking it fades the planned cut out before the cut (pruning/fade.py) and no recovery
 # follows; with any other ranking (which cannot fade: it has no gates to drive) it recovers after
 # the cut. Measured at 0.75/0.5/0.35 of dense MACs on three tasks, 3 seeds, the fade epoch at batch 8
 # against the cut + one batch-8 `gates` recovery epoch (`gate` vs `gate-cut` in
@@ -79,14 +83,14 @@ class PruneOptions:
     recover_epochs: int | None = None  # None: DEFAULT_RECOVER_EPOCHS, or 0 after a fade (the fade was the epoch)
     recover_phase: str = DEFAULT_RECOVER_PHASE  # what recovery trains: all, gates or bn
     recover_lr: float = DEFAULT_RECOVER_LR   # the backbone's peak learning rate in an `all` recovery
-    recover_batch_size: int = DEFAULT_RECOVER_BATCH  # images per fade and recovery step (prune/recover.py: measured)
+    recover_batch_size: int = DEFAULT_RECOVER_BATCH  # images per fade and recovery step (pruning/recover.py: measured)
     run: Path | None = None
     device: str = "auto"
     output: str = "pruned"       # model name inside the run
     show_progress: bool = True
     memory_format: str = "auto"  # of scoring, recovery and evaluation: auto, channels_last, contiguous
     seed: int | None = None      # seeds scoring, recovery and searches; None: the run's fine-tuning seed
-    fade_epochs: int | None = None  # gate epochs fading the planned cut out before it (prune/fade.py);
+    fade_epochs: int | None = None  # gate epochs fading the planned cut out before it (pruning/fade.py);
     # None: DEFAULT_FADE_EPOCHS_GATE with the gate ranking, else 0
 
     def __post_init__(self) -> None:
@@ -134,7 +138,7 @@ def prune_run(opts: PruneOptions, search: SettingsSearch | None = None) -> tuple
     cfg = train_config_of_run(run)  # refuses a run without a finished fine-tuning, before any loading
     seed = cfg.seed if opts.seed is None else opts.seed
     cfg = replace(cfg, memory_format=opts.memory_format, seed=seed)
-    model, meta = run.load_model("finetuned")
+    model, meta = load_run_model(run, "finetuned")
     check_fits(model, get_head(model, meta["arch"]), opts.settings)  # before the data is loaded and scored
     ctx = init_context(opts.device)
     bundle = dataset_of_run(run)
@@ -268,6 +272,5 @@ def _chosen_settings(model: nn.Module, meta: dict, settings: PruneSettings, sear
 
 def _folded(model):
     """A gate-free copy, so parameter counts compare like with like (gates fold away at export)."""
-    from ..gates import fold_gates, has_gates
 
     return fold_gates(copy.deepcopy(model)) if has_gates(model) else model

@@ -26,7 +26,8 @@ from ..errors import ConfigError
 from ..gates import fold_gates, has_gates, iter_gates
 from ..models.complexity import count_macs, count_params
 from .importance import NEEDS_GRADIENTS
-from .pruner import PruneSettings, needs_gate_scores, prune_model, traceable
+from ..gates.graph import traceable
+from .pruner import PruneSettings, needs_gate_scores, prune_model
 
 NOISE_GATE = 0.1  # the ranking's "noise" threshold (`facompress gates` uses the same)
 MODES = ("keep", "macs", "params", "auto")

@@ -6,12 +6,19 @@ one traced forward pass, so a channel's cost is exact for the input size given.
 
 >>> areas = conv_output_areas(model, torch.zeros(1, 3, 64, 64))
 >>> cost = group_channel_costs(group, areas)    # (n,) MACs per channel of the group's root
+>>> costs = gate_costs(model, 64)                # gate name -> (C,) MACs removed with each channel
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+import torch_pruning as tp
 from torch import nn
+
+from .graph import GATE_PRUNERS, traceable
+from .insert import iter_gates
 
 
 @torch.no_grad()
@@ -68,3 +75,28 @@ def group_channel_costs(group, areas: dict[nn.Module, int]) -> torch.Tensor | No
     for root, cost in parts:
         out.index_add_(0, torch.tensor(root, dtype=torch.long), torch.full((len(root),), cost, dtype=torch.float64))
     return out
+
+
+def gate_costs(model: nn.Module, img_size: int, keep_whole: Sequence[str] = ()) -> dict[str, torch.Tensor]:
+    """MACs removed with each gated channel (its whole torch-pruning group), by gate module name;
+    the layers named in `keep_whole` (which torch-pruning cannot follow) are never cut and cost nothing."""
+    device = next(model.parameters()).device
+    example = torch.zeros(1, 3, img_size, img_size, device=device)
+    areas = conv_output_areas(model, example)
+    with traceable(model):
+        graph = tp.DependencyGraph().build_dependency(model, example_inputs=example,
+                                                      customized_pruners=GATE_PRUNERS)
+    names = {m: n for n, m in iter_gates(model)}
+    costs = {n: torch.zeros(m.num_features, dtype=torch.float64) for n, m in iter_gates(model)}
+    modules = dict(model.named_modules())
+    whole = [modules[n] for n in keep_whole]  # groups torch-pruning cannot follow: never cut, no cost
+    for group in graph.get_all_groups(ignored_layers=whole, root_module_types=(nn.Conv2d, nn.Linear)):
+        cost = group_channel_costs(group, areas)
+        if cost is None:
+            continue
+        for i in range(len(group)):
+            layer, root = group[i].dep.layer, list(group[i].root_idxs)
+            if layer in names and len(root) == len(group[i].idxs):
+                idx = torch.tensor(group[i].idxs, dtype=torch.long)
+                costs[names[layer]][idx] = torch.maximum(costs[names[layer]][idx], cost[torch.tensor(root)])
+    return costs

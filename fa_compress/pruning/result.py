@@ -61,7 +61,7 @@ class PruneResult:
     test_recovered: Accuracy | None = None
     vs_dense: PairedComparison | None = None  # saved model minus dense, on the same test images
     seed: int | None = None  # what recovery, scoring and searches were seeded from
-    fade: dict | None = None  # the epochs that faded the planned cut out before it (prune/fade.py)
+    fade: dict | None = None  # the epochs that faded the planned cut out before it (pruning/fade.py)
 
     @property
     def acc_final(self) -> float:

@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
-from typing import Any
 
-from .errors import CheckpointError, ConfigError, NotFoundError
-from .run import Run
-
-
-def finetune_options(run: Run) -> dict[str, Any]:
-    """The options `finetune` recorded in the run; `NotFoundError` when the run has none."""
-    stage = run.stage("finetune")
-    if not stage or stage.get("status") != "done":
-        raise NotFoundError(f"run {run.path} has no finished fine-tuning; run `facompress finetune` first")
-    return stage["options"]
-
-
-def train_config_of_run(run: Run):
-    """The `TrainConfig` the run was fine-tuned with; `CheckpointError` when the manifest records
-    settings this facompress does not have (a newer version wrote it) or values out of range."""
-    from .train.config import TrainConfig
-
-    recorded = finetune_options(run)["train"]
-    try:
-        return TrainConfig.from_dict(recorded)
-    except (TypeError, ConfigError) as exc:
-        known = {f.name for f in fields(TrainConfig)}
-        unknown = sorted(set(recorded) - known)
-        problem = (f"has settings this facompress does not know: {', '.join(unknown)}" if unknown
-                   else f"does not make a training configuration ({exc})")
-        by = run.manifest.get("written_by", "an unknown facompress")
-        raise CheckpointError(f"{run.manifest_path}: field stages.finetune.options.train {problem}; written by "
-                              f"{by}: use that version, or re-run `facompress finetune`") from None
+from ..errors import CheckpointError
+from ..models import get_spec
+from ..run import Run, finetune_options
+from ._load import load_dataset
+from ._val_fraction import DEFAULT_VAL_FRACTION
 
 
 def dataset_of_run(run: Run, *, limit_train: int | None | str = "same", limit_test: int | None | str = "same"):
@@ -43,9 +18,6 @@ def dataset_of_run(run: Run, *, limit_train: int | None | str = "same", limit_te
     `limit_train`/`limit_test`: "same" keeps the run's own limits; an int or None overrides them
     (a different `limit_train` also changes the validation split: see `data/_split.py`).
     """
-    from .data import DEFAULT_VAL_FRACTION, load_dataset
-    from .models import get_spec
-
     opts = finetune_options(run)
     train = opts["train"]
     return load_dataset(

@@ -2,21 +2,27 @@
 
 The manifest against its schema; every file it lists against the size and SHA-256 recorded when it
 was written; each model file by rebuilding its architecture and loading its weights; each ONNX file
-through onnx's checker; each JSON artifact by parsing it. Nothing is written.
+through onnx's checker; each JSON artifact by parsing it. Nothing is written. The run layer knows
+files and JSON; what a model or ONNX file must contain is checked by the callers that know it, passed
+in as `content_checks` (`fa_compress.api.check_run` passes the model and ONNX checks).
 
->>> result = check_run(Path("runs/20261201-120000-resnet18-fake"))
+>>> result = check_run(Path("runs/20261201-120000-resnet18-fake"), content_checks={".onnx": check_onnx})
 >>> result.ok, [(row.name, row.status) for row in result.rows]
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from ..errors import UserError
+from .directory import MANIFEST, Run, artifact_names
 from .integrity import file_digest, mismatch_message, rerun_hint
+
+ContentCheck = Callable[[Run, Path], None]  # raises a UserError when the file's content is not what it should be
 
 MANIFEST_ROW = "run.json"
 DAMAGED = ("damaged", "changed", "missing", "unreadable")  # statuses that make a run fail the check
@@ -58,11 +64,11 @@ class RunCheck:
                           "detail": r.detail} for r in self.rows]}
 
 
-def check_run(path: Path | None = None, root: Path | None = None) -> RunCheck:
+def check_run(path: Path | None = None, root: Path | None = None,
+              content_checks: Mapping[str, ContentCheck] | None = None) -> RunCheck:
     """Check run `path` (default: the latest under `root`). A damaged manifest is one damaged row;
-    `NotFoundError` only when there is no run at all."""
-    from .run import MANIFEST, Run
-
+    `NotFoundError` only when there is no run at all. `content_checks`: file suffix -> a check of the
+    content (JSON files are always parsed)."""
     run = Run(Run.locate(path, root))
     try:
         manifest = run.manifest
@@ -72,14 +78,13 @@ def check_run(path: Path | None = None, root: Path | None = None) -> RunCheck:
                       f"format {manifest['format']}, {len(manifest['stages'])} stages")]
     legacy = manifest["format"] < 2 or "upgraded_from" in manifest
     for name, writer in _listed_files(manifest).items():
-        rows.append(_check_file(run, name, writer, (manifest.get("files") or {}).get(name), legacy))
+        rows.append(_check_file(run, name, writer, (manifest.get("files") or {}).get(name), legacy,
+                                content_checks or {}))
     return RunCheck(run.path, tuple(rows))
 
 
 def _listed_files(manifest: dict[str, Any]) -> dict[str, str | None]:
     """Every file the manifest names (checksummed or listed as a stage's artifact) -> the stage that wrote it."""
-    from .run import artifact_names
-
     found: dict[str, str | None] = {}
     for name, record in (manifest.get("files") or {}).items():
         found[name] = record.get("stage")
@@ -91,7 +96,8 @@ def _listed_files(manifest: dict[str, Any]) -> dict[str, str | None]:
     return found
 
 
-def _check_file(run: Any, name: str, stage: str | None, record: dict[str, Any] | None, legacy: bool) -> FileCheck:
+def _check_file(run: Run, name: str, stage: str | None, record: dict[str, Any] | None, legacy: bool,
+                content_checks: Mapping[str, ContentCheck]) -> FileCheck:
     try:
         path = run.artifact_file(name)
     except UserError as exc:
@@ -108,7 +114,7 @@ def _check_file(run: Any, name: str, stage: str | None, record: dict[str, Any] |
         return FileCheck(name, stage, None, "unreadable", str(exc))
     if record is not None and (digest.size_bytes, digest.sha256) != (record["size_bytes"], record["sha256"]):
         return FileCheck(name, stage, digest.size_bytes, "changed", mismatch_message(path, digest, record))
-    problem = _content_problem(run, path)
+    problem = _content_problem(run, path, content_checks)
     if problem:
         return FileCheck(name, stage, digest.size_bytes, "unreadable", problem)
     if record is None:
@@ -117,24 +123,14 @@ def _check_file(run: Any, name: str, stage: str | None, record: dict[str, Any] |
     return FileCheck(name, stage, digest.size_bytes, "ok", _content_note(path))
 
 
-def _content_problem(run: Any, path: Path) -> str | None:
-    """Why a file's content does not load as what it is (None when it does): models rebuild their
-    architecture, ONNX passes onnx's checker, JSON parses."""
-    from .run import load_model
-
+def _content_problem(run: Run, path: Path, content_checks: Mapping[str, ContentCheck]) -> str | None:
+    """Why a file's content does not load as what it is (None when it does): JSON parses, and the
+    check given for its suffix passes."""
     try:
-        if path.suffix == ".safetensors":
-            _, meta = load_model(path)
-            run._check_meta(path, meta)  # noqa: SLF001 - the same check loading it for a stage makes
-        elif path.suffix == ".onnx":
-            from ._deps import available
-
-            if available("onnx"):
-                from .export.onnx import check_onnx_file
-
-                check_onnx_file(path)
-        elif path.suffix == ".json":
+        if path.suffix == ".json":
             json.loads(path.read_bytes())
+        elif path.suffix in content_checks:
+            content_checks[path.suffix](run, path)
     except UserError as exc:
         return str(exc)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -12,7 +12,7 @@ right after the cut is the faded model's and its MACs are the plan's.
 
 >>> masks, found = plan_cut(model, head, settings, example, Budget(target_macs=0.5), score_fn=...)
 >>> fade_out(model, head, masks, train_set, cfg, ctx, bar)     # in place; masks[name]: (C,) bool, True = cut
->>> pruned = cut_channels_exactly(model, example, masks)             # fa_compress.prune.pruner
+>>> pruned = cut_channels_exactly(model, example, masks)             # fa_compress.pruning.pruner
 >>> faded, faded_head, masks, found = faded_copy(model, head, settings, example, budget, train_set, cfg, ctx, bar)
 """
 
