@@ -33,7 +33,7 @@ test: venv data browser
 	$(PY) -m pytest -q -p no:cacheprovider
 
 demo: venv data
-	PATH="$(abspath $(VENV))/bin:$$PATH" bash benchmarks/demo.sh
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash examples/demo.sh
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

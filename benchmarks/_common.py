@@ -21,14 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# OpenMP's default is to spin-wait between parallel regions. With more runnable threads than cores
-# (this machine's 2 cores are shared with other jobs, load 4-7), PyTorch eager at 2 threads then ran
-# resnet50 5x slower than at 1 thread (1374 ms vs 252 ms median, batch 1), an artefact of the shared
-# machine, not of the model. PASSIVE makes idle OpenMP threads sleep (onnxruntime's own pool spins,
-# its default, below). It must be set before libgomp starts, i.e. before torch is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import torch  # noqa: E402
+# No environment overrides here: the library sets its own CPU defaults (OpenMP wait policy,
+# threads) in fa_compress.machine, and the benchmarks measure what a user gets.
+import torch
 
 from fa_compress.bench.environment import environment
 from fa_compress.export import to_record
@@ -145,13 +140,16 @@ def uptime_line() -> str:
 
 
 def command_line() -> str:
-    """The command that ran this script, as typed from the repository root."""
+    """The command that ran this script, as typed from the repository root (`python -m benchmarks.<name>`)."""
     script = Path(sys.argv[0]).resolve()
-    try:
-        script_arg = str(script.relative_to(Path.cwd()))
-    except ValueError:
-        script_arg = str(script)
-    return " ".join([".venv/bin/python", shlex.quote(script_arg), *map(shlex.quote, sys.argv[1:])])
+    if script.parent == Path(__file__).resolve().parent:
+        head = ["-m", f"benchmarks.{script.stem}"]
+    else:
+        try:
+            head = [str(script.relative_to(Path.cwd()))]
+        except ValueError:
+            head = [str(script)]
+    return " ".join([".venv/bin/python", *map(shlex.quote, head), *map(shlex.quote, sys.argv[1:])])
 
 
 def ort_session(path: Path, threads: int | None = None, profile_prefix: str | None = None) -> Any:
@@ -222,7 +220,7 @@ def write_results(name: str, data: dict[str, Any], markdown: str) -> tuple[Path,
     json_path.write_text(json.dumps(to_record(data), indent=2) + "\n")
     md_path.write_text(markdown.rstrip() + "\n")
     print(markdown)
-    print(f"wrote {json_path.relative_to(RESULTS.parent.parent)} and {md_path.relative_to(RESULTS.parent.parent)}")
+    print(f"wrote {json_path} and {md_path}")
     return json_path, md_path
 
 

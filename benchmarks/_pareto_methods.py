@@ -18,19 +18,16 @@ compute. Methods differ in the model they start from and in how channels are ran
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+import fa_compress as fc
 from fa_compress.gates import insert_gates
 from fa_compress.models import build_model, get_head
 from fa_compress.train.config import TrainConfig
-from fa_compress.train.distributed import init_context
-from fa_compress.train.loop import finetune
-from fa_compress.train.progress import phase_bar
 
 ARCH = "efficientnet_lite0"
 
@@ -131,25 +128,14 @@ def _sparse_hook(kind: str | None, model: nn.Module, img_size: int):
 
 
 def fine_tune(start: Start, data, seed: int, img_size: int) -> tuple[nn.Module, dict]:
-    """Fine-tune Lite0 (ImageNet weights) as `start` says; returns the model of the phase with the best
-    validation accuracy and what the fine-tuning did."""
+    """Fine-tune Lite0 (ImageNet weights) as `start` says, through `fa_compress.finetune` (the path the
+    `finetune` stage trains with); returns the model of the phase with the best validation accuracy."""
     torch.manual_seed(seed)
     model = build_model(ARCH, num_classes=len(data.classes), weights="imagenet")
     if start.gated:
         insert_gates(model)
-    cfg = replace(TrainConfig(seed=seed), schedule=start.schedule, **start.train)
-    ctx = init_context("cpu")
-    best: dict = {}
-
-    def on_best(m: nn.Module, result) -> None:
-        best["state"] = copy.deepcopy(m.state_dict())
-        best["phase"] = result.index
-
-    val_loader = DataLoader(data.val, batch_size=128)
     hook = _sparse_hook(start.sparse, model, img_size)
-    with phase_bar(False) as bar:
-        result = finetune(model, get_head(model, ARCH), data.train, val_loader, cfg, ctx, bar, on_best=on_best,
-                          after_backward=hook)
-    model.load_state_dict(best["state"])
-    return model, {"best_phase": best["phase"], "seconds": result.total_s, "schedule": list(start.schedule),
+    result = fc.finetune(model, data.train, DataLoader(data.val, batch_size=128), schedule=start.schedule,
+                         head=get_head(model, ARCH), device="cpu", after_backward=hook, seed=seed, **start.train)
+    return model, {"best_phase": result.best_index, "seconds": result.total_s, "schedule": list(start.schedule),
                    "train": start.train, "sparse": start.sparse}

@@ -11,8 +11,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from _pareto_methods import TORCH_PRUNING
-from _tasks import TASKS
+from ._pareto_methods import TORCH_PRUNING
+from ._tasks import TASKS
 
 OURS = ("gate", "gate-r8", "gate-cut", "gate-until60", "gate-r16-until60", "gate-fade", "gate-fade-rec")  # the gate-guided methods the verdicts compare
 

@@ -31,7 +31,7 @@ from fa_compress.bench.results import BenchReport
 from fa_compress.bench.suite import DEFAULT_ROUNDS, DEFAULT_SESSIONS
 from fa_compress.run import Run
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from ._common import RESULTS  # noqa: E402  (the suite runner points it elsewhere)
 AGREE_WITHIN = 0.10  # the goal: two benches' ratios within 10% of each other
 # A burst load on one core: busy for 0.2-2 s, idle for 0.2-2 s, from a seeded generator.
 HOG = """

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from ._common import RESULTS  # noqa: E402  (the suite runner points it elsewhere)
 SETTINGS = {"before": ("contiguous", "PASSIVE"), "after": ("channels_last", "ACTIVE")}
 CHILD = r"""
 import sys, torch

@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import _common as C
+from . import _common as C
 
 C.set_threads()
 

@@ -16,9 +16,9 @@ for fmt in contiguous auto; do
   log=$(mktemp)
   t0=$(date +%s.%N)
   if [ "$fmt" = contiguous ]; then
-    OMP_WAIT_POLICY=PASSIVE DEMO_MEMORY_FORMAT=contiguous bash benchmarks/demo.sh > "$log" 2>&1
+    OMP_WAIT_POLICY=PASSIVE DEMO_MEMORY_FORMAT=contiguous bash examples/demo.sh > "$log" 2>&1
   else
-    DEMO_MEMORY_FORMAT=auto bash benchmarks/demo.sh > "$log" 2>&1
+    DEMO_MEMORY_FORMAT=auto bash examples/demo.sh > "$log" 2>&1
   fi
   total[$fmt]=$(echo "$(date +%s.%N) - $t0" | bc)
   finetune[$fmt]=$(python -c "from fa_compress.run import Run; print(round(Run.resolve(None).stage('finetune')['metrics']['total_s'], 1))")

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-import _common as C
+from . import _common as C
 
 C.set_threads()
 

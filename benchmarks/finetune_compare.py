@@ -34,7 +34,7 @@ import sys
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-import _common as C  # sets OMP_WAIT_POLICY before torch loads
+from . import _common as C
 import torch
 import torch.nn.functional as F
 

@@ -34,9 +34,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import _common as C
+from . import _common as C
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the harness lives beside the test that uses it
 from tests.run.fuzz_harness import OPS, OUTCOMES, TARGETS, Mutation, Original, classify, loaders, mutate  # noqa: E402
 from fa_compress.models.saved import load_run_model
 

@@ -33,6 +33,8 @@ from pathlib import Path
 import torch
 
 from fa_compress.bench.environment import environment
+
+from ._common import RESULTS
 from fa_compress.machine import cpu_flags
 from fa_compress.export import INT8_FORMS, Int8Form, export_onnx, onnx_metadata, quantize_int8, to_record
 
@@ -203,8 +205,7 @@ def main() -> None:
     args = parser.parse_args()
     catalogue = RUN_FORMS if args.run else FORMS
     forms = [f for f in catalogue if args.forms is None or f.name in args.forms]
-    results = Path(__file__).parent / "results"
-    args.out = args.out or results / ("int8_forms_run.json" if args.run else "int8_forms.json")
+    args.out = args.out or RESULTS / ("int8_forms_run.json" if args.run else "int8_forms.json")
 
     start, load_before = time.perf_counter(), os.getloadavg()
     rows: list[dict] = []

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, command_line  # noqa: E402
+from ._common import RESULTS, command_line  # noqa: E402
 
 from fa_compress.bench.suite import DEFAULT_ROUNDS, DEFAULT_SESSIONS, Artifact, bench_artifacts  # noqa: E402
 from fa_compress.run import Run# noqa: E402

@@ -17,21 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, command_line, load_average, ort_session  # noqa: E402
-from pareto_latency import _export  # noqa: E402
-from prune_pareto import WORK  # noqa: E402
+from ._common import RESULTS, command_line, load_average, ort_session  # noqa: E402
+from .pareto_latency import _export  # noqa: E402
+from .prune_pareto import WORK  # noqa: E402
 
 
 def _kind(event: dict) -> str:

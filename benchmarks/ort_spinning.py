@@ -17,8 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, command_line, load_average  # noqa: E402
+from ._common import RESULTS, command_line, load_average  # noqa: E402
 
 
 def _measure(run: Path, spinning: bool, rounds: int) -> dict:
@@ -59,8 +58,9 @@ def main() -> None:
     doc = {"command": command_line(), "load_before": load_average(), "runs": []}
     for _ in range(args.pairs):
         for mode in ("off", "on"):
-            res = subprocess.run([sys.executable, __file__, "--run", str(args.run), "--rounds", str(args.rounds),
-                                  "--child", mode], capture_output=True, text=True, check=True)
+            res = subprocess.run([sys.executable, "-m", "benchmarks.ort_spinning", "--run", str(args.run), "--rounds", str(args.rounds),
+                                  "--child", mode], capture_output=True, text=True, check=True,
+                                 cwd=Path(__file__).resolve().parents[1])
             doc["runs"].append({"spinning": mode, **json.loads(res.stdout.strip().splitlines()[-1])})
     doc["load_after"] = load_average()
     (RESULTS / "ort_spinning.json").write_text(json.dumps(doc, indent=1) + "\n")

@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, command_line, load_average  # noqa: E402
-from prune_pareto import WORK  # noqa: E402
+from ._common import RESULTS, command_line, load_average  # noqa: E402
+from .prune_pareto import WORK  # noqa: E402
 
 from fa_compress.bench.backends import get_backend  # noqa: E402
 from fa_compress.bench.environment import environment  # noqa: E402

@@ -21,23 +21,19 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import statistics
-import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, command_line, load_average  # noqa: E402
-from _pareto_methods import ARCH, METHODS, STARTS, fine_tune  # noqa: E402
-from _pareto_report import plot, render  # noqa: E402
-from _tasks import TASKS, load_task  # noqa: E402
+from ._common import RESULTS, command_line, load_average  # noqa: E402
+from ._pareto_methods import ARCH, METHODS, STARTS, fine_tune  # noqa: E402
+from ._pareto_report import plot, render  # noqa: E402
+from ._tasks import TASKS, load_task  # noqa: E402
 
 WORK = Path(__file__).resolve().parent / "work" / "pareto"  # git-ignored
 
@@ -46,8 +42,9 @@ from fa_compress.accuracy import Accuracy  # noqa: E402
 from fa_compress.errors import ConfigError  # noqa: E402
 from fa_compress.bench.environment import environment  # noqa: E402
 from fa_compress.models import get_head, get_spec  # noqa: E402
-from fa_compress.pruning.budget import Budget, prune_to_budget  # noqa: E402
-from fa_compress.pruning.pruner import PruneSettings, scorers  # noqa: E402
+from fa_compress.pruning.budget import Budget  # noqa: E402
+from fa_compress.pruning.chain import ChainOptions, prune_chain  # noqa: E402
+from fa_compress.pruning.pruner import PruneSettings  # noqa: E402
 from fa_compress.pruning.recover import recalibrate_batchnorm, recover  # noqa: E402
 from fa_compress.train.config import TrainConfig  # noqa: E402
 from fa_compress.train.distributed import init_context  # noqa: E402
@@ -73,16 +70,19 @@ def _acc(model, dataset) -> dict:
 def _row(method: str, target: float, tuned, data, seed: int, img: int, args) -> dict:
     m = METHODS[method]
     settings = PruneSettings(seed=seed, **m.settings)
-    gradient_fn, score_fn = scorers(settings, data.train)
     example = torch.zeros(1, 3, img, img)
+    options = ChainOptions(fade_epochs=m.fade_epochs, recover_epochs=0,  # the recoveries below are compared
+                           fade_until=m.fade_until or ChainOptions.fade_until,
+                           recover_batch_size=m.fade_batch or ChainOptions.recover_batch_size)
+    work = copy.deepcopy(tuned)
     t0 = time.perf_counter()
-    fade = {}
-    if m.fade_epochs:
-        pruned, budget, fade = _faded_cut(tuned, settings, example, target, data, seed, m, gradient_fn, score_fn)
-    else:
-        pruned, budget = prune_to_budget(tuned, get_head(tuned, ARCH), settings, example,
-                                         Budget(target_macs=target), gradient_fn, score_fn)
+    chain = prune_chain(work, get_head(work, ARCH), settings, example, Budget(target_macs=target), data.train,
+                        TrainConfig(seed=seed), init_context("cpu"), options=options, seed=seed)
     prune_s = time.perf_counter() - t0
+    pruned, budget = chain.model, chain.budget
+    fade = {} if chain.fade is None else {"fade_epochs": m.fade_epochs, "fade_until": options.fade_until,
+                                          "fade_batch": m.fade_batch, "fade_s": chain.fade["seconds"],
+                                          "fade_cut_channels": chain.fade["channels"]}
     cut_val, cut_test = _acc(pruned, data.val), _acc(pruned, data.test)
     recoveries, models = {}, {}
     for spec in (args.recoveries.split(",") if m.recover else []):
@@ -107,30 +107,6 @@ def _row(method: str, target: float, tuned, data, seed: int, img: int, args) -> 
             "cut_val": cut_val, "cut_test": cut_test, "rec_val": rec_val, "rec_test": rec_test,
             "kept": kept, "final_test": final, "recoveries": recoveries,
             "_model": models[reported] if kept == "recovered" else pruned}
-
-
-def _faded_cut(tuned, settings, example, target, data, seed, method, gradient_fn, score_fn):
-    """Plan the cut at `target`, fade its channels out over the method's epochs of the `gates` phase,
-    then cut; returns (pruned, the plan's budget result, what the fade did)."""
-    from fa_compress.pruning.fade import DEFAULT_FADE_UNTIL, cut_channels, fade_out, plan_cut
-
-    epochs, until = method.fade_epochs, method.fade_until or DEFAULT_FADE_UNTIL
-    from fa_compress.pruning.pruner import cut_channels_exactly
-
-    masks, budget = plan_cut(tuned, get_head(tuned, ARCH), settings, example, Budget(target_macs=target),
-                             gradient_fn, score_fn)
-    batch = {} if method.fade_batch is None else {"batch_size": method.fade_batch}  # else the library's
-    faded = copy.deepcopy(tuned)
-    seed_everything(seed, "fade")
-    t0 = time.perf_counter()
-    with phase_bar(False) as bar:
-        fade_out(faded, get_head(faded, ARCH), masks, data.train, TrainConfig(seed=seed), init_context("cpu"), bar,
-                 epochs=epochs, until=until, **batch)
-    fade_s = time.perf_counter() - t0
-    faded_val = _acc(faded, data.val)
-    pruned = cut_channels_exactly(faded, example, masks)  # as `facompress prune` does after its fade
-    return pruned, budget, {"fade_epochs": epochs, "fade_until": until, "fade_batch": method.fade_batch,
-                            "fade_s": fade_s, "fade_val": faded_val, "fade_cut_channels": cut_channels(masks)}
 
 
 def _keep_model(row: dict, tuned, final_model, task: str, method: str, target: float, data) -> None:

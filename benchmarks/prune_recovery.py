@@ -35,7 +35,7 @@ import sys
 import time
 from dataclasses import replace
 
-import _common as C  # sets OMP_WAIT_POLICY before torch loads
+from . import _common as C
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader

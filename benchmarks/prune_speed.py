@@ -25,7 +25,7 @@ import time
 
 import torch
 
-import _common as C
+from . import _common as C
 
 C.set_threads()
 

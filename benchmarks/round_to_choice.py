@@ -14,11 +14,8 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS  # noqa: E402
+from ._common import RESULTS  # noqa: E402
 
 T_975_DF26 = 2.056  # two-sided 95% Student t quantile for 27 pairs
 R8 = ("gate-until30", ("pareto4_until30_default", "pareto4_until30_default75", "pareto4_until30_small"))

@@ -1,18 +1,22 @@
-"""What every command shares: turning user errors into one line on stderr and exit code 2, and ending
-with a line per dataset read: images per split and the files skipped, with reasons."""
+"""What every command shares: turning user errors into one line on stderr and exit code 2, notes into
+`note:` lines, and ending with a line per dataset read: images per split and the files skipped, with reasons."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import os
+import re
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Annotated, TypeVar
 
 import typer
 
 from fa_compress.data import collect_loaded, loaded_summary
-from fa_compress.errors import UserError
+from fa_compress.errors import FacompressWarning, UserError
 
 F = TypeVar("F", bound=Callable)
 
@@ -21,22 +25,55 @@ F = TypeVar("F", bound=Callable)
 INVOCATION: list[str] = []
 
 
+# one-word parameters that library messages name as such; others ("model", "run") are ordinary words there
+WORD_FLAGS = ("keep", "importance", "scope", "schedule")
+
+
+def as_flags(message: str, options: list[str]) -> str:
+    """A library message that names parameters (`recover_lr must be ...`), with each parameter the
+    command has as an option named by its flag (`--recover-lr must be ...`)."""
+    for name in sorted(options, key=len, reverse=True):
+        flag = "--" + name.replace("_", "-")
+        message = re.sub(rf"(?<![\w-])`?{re.escape(name)}`?(?![\w-])", flag, message)
+    return message
+
+
 def user_errors_exit_2(fn: F) -> F:
-    """Wrap a command so a `UserError` prints `error: <message>` on stderr and exits with 2."""
+    """Wrap a command so a `UserError` prints `error: <message>` on stderr and exits with 2; the
+    parameter names in the library's message become the command's flags."""
+    options = [name for name in inspect.signature(fn).parameters if "_" in name or name in WORD_FLAGS]
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            with collect_loaded() as loaded:
+            with collect_loaded() as loaded, notes_on_stderr():
                 result = fn(*args, **kwargs)
         except UserError as exc:
-            message = " ".join(str(exc).split())  # one line, whatever the message held
+            message = as_flags(" ".join(str(exc).split()), options)  # one line, whatever the message held
             print(f"error: {message}", file=sys.stderr)
             raise typer.Exit(code=2) from None
         print_loaded(loaded.values())
         return result
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def notes_on_stderr() -> Iterator[None]:
+    """Show facompress's own warnings (a stale run lock taken over, ...) as one `note: <message>` line on
+    stderr, every time; other warnings as Python shows them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", FacompressWarning)
+        python_way = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' hook
+            if issubclass(category, FacompressWarning):
+                print(f"note: {' '.join(str(message).split())}", file=sys.stderr)
+            else:
+                python_way(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def print_loaded(bundles) -> None:

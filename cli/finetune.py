@@ -1,50 +1,66 @@
-"""`facompress finetune`: gate the pretrained CNN's filters and fine-tune mainly the gates."""
+"""`facompress finetune`: gate the pretrained CNN's filters and fine-tune mainly the gates.
+
+Every default is read from the library's option dataclasses (`FinetuneOptions`, `TrainConfig`), so the
+command and `finetune_run` cannot disagree; `nproc` and `quiet` are the command's own.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+
+from fa_compress.train.config import TrainConfig
+from fa_compress.train.stage import FinetuneOptions
 
 from ._common import user_errors_exit_2
 
 
+def _defaults(cls: type) -> dict[str, Any]:
+    """Field name -> default of a dataclass (fields built by a factory left out)."""
+    return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+
+
+OPT, TRAIN = _defaults(FinetuneOptions), _defaults(TrainConfig)
+
+
 @user_errors_exit_2
 def finetune(
-    model: Annotated[str, typer.Option(help="Architecture: a name from `facompress models`, timm:NAME, or path/to/file.py:factory / package.module:factory (needs --trust-code).")] = "efficientnet_lite0",
-    weights: Annotated[str, typer.Option(help="imagenet, none, or a path to a state dict of the architecture.")] = "imagenet",
-    data: Annotated[str, typer.Option(help="fashion-mnist, imagefolder:PATH, flowers102, oxford-pets, stanford-cars, fgvc-aircraft, dtd, food101, fake.")] = "fashion-mnist",
-    data_root: Annotated[Optional[Path], typer.Option(help="Where datasets are looked for / downloaded.")] = None,
-    img_size: Annotated[int, typer.Option(help="Input resolution in pixels.")] = 64,
-    limit_train: Annotated[Optional[int], typer.Option(help="Use N training images (0 = all).")] = 6000,
-    limit_test: Annotated[Optional[int], typer.Option(help="Score on N test images (0 = all; published figures use all). Reported only, never chosen on.")] = 2000,
-    val_fraction: Annotated[float, typer.Option(help="Share of each class's training images held out to choose the best phase on, in (0, 0.5] (the dataset's own validation split where it has one).")] = 0.1,
-    schedule: Annotated[str, typer.Option(help="Comma-separated phases: head, gates, bn, all (one epoch each).")] = "head,gates,gates,gates",
-    gate_l1: Annotated[float, typer.Option(help="Weight of the gate penalty (pushes noise channels to 0).")] = 1.0,
-    gate_penalty: Annotated[str, typer.Option(help="l1 (mean |gate|), cost-l1 (each |gate| weighted by its channel's MACs) or polar (polarisation).")] = "l1",
-    batch_size: Annotated[int, typer.Option(help="Images per step (all processes together).")] = 32,
-    lr_head: Annotated[float, typer.Option(help="Peak learning rate of the classifier in head phases and while it is fresh.")] = 3e-3,
-    lr_head_tuning: Annotated[float, typer.Option(help="Peak learning rate of the fitted classifier in later gates/bn/all phases.")] = 3e-4,
-    lr_gates: Annotated[float, typer.Option(help="Peak learning rate of the gates.")] = 1e-2,
-    lr_all: Annotated[float, typer.Option(help="Peak learning rate of backbone weights (phase all).")] = 3e-4,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed repeats a CPU run exactly.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    run: Annotated[Optional[Path], typer.Option(help="Run directory to create (default: runs/<time>-<model>-<data>).")] = None,
-    checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = phase ends only).")] = 0,
-    resume: Annotated[bool, typer.Option(help="Continue --run (default: the latest) from its last checkpoint.")] = False,
-    memory_format: Annotated[str, typer.Option(help="auto, channels_last or contiguous: layout of conv weights and batches (auto: channels_last on CUDA, and on x86 AVX2/AVX-512 CPUs for models with depthwise convs).")] = "auto",
+    model: Annotated[str, typer.Option(help="Architecture: a name from `facompress models`, timm:NAME, or path/to/file.py:factory / package.module:factory (needs --trust-code).")] = OPT["model"],
+    weights: Annotated[str, typer.Option(help="imagenet, none, or a path to a state dict of the architecture.")] = OPT["weights"],
+    data: Annotated[str, typer.Option(help="fashion-mnist, imagefolder:PATH, flowers102, oxford-pets, stanford-cars, fgvc-aircraft, dtd, food101, fake.")] = OPT["data"],
+    data_root: Annotated[Optional[Path], typer.Option(help="Where datasets are looked for / downloaded.")] = OPT["data_root"],
+    img_size: Annotated[Optional[int], typer.Option(help="Input resolution in pixels (default: the size the dataset declares, 64 for fashion-mnist's 28-px images; else the model's pretrained resolution, e.g. 224 for efficientnet_lite0, 240 for efficientnet_lite1).")] = OPT["img_size"],
+    limit_train: Annotated[Optional[int], typer.Option(help="Use N training images, a seeded class-balanced subset (default, or 0: all).")] = OPT["limit_train"],
+    limit_test: Annotated[Optional[int], typer.Option(help="Score on N test images (default, or 0: all, as published figures use). Reported only, never chosen on.")] = OPT["limit_test"],
+    val_fraction: Annotated[float, typer.Option(help="Share of each class's training images held out to choose the best phase on, in (0, 0.5] (the dataset's own validation split where it has one).")] = OPT["val_fraction"],
+    schedule: Annotated[str, typer.Option(help="Comma-separated phases: head, gates, bn, all (one epoch each).")] = ",".join(TRAIN["schedule"]),
+    gate_l1: Annotated[float, typer.Option(help="Weight of the gate penalty (pushes noise channels to 0).")] = TRAIN["gate_l1"],
+    gate_penalty: Annotated[str, typer.Option(help="l1 (mean |gate|), cost-l1 (each |gate| weighted by its channel's MACs) or polar (polarisation).")] = TRAIN["gate_penalty"],
+    batch_size: Annotated[int, typer.Option(help="Images per step (all processes together).")] = TRAIN["batch_size"],
+    lr_head: Annotated[float, typer.Option(help="Peak learning rate of the classifier in head phases and while it is fresh.")] = TRAIN["lr_head"],
+    lr_head_tuning: Annotated[float, typer.Option(help="Peak learning rate of the fitted classifier in later gates/bn/all phases.")] = TRAIN["lr_head_tuning"],
+    lr_gates: Annotated[float, typer.Option(help="Peak learning rate of the gates.")] = TRAIN["lr_gates"],
+    lr_all: Annotated[float, typer.Option(help="Peak learning rate of backbone weights (phase all).")] = TRAIN["lr_all"],
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed repeats a CPU run exactly.")] = TRAIN["seed"],
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = OPT["device"],
+    run: Annotated[Optional[Path], typer.Option(help="Run directory to create (default: runs/<time>-<model>-<data>).")] = OPT["run"],
+    checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = phase ends only).")] = TRAIN["checkpoint_every"],
+    resume: Annotated[bool, typer.Option(help="Continue --run (default: the latest) from its last checkpoint.")] = OPT["resume"],
+    memory_format: Annotated[str, typer.Option(help="auto, channels_last or contiguous: layout of conv weights and batches (auto: channels_last on CUDA, and on x86 AVX2/AVX-512 CPUs for models with depthwise convs).")] = TRAIN["memory_format"],
     nproc: Annotated[int, typer.Option(help="Processes to launch with torchrun on this machine (DDP; gloo on CPU).")] = 1,
-    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
-    trust_code: Annotated[bool, typer.Option(help="Allow a --model file.py:factory: imports and runs that code (recorded in the run).")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = not OPT["show_progress"],
+    trust_code: Annotated[bool, typer.Option(help="Allow a --model file.py:factory: imports and runs that code (recorded in the run).")] = OPT["trust_code"],
 ) -> None:
     """Insert a learnable gate per conv channel, fine-tune the schedule, keep the best model."""
     from fa_compress.errors import ConfigError
-    from fa_compress.models import canonical_name, trust_code as trusting
-    from fa_compress.train import TrainConfig, parse_schedule
+    from fa_compress.models import canonical_name
+    from fa_compress.train import parse_schedule
     from fa_compress.train.launch import launch_torchrun, strip_option, under_torchrun
-    from fa_compress.train.stage import FinetuneOptions, finetune_run
+    from fa_compress.train.stage import finetune_run, with_img_size
 
     if nproc < 1:
         raise ConfigError(f"--nproc must be >= 1 (got {nproc})")
@@ -58,21 +74,21 @@ def finetune(
                            val_fraction=val_fraction, device=device,
                            run=run, train=train, show_progress=not quiet, resume=resume,
                            trust_code=trust_code)
+    opts = with_img_size(opts)  # unknown models and too small sizes fail here, once, before torchrun starts workers
     if nproc != 1 and not under_torchrun():
         import sys
 
-        from fa_compress.models import get_spec
-
         from ._common import INVOCATION
 
-        with trusting(trust_code):
-            get_spec(model)  # options and names are checked once here, not once per worker inside torchrun
         invocation = INVOCATION or sys.argv[1:]
         args = invocation[invocation.index("finetune") + 1:]
         raise typer.Exit(launch_torchrun(["finetune", *strip_option(args, "--nproc")], nproc))
 
+    main_rank = not under_torchrun() or int(os.environ.get("RANK", "0")) == 0
+    if main_rank and opts.img_size_choice is not None:  # None when resuming: the run's recorded size
+        typer.echo(f"img size {opts.img_size_choice.describe()}")
     result_run, result = finetune_run(opts)
-    if under_torchrun() and int(os.environ.get("RANK", "0")) != 0:
+    if not main_rank:
         return  # rank 0 reports
     typer.echo(f"run: {result_run.path}")
     if result.best_val is None:

@@ -1,4 +1,8 @@
-"""`facompress prune`: remove the channels the gates rank as noise, fold the gates, recover."""
+"""`facompress prune`: remove the channels the gates rank as noise, fold the gates, recover.
+
+Every default is read from the library's settings (`PruneSettings`, `ChainOptions`, `Budget`), the same
+ones `fa_compress.prune` uses; tests/cli/test_defaults.py checks that they agree.
+"""
 
 from __future__ import annotations
 
@@ -7,59 +11,66 @@ from typing import Annotated, Optional
 
 import typer
 
+from fa_compress.pruning.budget import NOISE_GATE
+from fa_compress.pruning.chain import ChainOptions
+from fa_compress.pruning.pruner import PruneSettings
+
 from ._common import TrustCode, trusting_code, user_errors_exit_2
+
+BUDGET, RANKING, TRAINING, LATENCY, RUN = ("Budget", "Ranking", "Training around the cut", "Latency target",
+                                          "Run and device")
+
+
+def _opt(help_text: str, panel: str) -> typer.models.OptionInfo:
+    return typer.Option(help=help_text, rich_help_panel=panel, show_default=True)
 
 
 @user_errors_exit_2
 @trusting_code
 def prune(
-    keep: Annotated[Optional[str], typer.Option(help="Fraction of prunable channels to keep, in (0, 1] (default 0.6 when no other budget is given), or `auto`: cut exactly the channels whose gate is under --gate-threshold.")] = None,
-    target_macs: Annotated[Optional[float], typer.Option(help="Prune to this fraction of the dense model's MACs, in (0, 1) (bisection on the keep ratio).")] = None,
-    target_params: Annotated[Optional[float], typer.Option(help="Prune to this fraction of the dense model's parameters, in (0, 1).")] = None,
-    importance: Annotated[str, typer.Option(help="gate, taylor, l1, bn, random or group (torch-pruning's are applied after folding the gates).")] = "gate",
-    gate_score: Annotated[str, typer.Option(help="What `gate` ranks by: taylor (|g*dL/dg| over training images), value (|g|) or scale.")] = "taylor",
-    gate_per_mac: Annotated[float, typer.Option(help="Divide gate scores by (channel MACs)^this, in [0, 2]; 0 = plain scores, 0.5 (the default) measured best at tight budgets.")] = 0.5,
-    gate_threshold: Annotated[float, typer.Option(help="With --keep auto: gates under this are noise.")] = 0.1,
-    score_images: Annotated[int, typer.Option(help="Fixed-seed training images behind gradient scores (gate taylor, taylor).")] = 1024,
-    scope: Annotated[str, typer.Option(help="global (one ranking) or layer (same ratio per layer).")] = "global",
-    round_to: Annotated[int, typer.Option(help="Channel counts in multiples of N; 16 (the default) fills onnxruntime's AVX-512 channel blocks, 8 its AVX2 ones and GPU tensor cores.")] = 16,
-    ignore: Annotated[Optional[list[str]], typer.Option(help="Layer name to keep whole (repeatable).")] = None,
-    recover_epochs: Annotated[Optional[int], typer.Option(help="Epochs of fine-tuning after the cut (default: 0 after a fade, which was the epoch; else 1).")] = None,
-    fade_epochs: Annotated[Optional[int], typer.Option(help="Epochs before the cut that fade the gates of the channels it will remove to 0 while the other gates adapt, so the cut changes nothing (--importance gate only; default 1 with it, else 0); 0 cuts at once and recovers after.")] = None,
-    recover_phase: Annotated[str, typer.Option(help="What recovery trains: gates (fresh gates + head, BatchNorm frozen; the default), all or bn.")] = "gates",
-    recover_lr: Annotated[float, typer.Option(help="Peak learning rate of the backbone in an `all` recovery.")] = 3e-3,
-    recover_batch_size: Annotated[int, typer.Option(help="Images per step of the fade and the recovery; 8 (the default) did more in one epoch than the fine-tuning's 32, most on small datasets.")] = 8,
-    gate_reduction: Annotated[str, typer.Option(help="How coupled layers' gate scores combine: auto (sum for taylor, mean else), mean, max, sum, prod.")] = "auto",
-    target_latency_ms: Annotated[Optional[float], typer.Option(help="Find the largest keep whose measured latency meets this (ms); overrides --keep.")] = None,
-    backend: Annotated[str, typer.Option(help="Backend the latency target is measured on (ort-cpu, torch-cpu, ...).")] = "ort-cpu",
-    batch_size: Annotated[int, typer.Option(help="Batch size the latency target is measured at.")] = 1,
-    run: Annotated[Optional[Path], typer.Option(help="Run directory (default: the latest run).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    memory_format: Annotated[str, typer.Option(help="auto, channels_last or contiguous: layout for scoring, recovery and evaluation.")] = "auto",
-    seed: Annotated[Optional[int], typer.Option(help="Seed of scoring batches, recovery and searches (default: the run's fine-tuning seed); the same seed repeats a CPU run exactly.")] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    keep: Annotated[Optional[str], _opt(f"Fraction of prunable channels to keep, in (0, 1], or `auto` (the channels whose gate is at least --gate-threshold); {PruneSettings.keep} when no other budget is given.", BUDGET)] = None,
+    target_macs: Annotated[Optional[float], _opt("Prune to this fraction of the dense model's MACs, in (0, 1).", BUDGET)] = None,
+    target_params: Annotated[Optional[float], _opt("Prune to this fraction of the dense model's parameters, in (0, 1).", BUDGET)] = None,
+    gate_threshold: Annotated[float, _opt("With --keep auto: gates under this count as noise.", BUDGET)] = NOISE_GATE,
+    importance: Annotated[str, _opt("Channel ranking: gate, taylor, l1, bn, random or group.", RANKING)] = PruneSettings.importance,
+    gate_score: Annotated[str, _opt("What the gate ranking reads: taylor (|g*dL/dg|), value (|g|) or scale.", RANKING)] = PruneSettings.gate_score,
+    gate_per_mac: Annotated[float, _opt("Divide gate scores by (channel MACs) to this power, in [0, 2].", RANKING)] = PruneSettings.gate_per_mac,
+    gate_reduction: Annotated[str, _opt("How coupled layers' gate scores combine: auto, mean, max, sum or prod.", RANKING)] = PruneSettings.gate_reduction,
+    score_images: Annotated[int, _opt("Training images behind gradient scores.", RANKING)] = PruneSettings.score_images,
+    scope: Annotated[str, _opt("global (one ranking for all layers) or layer (the same ratio per layer).", RANKING)] = PruneSettings.scope,
+    round_to: Annotated[int, _opt("Keep channel counts in multiples of this.", RANKING)] = PruneSettings.round_to,
+    ignore: Annotated[Optional[list[str]], _opt("A layer to keep whole (repeatable).", RANKING)] = None,
+    fade_epochs: Annotated[Optional[int], _opt("Epochs that fade the planned cut out before it is made (gate ranking only); default 1 with the gate ranking, else 0.", TRAINING)] = ChainOptions.fade_epochs,
+    recover_epochs: Annotated[Optional[int], _opt("Epochs of training after the cut; default 0 after a fade, else 1.", TRAINING)] = ChainOptions.recover_epochs,
+    recover_phase: Annotated[str, _opt("What recovery trains: gates, all or bn.", TRAINING)] = ChainOptions.recover_phase,
+    recover_lr: Annotated[float, _opt("Peak learning rate of the backbone in an `all` recovery.", TRAINING)] = ChainOptions.recover_lr,
+    recover_batch_size: Annotated[int, _opt("Images per step of the fade and the recovery.", TRAINING)] = ChainOptions.recover_batch_size,
+    target_latency_ms: Annotated[Optional[float], _opt("Prune to the largest keep whose measured latency meets this many ms.", LATENCY)] = None,
+    backend: Annotated[str, _opt("Backend the latency target is measured on (see `facompress bench --help`).", LATENCY)] = "ort-cpu",
+    batch_size: Annotated[int, _opt("Batch size the latency target is measured at.", LATENCY)] = 1,
+    run: Annotated[Optional[Path], _opt("Run directory (default: the latest run).", RUN)] = None,
+    device: Annotated[str, _opt("auto, cpu or cuda.", RUN)] = "auto",
+    memory_format: Annotated[str, _opt("auto, channels_last or contiguous.", RUN)] = "auto",
+    seed: Annotated[Optional[int], _opt("Seed of scoring, the fade, recovery and searches (default: the run's).", RUN)] = None,
+    quiet: Annotated[bool, _opt("No progress bars.", RUN)] = False,
     trust_code: TrustCode = False,
 ) -> None:
     """Prune the run's fine-tuned model with torch-pruning and report sizes and accuracies."""
     from fa_compress.pruning.budget import parse_budget
-    from fa_compress.pruning.pruner import PruneSettings
     from fa_compress.pruning.stage import PruneOptions, prune_run
     from fa_compress.search.latency import LatencyTarget, check_latency_options
 
     budget = parse_budget(keep, target_macs, target_params, target_latency_ms, gate_threshold)
-    settings = PruneSettings(keep=budget.keep or 0.6, importance=importance, scope=scope, round_to=round_to,
-                             ignore=tuple(ignore or ()), gate_reduction=gate_reduction, gate_score=gate_score,
-                             gate_per_mac=gate_per_mac, score_images=score_images)
+    settings = PruneSettings(keep=budget.keep or PruneSettings.keep, importance=importance, scope=scope,
+                             round_to=round_to, ignore=tuple(ignore or ()), gate_reduction=gate_reduction,
+                             gate_score=gate_score, gate_per_mac=gate_per_mac, score_images=score_images)
     check_latency_options(backend, batch_size)  # also without a target: a typo in --backend is an error
     target = LatencyTarget(target_latency_ms, backend, batch_size) if target_latency_ms is not None else None
-    if budget.mode != "keep":
-        from fa_compress.pruning.budget import BudgetSearch
-
-        target = BudgetSearch(budget)
     result_run, r, search = prune_run(PruneOptions(
-        settings=settings, recover_epochs=recover_epochs, recover_phase=recover_phase, recover_lr=recover_lr,
-        recover_batch_size=recover_batch_size, run=run, device=device, show_progress=not quiet,
-        memory_format=memory_format, seed=seed, fade_epochs=fade_epochs), search=target)
+        settings=settings, budget=budget if budget.mode != "keep" else None, recover_epochs=recover_epochs,
+        recover_phase=recover_phase, recover_lr=recover_lr, recover_batch_size=recover_batch_size, run=run,
+        device=device, show_progress=not quiet, memory_format=memory_format, seed=seed, fade_epochs=fade_epochs),
+        search=target)
     if search is not None and hasattr(search, "target_ms"):
         for s in search.steps:
             typer.echo(f"  keep {s.keep:.4f}: {s.median_ms:.2f} ms median (p90 {s.p90_ms:.2f}) "
@@ -68,7 +79,7 @@ def prune(
     elif search is not None:
         _print_budget(search)
     typer.echo(f"run: {result_run.path}")
-    typer.echo(f"keep {r.keep}: params {r.params_before / 1e6:.2f} M -> {r.params_after / 1e6:.2f} M   "
+    typer.echo(f"keep {r.keep:.3f}: params {r.params_before / 1e6:.2f} M -> {r.params_after / 1e6:.2f} M   "
                f"MACs {r.macs_before / 1e6:.1f} M -> {r.macs_after / 1e6:.1f} M   "
                f"file {r.size_mb_before:.1f} MB -> {r.size_mb_after:.1f} MB   (prune {r.prune_s:.2f} s)")
     if r.fade:

@@ -21,7 +21,8 @@ def report(
     from ._headline import print_headline
 
     the_run = Run.resolve(run)
-    written = regenerate_report(the_run.path)
+    with the_run.writer("report"):
+        written = regenerate_report(the_run.path)
     for path in written:
         typer.echo(f"regenerated {path}")
     print_headline(load_report(the_run.path), the_run.path)

@@ -17,12 +17,14 @@ GPU where there is one).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .pruning.chain import ChainOptions
+from .pruning.pruner import PruneSettings
 
 if TYPE_CHECKING:
     import torch
@@ -98,13 +100,14 @@ def fold_gates(model: nn.Module) -> nn.Module:
 def finetune(model: nn.Module, train_data: Data, val_data: Data | None = None, *,
              schedule: Sequence[str] | str = ("head", "gates", "gates", "gates"), batch_size: int = 32,
              head: nn.Module | str | None = None, device: str = "cpu", progress: bool = False,
-             **train_options: Any) -> FinetuneResult:
+             after_backward: Callable[[nn.Module], None] | None = None, **train_options: Any) -> FinetuneResult:
     """Fine-tune `model` in place, one epoch per phase of `schedule`; returns the per-phase results.
 
     Phases: `head` (the classifier), `gates` (gates and classifier, L1 pressure on the gates), `bn`,
     `all`. With `val_data`, the model ends with the weights of its best phase on it. Gates are
     inserted when the schedule has a `gates` phase and the model has none. `train_options` are
-    `TrainConfig` fields (`lr_gates=1e-2`, `gate_l1=1.0`, `seed=0`, ...).
+    `TrainConfig` fields (`lr_gates=1e-2`, `gate_l1=1.0`, `seed=0`, ...). `after_backward(model)` runs
+    after every backward pass (e.g. torch-pruning's `pruner.regularize` for sparse training).
     """
     from .gates import has_gates
     from .train import TrainConfig, init_context, parse_schedule
@@ -125,7 +128,7 @@ def finetune(model: nn.Module, train_data: Data, val_data: Data | None = None, *
 
     with phase_bar(progress) as bar:
         result = run_schedule(model, classifier, _dataset(train_data), _loader(val_data), cfg, ctx, bar,
-                              on_best=keep_best if val_data is not None else None)
+                              on_best=keep_best if val_data is not None else None, after_backward=after_backward)
     if "state" in best:
         model.load_state_dict(best["state"])
     return result
@@ -150,58 +153,62 @@ def model_size(model: nn.Module, img_size: int) -> ModelSize:
 
 
 def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None = None,
-          target_macs: float | None = None, target_params: float | None = None, importance: str = "gate",
-          gate_score: str | None = None, train_data: Data | None = None, head: nn.Module | str | None = None,
-          round_to: int = 16, scope: str = "global", ignore: Sequence[str] = (), device: str = "cpu",
-          fade_epochs: int = 0) -> nn.Module:
-    """A pruned, gate-folded copy of `model` (which is left as it was).
+          target_macs: float | None = None, target_params: float | None = None,
+          importance: str = PruneSettings.importance, gate_score: str = PruneSettings.gate_score,
+          gate_per_mac: float = PruneSettings.gate_per_mac, gate_reduction: str = PruneSettings.gate_reduction,
+          score_images: int = PruneSettings.score_images, scope: str = PruneSettings.scope,
+          round_to: int = PruneSettings.round_to, ignore: Sequence[str] = (),
+          fade_epochs: int | None = ChainOptions.fade_epochs, recover_epochs: int | None = ChainOptions.recover_epochs,
+          recover_phase: str = ChainOptions.recover_phase, recover_lr: float = ChainOptions.recover_lr,
+          recover_batch_size: int = ChainOptions.recover_batch_size, train_data: Data | None = None,
+          val_data: Data | None = None, head: nn.Module | str | None = None, seed: int = 0,
+          device: str = "auto", progress: bool = False) -> nn.Module:
+    """A pruned, gate-folded copy of `model` (which is left as it was), made by the same chain as
+    `facompress prune` with the same defaults (fa_compress/pruning/chain.py).
 
-    Budget: `keep` (fraction of channels, default 0.6), or `target_macs` / `target_params` (fraction
-    of the dense model's, found by bisection on keep). `importance`: gate (needs gates), l1, bn,
-    taylor, random. `gate_score`: taylor (needs `train_data`; the default when it is given) or value
-    (the |gate| itself; the default without `train_data`). `ignore`: layer names kept whole.
-    `fade_epochs`: epochs of the `gates` phase on `train_data` (in batches of 8) that first fade the
-    gates of the channels the cut will remove to 0 (`fa_compress.pruning.fade`), so the cut itself
-    changes nothing; `facompress prune` spends one by default.
+    Budget: `keep` (fraction of channels, default `PruneSettings.keep`), or `target_macs` /
+    `target_params` (fraction of the dense model's). `importance`: gate (needs gates), l1, bn, taylor,
+    random. With `train_data`, the gate ranking reads Taylor scores and fades its cut out for
+    `fade_epochs` (default 1) before cutting; other rankings recover for `recover_epochs` (default 1)
+    after it, kept only if `val_data` scores it at least as high. Without `train_data` nothing trains and
+    the gate ranking needs `gate_score="value"` (the gates themselves). `ignore`: layer names kept whole.
     """
-    from .pruning.budget import Budget, prune_to_budget
-    from .pruning.pruner import PruneSettings, scorers
-
-    if keep is None and target_macs is None and target_params is None:
-        keep = 0.6
-    score = gate_score or ("taylor" if train_data is not None else "value")
-    settings = PruneSettings(keep=keep or 0.6, importance=importance, scope=scope, round_to=round_to,
-                             ignore=tuple(ignore), gate_score=score)
-    budget = Budget(keep=keep, target_macs=target_macs, target_params=target_params)
-    gradient_fn = score_fn = None
-    if train_data is not None:
-        gradient_fn, score_fn = scorers(settings, _dataset(train_data), device)
-    example = example_input.to(device)
-    classifier = _head(model.to(device), head, example.shape[-1])
-    if fade_epochs:  # the faded copy loses exactly the planned channels
-        from .pruning.pruner import cut_channels_exactly
-
-        faded, masks = _faded(model, classifier, settings, example, budget, train_data, device, fade_epochs,
-                              gradient_fn, score_fn)
-        return cut_channels_exactly(faded, example, masks)
-    pruned, _ = prune_to_budget(model, classifier, settings, example, budget, gradient_fn, score_fn)
-    return pruned
-
-
-def _faded(model: nn.Module, classifier: nn.Module, settings: Any, example: torch.Tensor, budget: Any,
-           train_data: Data | None, device: str, epochs: int, gradient_fn: Any, score_fn: Any) -> tuple:
-    """A copy of `model` with the planned cut faded out, and the cut's masks (gate name -> (C,) bool)."""
-    from .pruning.fade import faded_copy
+    from .pruning.budget import Budget
+    from .pruning.chain import prune_chain
+    from .pruning.result import Scores
     from .train import TrainConfig, init_context
-    from .train.progress import phase_bar
+    from .train.evaluate import evaluate_detailed
 
-    if train_data is None:
-        raise ConfigError("fade_epochs needs train_data= to train the remaining gates on while the cut fades")
-    with phase_bar(False) as bar:
-        faded, _, masks, _ = faded_copy(model, classifier, settings, example, budget, _dataset(train_data),
-                                        TrainConfig(), init_context(device), bar, epochs=epochs,
-                                        gradient_fn=gradient_fn, score_fn=score_fn)
-    return faded, masks
+    budget = Budget(keep=keep, target_macs=target_macs, target_params=target_params)  # one budget, checked first
+    if keep is None and target_macs is None and target_params is None:
+        keep = PruneSettings.keep
+        budget = Budget(keep=keep)
+    trains = train_data is not None
+    if not trains and importance == "gate" and gate_score == "taylor":
+        raise ConfigError("gate_score 'taylor' reads training images: pass train_data=, or gate_score='value' to "
+                          "rank by the gates themselves")
+    settings = PruneSettings(keep=keep or PruneSettings.keep, importance=importance, scope=scope, round_to=round_to,
+                             ignore=tuple(ignore), gate_score=gate_score,
+                             gate_per_mac=gate_per_mac, gate_reduction=gate_reduction, score_images=score_images,
+                             seed=seed)
+    options = ChainOptions(fade_epochs=fade_epochs if trains or fade_epochs else 0,
+                           recover_epochs=recover_epochs if trains or recover_epochs else 0,
+                           recover_phase=recover_phase, recover_lr=recover_lr,
+                           recover_batch_size=recover_batch_size).resolved(importance)
+    ctx = init_context(device)
+    cfg = TrainConfig(seed=seed)
+    work = copy.deepcopy(model).to(ctx.device)
+    example = example_input.to(ctx.device)
+    val = _loader(val_data)
+
+    def score(m: nn.Module) -> Scores:
+        found = evaluate_detailed(m, val, ctx, cfg)
+        return Scores(val=found, test=found)  # no test split here: only validation is read
+
+    result = prune_chain(work, _head(work, head, example.shape[-1]), settings, example, budget,
+                         _dataset(train_data) if trains else None, cfg, ctx, options=options, seed=seed,
+                         score=score if val is not None else None, val_loader=val, progress=progress)
+    return result.model
 
 
 def export_onnx(model: nn.Module, path: str | Path, *, example_input: torch.Tensor | None = None,

@@ -1,8 +1,9 @@
-"""The project's exceptions.
+"""The project's exceptions (and warnings).
 
 `UserError` and its subclasses describe something the user asked for that cannot be done
 (a missing file, an unknown name, an out-of-range option). The CLI prints them as one line on
 stderr and exits with code 2. Anything else that escapes is an internal bug and keeps its traceback.
+A `FacompressWarning` is a note the command goes on after; the CLI prints it as one `note:` line on stderr.
 """
 
 from __future__ import annotations
@@ -47,8 +48,20 @@ class ParityError(UserError):
     """An exported artifact does not compute what the PyTorch model computes."""
 
 
+class RunLockedError(UserError):
+    """Another command is writing the same run directory (its `.lock` names the stage and process)."""
+
+
 class InternalError(FacompressError):
     """An invariant of facompress itself broke: a bug to report, not a user mistake."""
+
+
+class FacompressWarning(UserWarning):
+    """Something a user should know that does not stop the command; the CLI prints `note: <message>`."""
+
+
+class StaleLockWarning(FacompressWarning):
+    """A run's lock was left by a process that is gone (killed); this command took it over."""
 
 
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> NotFoundError:

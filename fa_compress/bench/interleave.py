@@ -42,9 +42,9 @@ T = TypeVar("T")
 def check_rounds(warmup: int, rounds: int, order: str = "interleaved") -> None:
     """`ConfigError` for a warm-up or round count below 1, or an unknown order."""
     if warmup < 1:
-        raise ConfigError(f"--warmup (untimed rounds before timing) must be >= 1, got {warmup}")
+        raise ConfigError(f"warmup (untimed rounds before timing) must be >= 1, got {warmup}")
     if rounds < 1:
-        raise ConfigError(f"--rounds (timed runs of each artifact) must be >= 1, got {rounds}")
+        raise ConfigError(f"rounds (timed runs of each artifact) must be >= 1, got {rounds}")
     if order not in ORDERS:
         raise ConfigError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
 

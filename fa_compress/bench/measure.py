@@ -66,7 +66,7 @@ def accuracy(predict: Callable[[torch.Tensor], torch.Tensor],
             correct5 += int((topk == labels).any(dim=1).sum())
             seen += labels.shape[0]
     if seen == 0:
-        raise ConfigError("no images to measure accuracy on; the test split is empty or --eval-limit is 0")
+        raise ConfigError("no images to measure accuracy on; the test split is empty or eval_limit is 0")
     top5 = round(100.0 * correct5 / seen, 4) if num_classes > 5 else None
     return Evaluation(top1_pct=round(100.0 * sum(correct1) / seen, 4), top5_pct=top5, n_images=seen,
                       correct=tuple(bool(c) for c in correct1))

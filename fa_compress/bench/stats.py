@@ -40,7 +40,7 @@ def quantile(sorted_values: Sequence[float], q: float) -> float:
 def summarize(samples_s: Sequence[float]) -> LatencyStats:
     """Statistics (in milliseconds, rounded to 1 ns) of latencies measured in seconds."""
     if not samples_s:
-        raise ConfigError("no latency samples to summarise; use at least one timed run (--runs >= 1)")
+        raise ConfigError("no latency samples to summarise; use at least one timed run (runs >= 1)")
     ms = sorted(s * 1e3 for s in samples_s)
     r = lambda v: round(v, 6)  # noqa: E731 - 1 ns resolution hides float noise like 9.100000000000001
     return LatencyStats(median_ms=r(quantile(ms, 0.5)), p90_ms=r(quantile(ms, 0.9)),
@@ -144,7 +144,7 @@ def bootstrap_median_interval(values: Sequence[float], *, confidence: float = 0.
     data = np.asarray(values, dtype=np.float64)
     n = data.size
     if n == 0:
-        raise ConfigError("no rounds to build an interval from; use --rounds >= 1")
+        raise ConfigError("no rounds to build an interval from; use rounds >= 1")
     size = max(1, min(n, block if block is not None else block_length(data)))
     rng = np.random.default_rng(seed)
     medians = np.median(_block_resamples(data, size, resamples, rng), axis=1)  # (R, n) -> (R,)
@@ -160,7 +160,7 @@ def ratio_stats(samples_s: Sequence[float], reference_s: Sequence[float], *, see
         raise ValueError(f"paired rounds differ in length: {len(samples_s)} vs {len(reference_s)}")
     ratios = [a / b for a, b in zip(samples_s, reference_s) if b > 0]
     if not ratios:
-        raise ConfigError("no rounds to compare; use --rounds >= 1")
+        raise ConfigError("no rounds to compare; use rounds >= 1")
     mid = quantile(sorted(ratios), 0.5)
     block = block_length(ratios)
     low, high = bootstrap_median_interval(ratios, confidence=confidence, resamples=resamples, seed=seed, block=block)
@@ -212,7 +212,7 @@ def session_ratio_stats(samples_s: Sequence[Sequence[float]], reference_s: Seque
         per_session.append([x / y for x, y in zip(a, b) if y > 0])
     n = min(len(r) for r in per_session)
     if n == 0:
-        raise ConfigError("no rounds to compare; use --rounds >= 1")
+        raise ConfigError("no rounds to compare; use rounds >= 1")
     data = np.asarray([r[:n] for r in per_session], dtype=np.float64)  # (K, n)
     k = data.shape[0]
     rng = np.random.default_rng(seed)

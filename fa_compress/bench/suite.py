@@ -91,7 +91,7 @@ def check_options(backends: Sequence[str] | None, batch_sizes: Sequence[int], im
     for name in backends or ():
         get_backend(name)
     if not batch_sizes:
-        raise ConfigError("no batch size given; pass e.g. --batch-sizes 1,8")
+        raise ConfigError("no batch size given; pass e.g. batch_sizes 1,8")
     for bs in batch_sizes:
         check_timing_options(bs, img_size, warmup, rounds)
 
@@ -162,7 +162,7 @@ def _accuracy_fields(name: str, evals: dict[str, Evaluation], reference: str | N
 DEFAULT_SESSIONS = 5
 # Timed rounds of each artifact: 90 spread over 5 loads kept two benches of the same files on a loaded
 # machine within 1.0% and each inside the other's interval, 4 of 4 ratios; 30 did for 3 of 4
-# (benchmarks/results/bench_stability{,_30}.md).
+# (docs/results.md).
 DEFAULT_ROUNDS = 90
 
 
@@ -187,7 +187,7 @@ class Timing:
 def check_sessions(sessions: int) -> None:
     """`ConfigError` unless `sessions` is a whole number >= 1."""
     if isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 1:
-        raise ConfigError(f"--sessions (independent loads of each artifact) must be >= 1, got {sessions!r}")
+        raise ConfigError(f"sessions (independent loads of each artifact) must be >= 1, got {sessions!r}")
 
 
 def _session_key(name: str, session: int) -> str:

@@ -83,6 +83,24 @@ def _load(spec: str, root: Path | None, args: tuple) -> DatasetBundle:
     raise errors.unknown_name("dataset", spec, dataset_names())
 
 
+def check_dataset_spec(spec: str) -> None:
+    """Refuse, without loading anything, a spec `load_dataset` would refuse by its text alone: an unknown
+    name, `fake:N` out of range, `imagefolder:` without a path or with one that is not a folder."""
+    kind, _, arg = spec.partition(":")
+    if kind == "fake" and arg:
+        from .fake import MAX_CLASSES
+
+        if not 2 <= _parse_classes(arg) <= MAX_CLASSES:
+            raise ConfigError(f"fake:N needs 2 <= N <= {MAX_CLASSES} classes, got {spec}")
+    elif kind == "imagefolder":
+        if not arg:
+            raise ConfigError("imagefolder needs a path: imagefolder:PATH (PATH/<class>/<image>)")
+        if not Path(arg).expanduser().is_dir():
+            raise errors.NotFoundError(f"image folder {arg} does not exist")
+    elif spec != "fashion-mnist" and spec != "fake" and spec not in _TORCHVISION_NAMES:
+        raise errors.unknown_name("dataset", spec, dataset_names())
+
+
 def _parse_classes(text: str) -> int:
     try:
         return int(text)

@@ -82,8 +82,8 @@ def carve_validation(labels: Sequence[int] | torch.Tensor, fraction: float, *, s
         n_val = round(fraction * n)
         if n_val < 1 or n_val >= n:
             name = classes[label] if label < len(classes) else str(label)
-            need = "more images" if n < 2 else f"--val-fraction {min(MAX_VAL_FRACTION, _smallest_fraction(n))}"
-            raise ConfigError(f"--val-fraction {fraction} leaves class {name!r} ({n} training images) with "
+            need = "more images" if n < 2 else f"val_fraction {min(MAX_VAL_FRACTION, _smallest_fraction(n))}"
+            raise ConfigError(f"val_fraction {fraction} leaves class {name!r} ({n} training images) with "
                               f"{'no validation' if n_val < 1 else 'no training'} image; use {need}")
         order = members[torch.randperm(n, generator=generator)]
         val.append(order[:n_val])
@@ -133,7 +133,7 @@ def _check_every_class_validated(train_labels: torch.Tensor, val_labels: torch.T
     if missing:
         names = ", ".join(repr(classes[i]) if i < len(classes) else str(i) for i in missing[:5])
         raise ConfigError(f"the validation split has no image of class {names}; every class needs one to "
-                          f"choose on (raise --val-fraction or --limit-train, or add validation images)")
+                          f"choose on (raise val_fraction or limit_train, or add validation images)")
 
 
 def _fingerprint(indices: torch.Tensor, pool_labels: torch.Tensor) -> str:

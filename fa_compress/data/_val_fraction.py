@@ -16,5 +16,5 @@ MAX_VAL_FRACTION = 0.5
 def check_val_fraction(fraction: float) -> None:
     """`ConfigError` unless `fraction` lies in (0, MAX_VAL_FRACTION]."""
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= MAX_VAL_FRACTION:
-        raise ConfigError(f"--val-fraction must be in (0, {MAX_VAL_FRACTION}] (got {fraction!r}); "
+        raise ConfigError(f"val_fraction must be in (0, {MAX_VAL_FRACTION}] (got {fraction!r}); "
                           f"e.g. {DEFAULT_VAL_FRACTION} holds out {DEFAULT_VAL_FRACTION:.0%} of each class")

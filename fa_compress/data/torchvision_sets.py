@@ -92,7 +92,7 @@ def _open(name: str, spec: TorchvisionSet, root: Path, split: str, transform: An
         how = "needs internet once (torchvision downloads it)" if spec.downloadable else "cannot be downloaded any more"
         raise NotFoundError(
             f"dataset {name} is not in {root} and {how}: {type(exc).__name__}: {reason}. Put a copy "
-            f"under the folder given as --data-root, or use fashion-mnist (offline on Debian: "
+            f"under the folder given as data_root, or use fashion-mnist (offline on Debian: "
             f"apt-get install dataset-fashion-mnist) or imagefolder:PATH with your own images"
         ) from exc
 

@@ -133,7 +133,7 @@ def export_onnx(model: nn.Module, path: Path, *, img_size: int, opset: int = DEF
     _check_metadata(metadata)
     path = Path(path)
     if not path.parent.is_dir():
-        raise NotFoundError(f"folder {path.parent} does not exist; create it or choose another --out")
+        raise NotFoundError(f"folder {path.parent} does not exist; create it or choose another out")
     check_no_gates(model)
 
     start = time.perf_counter()
@@ -181,7 +181,7 @@ def _trace_to_proto(model: nn.Module, img_size: int, opset: int) -> Any:
                 **kwargs,
             )
     except torch.onnx.errors.UnsupportedOperatorError as exc:  # type: ignore[attr-defined]
-        raise ConfigError(f"the model uses an operator ONNX opset {opset} lacks ({exc}); try a higher --opset "
+        raise ConfigError(f"the model uses an operator ONNX opset {opset} lacks ({exc}); try a higher opset "
                           f"(up to {MAX_OPSET})") from exc
     finally:
         model.train(was_training)

@@ -66,13 +66,13 @@ class ExportOptions:
         check_batch_bounds(self.min_batch, self.opt_batch, self.max_batch)
         int8_form_for("ort-cpu", self.int8_format)  # an unknown form name fails here
         if self.calib_samples < 1:
-            raise ConfigError(f"--calib-samples must be >= 1 image, got {self.calib_samples} (default 256)")
+            raise ConfigError(f"calib_samples must be >= 1 image, got {self.calib_samples} (default 256)")
         if self.parity_images < 1:
             raise ConfigError(f"parity needs at least 1 image, got {self.parity_images}")
         if self.workspace_mb < 64:
-            raise ConfigError(f"--workspace-mb must be >= 64, got {self.workspace_mb} (default 2048)")
+            raise ConfigError(f"workspace_mb must be >= 64, got {self.workspace_mb} (default 2048)")
         if self.out is not None:
-            check_writable_folder(Path(self.out), "--out folder")
+            check_writable_folder(Path(self.out), "out folder")
 
 
 @dataclass(frozen=True)
@@ -143,11 +143,15 @@ def pick_model(run: Run, model_name: str | None) -> str:
 
 
 def export_run(run: Run | Path | None = None, options: ExportOptions = ExportOptions()) -> ExportResult:
-    """Export the run's model (`None`: the latest run) as `options` ask; record everything in run.json."""
-
-    opts = options
-    opts.check()
+    """Export the run's model (`None`: the latest run) as `options` ask; record everything in run.json.
+    `RunLockedError` while another command writes the run."""
+    options.check()
     run = run if isinstance(run, Run) else Run.resolve(run)
+    with run.writer(STAGE):  # before anything is loaded: a refused export writes nothing
+        return _export_run(run, options)
+
+
+def _export_run(run: Run, opts: ExportOptions) -> ExportResult:
     name = pick_model(run, opts.model_name)
     model, meta = load_run_model(run, name)
     if has_gates(model):

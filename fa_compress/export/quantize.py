@@ -8,7 +8,7 @@
 The default INT8 form, "qdq", is the one TensorRT's explicit quantisation reads: QuantizeLinear /
 DequantizeLinear pairs, int8 activations and weights, symmetric scales (zero point 0), per-channel
 weights. On onnxruntime's CPU provider that form is no faster than FP32: `benchmarks/int8_forms.py`
-measured resnet18 (64-224 px, batch 1 and 8, a 2-core Xeon with AVX-512 VNNI) at 0.7-1.3x the FP32
+measured resnet18 (64-224 px, batch 1 and 8, a CPU with VNNI) at 0.7-1.3x the FP32
 latency for every int8-activation form, against 0.17-0.39x for uint8 activations ("qdq-u8",
 "qoperator-u8"), and 5-10x for QOperator with int8 activations. Per-channel vs per-tensor weights,
 reduce_range, pre-processing and int32 biases made no consistent difference. So: "qdq" for
@@ -20,7 +20,7 @@ channel counts (rounded to 8, the default before 16, or to any `--round-to`) oft
 generic kernel they fall back to is slower than FP32. On EfficientNet-Lite0 pruned to 0.5 of dense
 MACs at 64 px (7 of its 16 depthwise convs misaligned) that took "qdq-u8" from 0.73x to 0.61x the
 pruned FP32 latency at batch 8, 0.68x to 0.59x at batch 1, the file from 0.287x to 0.290x FP32
-(`benchmarks/results/int8_forms_run.md`).
+(docs/decisions/int8-form.md).
 """
 
 from __future__ import annotations
@@ -105,14 +105,9 @@ def ort_cpu_form(flags: tuple[str, ...] | None = None) -> Int8Form:
 
     uint8 activations with int8 per-channel weights of zero point 0 in Q/DQ form, channels padded to
     MLAS's vector widths: onnxruntime fuses them into QLinearConv (NHWC, the Clip/ReLU6 activations folded
-    into the output range, residual Adds into QLinearAdd) and runs MLAS's symmetric u8 x s8 kernels. On the
-    2-core Xeon with AVX-512 VNNI these were the fastest forms (`benchmarks/int8_forms.py`: resnet18
-    0.17-0.39x FP32; EfficientNet-Lite0 at 0.5 of dense MACs, 64 px: 0.61x at batch 8), while
-    symmetric int8 activations (the TensorRT form) ran at 1.3-2x FP32, and uint8 activations with zero point
-    128 or uint8 weights (no fast kernel) slower still. Without VNNI, 7-bit weights keep the int16
-    accumulation from saturating (onnxruntime's advice). Measured on a 2-core AMD EPYC with AVX2 and no
-    VNNI (`benchmarks/int8_form_accuracy.py`, four runs; 300 real test images, 72.0-74.0% in FP32),
-    points lost: "qdq-u8-rr" -1.0 to 1.0, "qdq-u8" 1.0 to 3.3, the int8-activation "qdq" 17.7 to 25.3.
+    into the output range, residual Adds into QLinearAdd) and runs MLAS's symmetric u8 x s8 kernels. With VNNI
+    this form was the fastest measured; without VNNI, 7-bit weights (`qdq-u8-rr`) keep the int16
+    accumulation from saturating (onnxruntime's advice). Measurements: docs/decisions/int8-form.md.
     """
 
     flags = cpu_flags() if flags is None else flags
@@ -195,7 +190,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib_images: torch.Tensor, *
     _check_paths(fp32_path, out_path)
     if calib_images.ndim != 4 or len(calib_images) == 0:
         raise ConfigError(f"INT8 calibration needs a non-empty (N, C, H, W) batch of real images, "
-                          f"got shape {tuple(calib_images.shape)}; raise --calib-samples")
+                          f"got shape {tuple(calib_images.shape)}; raise calib_samples")
     methods = {"minmax": qz.CalibrationMethod.MinMax, "entropy": qz.CalibrationMethod.Entropy,
                "percentile": qz.CalibrationMethod.Percentile}
     if calibrate_method not in methods:

@@ -76,7 +76,7 @@ def check_batch_bounds(min_batch: int, opt_batch: int, max_batch: int) -> None:
     ):
         raise ConfigError(
             f"batch bounds must satisfy 1 <= min <= opt <= max; got min {min_batch}, opt {opt_batch}, max "
-            f"{max_batch}. Example: --min-batch 1 --opt-batch 8 --max-batch 32"
+            f"{max_batch}. Example: min_batch 1 opt_batch 8 max_batch 32"
         )
 
 
@@ -91,7 +91,7 @@ def build_engine(onnx_path: Path, engine_path: Path, *, min_batch: int, opt_batc
 
     check_batch_bounds(min_batch, opt_batch, max_batch)
     if workspace_mb < 64:
-        raise ConfigError(f"--workspace-mb {workspace_mb} is too small; give TensorRT at least 64 MiB (default 2048)")
+        raise ConfigError(f"workspace_mb {workspace_mb} is too small; give TensorRT at least 64 MiB (default 2048)")
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
     if not onnx_path.is_file():
         raise NotFoundError(f"ONNX file {onnx_path} does not exist; export it first")
@@ -149,7 +149,7 @@ def run_engine(engine_path: Path, images: np.ndarray, *, batch_size: int | None 
     """
     engine_path = Path(engine_path)
     if not engine_path.is_file():
-        raise NotFoundError(f"engine {engine_path} does not exist; build it with build_engine / export --trt")
+        raise NotFoundError(f"engine {engine_path} does not exist; build it with build_engine / export trt")
     check_trt_available()
     trt = importlib.import_module("tensorrt")
     import torch

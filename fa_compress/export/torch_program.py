@@ -77,7 +77,7 @@ def export_torch_program(model: nn.Module, path: Path, *, img_size: int,
     if not isinstance(img_size, int) or img_size < 1:
         raise ConfigError(f"img_size must be a positive integer number of pixels, got {img_size!r}")
     if not path.parent.is_dir():
-        raise NotFoundError(f"folder {path.parent} does not exist; create it or choose another --out")
+        raise NotFoundError(f"folder {path.parent} does not exist; create it or choose another out")
     check_no_gates(model)
 
     start = time.perf_counter()
@@ -124,7 +124,7 @@ def _trace(model: nn.Module, img_size: int) -> torch.export.ExportedProgram:
     except TorchExportUserError as exc:  # e.g. a reshape to a fixed batch size
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ConfigError(f"torch.export cannot give this model a dynamic batch dimension ({first}); export "
-                          "ONNX only (drop --torch), or remove the fixed batch size from its forward") from exc
+                          "ONNX only (drop torch), or remove the fixed batch size from its forward") from exc
     finally:
         model.train(was_training)
 

@@ -127,7 +127,7 @@ def unknown_model(name: str) -> errors.NotFoundError:
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     return errors.NotFoundError(
         f"unknown model {name!r}.{hint} `facompress models` lists all {len(known)} names; "
-        f"timm:NAME builds a timm model and path/to/file.py:factory your own (with --trust-code)")
+        f"timm:NAME builds a timm model and path/to/file.py:factory your own (with trust_code)")
 
 
 def model_names() -> list[str]:

@@ -192,4 +192,4 @@ def check_rebuildable(model: nn.Module, base: nn.Module) -> None:
             kind = type(model.get_submodule(layer)).__name__ if layer else type(model).__name__
             raise ConfigError(f"pruning resized {key} ({kind}) from {want[key]} to {tuple(tensor.shape)}, and "
                               f"facompress can rebuild a pruned model only from {COVERED} layers; keep the "
-                              f"layers feeding {layer or 'it'} whole (--ignore NAME / ignore=[...])")
+                              f"layers feeding {layer or 'it'} whole (ignore NAME / ignore=[...])")

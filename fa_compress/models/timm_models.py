@@ -41,13 +41,13 @@ def _offline_message(arch: str, exc: BaseException) -> str:
     reason = str(exc).split("\n")[0][:200]
     return (f"ImageNet weights for timm:{arch} could not be fetched from the Hugging Face hub "
             f"({type(exc).__name__}: {reason}). They need internet once (timm caches them under "
-            f"~/.cache/huggingface), or pass a local state dict with --weights PATH, or --weights none to "
+            f"~/.cache/huggingface), or pass a local state dict with weights PATH, or weights none to "
             f"start from random weights; efficientnet_lite0/1/2 ship ImageNet weights offline")
 
 
 def _builder(arch: str) -> Callable[[bool], nn.Module]:
     def build(imagenet: bool) -> nn.Module:
-        timm = _timm(f"--model {PREFIX}{arch}")
+        timm = _timm(f"model {PREFIX}{arch}")
         if not imagenet:
             return timm.create_model(arch, pretrained=False)
         try:
@@ -64,7 +64,7 @@ def resolve(name: str) -> ModelSpec:
     from ._discover import build_on_meta, count_batchnorms, find_head
 
     arch = name[len(PREFIX):]
-    timm = _timm(f"--model {name}")
+    timm = _timm(f"model {name}")
     _check_name(timm, arch)
     model = build_on_meta(lambda: timm.create_model(arch, pretrained=False))
     if count_batchnorms(model) == 0:

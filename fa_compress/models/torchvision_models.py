@@ -95,8 +95,8 @@ def _offline_message(name: str, exc: BaseException) -> str:
     return (
         f"ImageNet weights for {name} are not cached on this machine and could not be downloaded "
         f"({type(exc).__name__}: {reason}). They need internet once (torchvision caches them in "
-        f"~/.cache/torch/hub/checkpoints), or pass a local state dict with --weights PATH, or "
-        f"--weights none to start from random weights. efficientnet_lite0/1/2 ship their ImageNet "
+        f"~/.cache/torch/hub/checkpoints), or pass a local state dict with weights PATH, or "
+        f"weights none to start from random weights. efficientnet_lite0/1/2 ship their ImageNet "
         f"weights in Python packages and work offline (`facompress models` shows which are offline)"
     )
 

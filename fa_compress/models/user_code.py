@@ -115,9 +115,9 @@ def _call(name: str) -> nn.Module:
     except (NotFoundError, ConfigError):
         raise
     except Exception as exc:  # noqa: BLE001
-        raise ConfigError(f"--model {name}: the factory raised {type(exc).__name__}: {exc}") from exc
+        raise ConfigError(f"model {name}: the factory raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(model, nn.Module):
-        raise ConfigError(f"--model {name}: the factory returned a {type(model).__name__}, not a torch.nn.Module")
+        raise ConfigError(f"model {name}: the factory returned a {type(model).__name__}, not a torch.nn.Module")
     return model
 
 
@@ -138,7 +138,7 @@ def _builder(name: str) -> Callable[[bool], nn.Module]:
 def _require_trust(name: str) -> None:
     if not code_trusted():
         raise ConfigError(f"model {name!r} is built by importing and running that Python code, which facompress "
-                          f"does only when asked: pass --trust-code if you trust it "
+                          f"does only when asked: pass trust_code if you trust it "
                           f"(Python: wrap the call in fa_compress.models.trust_code())")
 
 
@@ -151,9 +151,9 @@ def resolve(name: str) -> ModelSpec:
         return _SPECS[name]
     model = _call(name)
     if count_batchnorms(model) == 0:
-        raise ConfigError(f"--model {name} has no nn.BatchNorm2d layers, where facompress puts its gates; "
+        raise ConfigError(f"model {name} has no nn.BatchNorm2d layers, where facompress puts its gates; "
                           f"add BatchNorm2d after the convolutions")
-    head = find_head(model, DISCOVERY_IMG_SIZE, f"--model {name}")
+    head = find_head(model, DISCOVERY_IMG_SIZE, f"model {name}")
     spec = ModelSpec(name, _builder(name), head, IMAGENET_NORMALIZATION, DISCOVERY_IMG_SIZE,
                      min_img_size=16, source="user")
     _SPECS[name] = spec

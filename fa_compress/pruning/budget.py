@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import ClassVar
 
 import torch
 from torch import nn
@@ -46,18 +45,18 @@ class Budget:
     max_steps: int = 14
 
     def __post_init__(self) -> None:
-        given = [n for n, v in (("--keep", self.keep), ("--target-macs", self.target_macs),
-                                ("--target-params", self.target_params)) if v is not None]
-        given += ["--keep auto"] if self.auto else []
+        given = [n for n, v in (("keep", self.keep), ("target_macs", self.target_macs),
+                                ("target_params", self.target_params)) if v is not None]
+        given += ["keep auto"] if self.auto else []
         if len(given) > 1:
             raise ConfigError(f"give one budget, not {' and '.join(given)}")
-        for name, value in (("--target-macs", self.target_macs), ("--target-params", self.target_params)):
+        for name, value in (("target_macs", self.target_macs), ("target_params", self.target_params)):
             if value is not None and not 0 < value < 1:
                 raise ConfigError(f"{name} must be a fraction of the dense model in (0, 1) (got {value})")
         if self.keep is not None and not 0 < self.keep <= 1:
-            raise ConfigError(f"--keep must be in (0, 1] (got {self.keep}); e.g. --keep 0.6 keeps 60% of channels")
+            raise ConfigError(f"keep must be in (0, 1] (got {self.keep}); e.g. keep 0.6 keeps 60% of channels")
         if not 0 < self.gate_threshold < 1:
-            raise ConfigError(f"--gate-threshold must be in (0, 1) (got {self.gate_threshold})")
+            raise ConfigError(f"gate_threshold must be in (0, 1) (got {self.gate_threshold})")
         if not 0 < self.tolerance < 0.5:
             raise ConfigError(f"the budget tolerance must be in (0, 0.5) (got {self.tolerance})")
 
@@ -118,9 +117,9 @@ def parse_budget(keep: str | float | None = None, target_macs: float | None = No
         try:
             value = float(keep)
         except ValueError:
-            raise ConfigError(f"--keep takes a fraction in (0, 1] or `auto` (got {keep!r})") from None
-    given = [n for n, v in (("--keep", keep), ("--target-macs", target_macs), ("--target-params", target_params),
-                            ("--target-latency-ms", target_latency_ms)) if v is not None]
+            raise ConfigError(f"keep takes a fraction in (0, 1] or `auto` (got {keep!r})") from None
+    given = [n for n, v in (("keep", keep), ("target_macs", target_macs), ("target_params", target_params),
+                            ("target_latency_ms", target_latency_ms)) if v is not None]
     if len(given) > 1:
         raise ConfigError(f"give one budget, not {' and '.join(given)}")
     return Budget(keep=value, target_macs=target_macs, target_params=target_params, auto=auto,
@@ -148,7 +147,7 @@ def scored_base(model: nn.Module, settings: PruneSettings, gradient_fn: Callable
         fold_gates(base)
     if settings.importance in NEEDS_GRADIENTS:
         if gradient_fn is None:
-            raise ConfigError(f"--importance {settings.importance} needs gradients from training data")
+            raise ConfigError(f"importance {settings.importance} needs gradients from training data")
         base.zero_grad()
         with traceable(base):  # frozen layers would get no gradient, and torch-pruning's taylor fails
             gradient_fn(base)
@@ -163,7 +162,7 @@ def auto_keep(model: nn.Module, threshold: float = NOISE_GATE) -> float:
     """The fraction of gated channels whose |gate| is at least `threshold` (what `--keep auto` keeps)."""
     found = [m.gate.detach().abs().flatten() for _, m in iter_gates(model)]
     if not found:
-        raise ConfigError("--keep auto reads the gates, and this model has none; give --keep F or --target-macs F")
+        raise ConfigError("keep auto reads the gates, and this model has none; give keep F or target_macs F")
     gates = torch.cat(found)  # (all gated channels,)
     return max(float((gates >= threshold).float().mean()), 1e-3)
 
@@ -214,7 +213,7 @@ def prune_to_budget(model: nn.Module, head: nn.Module, settings: PruneSettings, 
         keep = auto_keep(model, budget.gate_threshold) if budget.mode == "auto" else (budget.keep or settings.keep)
         out = trials(keep)
         if out is None:
-            raise ConfigError(f"keep {keep:.3f} leaves a layer with no channel; raise --keep")
+            raise ConfigError(f"keep {keep:.3f} leaves a layer with no channel; raise keep")
         return out[0], BudgetResult(budget.mode, keep, None, *dense[:1], out[1], dense[1], out[2],
                                     budget.tolerance, tuple(trials.steps))
     return _search(trials, budget, dense)
@@ -234,12 +233,12 @@ def _search(trials: _Trials, budget: Budget, dense: tuple[int, int]) -> tuple[nn
     while lo is None and lo_keep < 0.95:
         lo_keep = min(lo_keep * 1.5, 0.95)
         lo = trials(lo_keep)
-    flag = "--target-macs" if budget.mode == "macs" else "--target-params"
+    flag = "target_macs" if budget.mode == "macs" else "target_params"
     if lo is None or fraction(lo) > target + budget.tolerance:
         smallest = f"{fraction(lo):.3f}" if lo is not None else "none"
         raise ConfigError(f"{flag} {target} cannot be reached with this model and settings; the smallest "
                           f"reachable is {smallest} (at keep {lo_keep:.3f}); raise the target or "
-                          f"--ignore fewer layers")
+                          f"ignore fewer layers")
     best, best_keep, hi_keep = lo, lo_keep, 1.0
     above: tuple | None = None  # the closest trial over the target, taken when it is nearer and in tolerance
     for _ in range(budget.max_steps):
@@ -257,22 +256,3 @@ def _search(trials: _Trials, budget: Budget, dense: tuple[int, int]) -> tuple[nn
         best, best_keep = above  # channel counts move in steps of round_to: the nearer side wins
     return best[0], BudgetResult(budget.mode, best_keep, target, dense[0], best[1], dense[1], best[2],
                                  budget.tolerance, tuple(trials.steps))
-
-
-@dataclass(frozen=True)
-class BudgetSearch:
-    """The prune stage's settings search for a compute budget (`facompress prune --target-macs F`).
-
-    >>> run, result, found = prune_run(PruneOptions(), search=BudgetSearch(Budget(target_macs=0.5)))
-    >>> found.macs_fraction, found.keep
-    """
-
-    budget: Budget
-    record_key: ClassVar[str] = "budget"
-
-    def __call__(self, model: nn.Module, head_name: str, settings: PruneSettings, img_size: int, *,
-                 gradient_fn: Callable | None = None, score_fn: Callable | None = None) -> tuple[PruneSettings, BudgetResult]:
-        head = model.get_submodule(head_name) if head_name else model
-        example = torch.zeros(1, 3, img_size, img_size)
-        _, result = prune_to_budget(model, head, settings, example, self.budget, gradient_fn, score_fn)
-        return replace(settings, keep=result.keep), result

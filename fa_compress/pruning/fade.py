@@ -37,12 +37,7 @@ from .budget import Budget, BudgetResult, module_name, prune_to_budget
 from .pruner import PruneSettings
 from .recover import DEFAULT_RECOVER_BATCH
 
-# The planned gates reach 0 at 30% of the epoch; the other 70% adapts to the cut. Against 60% (one fade
-# epoch at batch 8, 3 seeds, 0.75 / 0.5 / 0.35 of dense MACs; benchmarks/results/prune_pareto.md, `gate`
-# vs `gate-until60`): mean validation accuracy over the 9 task x target cells 84.73% vs 82.75% (test
-# 82.85% vs 80.84%); default task 86.97 / 86.89 / 84.74 vs 87.41 / 86.28 / 83.44, tops4 75.90 / 74.22 /
-# 70.65 vs 76.40 / 73.78 / 69.82, shoes3 91.37 / 89.76 / 85.14 vs 91.10 / 90.12 / 69.21 (at 60% a seed
-# fell to chance at 0.35).
+# The planned gates reach 0 at 30% of the fade's steps; the rest adapts to the cut (docs/decisions/fade.md).
 DEFAULT_FADE_UNTIL = 0.3
 
 
@@ -52,7 +47,7 @@ def plan_cut(model: nn.Module, head: nn.Module, settings: PruneSettings, example
     """Which channels of each gate pruning `model` to `budget` with `settings` removes: a (C,) bool
     mask per gated layer (True = cut), found by pruning a traced copy; `model` is left as it was."""
     if settings.importance != "gate":
-        raise ConfigError(f"fading the cut out needs --importance gate (got {settings.importance})")
+        raise ConfigError(f"fading the cut out needs importance gate (got {settings.importance})")
     work = copy.deepcopy(model)
     for _, m in iter_gates(work):
         m.channel_origin = torch.arange(m.num_features)
@@ -83,7 +78,7 @@ def fade_out(model: nn.Module, head: nn.Module, masks: dict[str, torch.Tensor], 
     exactly 0. Returns the last epoch's (loss, accuracy, images/s). No gate penalty: the budget, not
     the L1 term, decides what goes."""
     if epochs < 1:
-        raise ConfigError(f"--fade-epochs must be >= 1 to fade (got {epochs})")
+        raise ConfigError(f"fade_epochs must be >= 1 to fade (got {epochs})")
     if not 0 < until <= 1:
         raise ConfigError(f"the fade must end within the epochs (until in (0, 1], got {until})")
     cfg = replace(cfg, gate_l1=0.0, batch_size=batch_size or cfg.batch_size)

@@ -25,17 +25,9 @@ from ..errors import InternalError
 from ..train.memory_format import prepare, to_format
 
 SCOPES = ("global", "layer")
-# Gate Taylor scores divided by the square root of each channel's MAC cost. Plain scores (0) cut the
-# cheap, wide, low-resolution layers to their floor at tight budgets; full cost normalisation (1)
-# cuts the costly early layers instead. At 0.35 of dense MACs after one recovery epoch
-# (benchmarks/results/prune_pareto_earlier.md, seed 0): tops4 28.88% plain, 70.50% at 0.5, 52.78% at 1;
-# shoes3 72.83% plain, 76.53% at 0.5; at 0.5 of dense MACs plain and 0.5 within a point or two.
+# Gate Taylor scores divided by sqrt(each channel's MAC cost): docs/decisions/gate-cost-exponent.md.
 DEFAULT_GATE_PER_MAC = 0.5
-# Channel counts stay multiples of 16: onnxruntime's NCHWc convolutions on AVX-512 pad channels to blocks
-# of 16 (AVX2: 8; GPU tensor cores: 8), so a count of 8 * odd pays for the next 16. EfficientNet-Lite0 at
-# 0.5 of dense MACs ran at 0.533x [0.518, 0.549] dense at batch 8 cut in 16s, 0.614x [0.596, 0.632] in 8s
-# (2-core Xeon, AVX-512; benchmarks/results/pareto4_latency.md); validation accuracy over 3 tasks x 3
-# targets x 3 seeds differed by -1.02 points [-2.21, +0.16], within noise (README, issue 10).
+# Channel counts in multiples of 16 fill onnxruntime's NCHWc blocks: docs/decisions/round-to-16.md.
 DEFAULT_ROUND_TO = 16
 
 
@@ -57,7 +49,7 @@ class PruneSettings:
 
     def __post_init__(self) -> None:
         if not 0 < self.keep <= 1:
-            raise ConfigError(f"--keep must be in (0, 1] (got {self.keep}); e.g. --keep 0.6 keeps 60% of channels")
+            raise ConfigError(f"keep must be in (0, 1] (got {self.keep}); e.g. keep 0.6 keeps 60% of channels")
         if self.importance not in IMPORTANCES:
             raise unknown_name("importance", self.importance, IMPORTANCES)
         if self.gate_reduction != "auto" and self.gate_reduction not in REDUCTIONS:
@@ -65,13 +57,13 @@ class PruneSettings:
         if self.gate_score not in SCORES:
             raise unknown_name("gate score", self.gate_score, SCORES)
         if not 0 <= self.gate_per_mac <= 2:
-            raise ConfigError(f"--gate-per-mac must be in [0, 2] (got {self.gate_per_mac})")
+            raise ConfigError(f"gate_per_mac must be in [0, 2] (got {self.gate_per_mac})")
         if self.score_images < 1:
-            raise ConfigError(f"--score-images must be >= 1 (got {self.score_images})")
+            raise ConfigError(f"score_images must be >= 1 (got {self.score_images})")
         if self.scope not in SCOPES:
-            raise ConfigError(f"--scope must be one of {', '.join(SCOPES)} (got {self.scope!r})")
+            raise ConfigError(f"scope must be one of {', '.join(SCOPES)} (got {self.scope!r})")
         if self.round_to < 1:
-            raise ConfigError(f"--round-to must be >= 1 (got {self.round_to})")
+            raise ConfigError(f"round_to must be >= 1 (got {self.round_to})")
         if not 0 < self.max_layer_prune < 1:
             raise ConfigError(f"max_layer_prune must be in (0, 1) (got {self.max_layer_prune})")
 
@@ -100,7 +92,7 @@ def _resolve_ignored(model: nn.Module, names: Sequence[str], head: nn.Module) ->
         if name not in modules:
             close = difflib.get_close_matches(name, [n for n in modules if n], n=4, cutoff=0.5)
             hint = f"; close matches: {', '.join(close)}" if close else ""
-            raise NotFoundError(f"--ignore {name!r}: no such layer in the model{hint}")
+            raise NotFoundError(f"ignore {name!r}: no such layer in the model{hint}")
         ignored.append(modules[name])
     return ignored
 
@@ -110,7 +102,7 @@ def check_fits(model: nn.Module, head: nn.Module, settings: PruneSettings) -> No
     lacks), so callers can fail before any work is done."""
     if settings.importance in NEEDS_GATES and not has_gates(model):
         without = ", ".join(i for i in IMPORTANCES if i not in NEEDS_GATES)
-        raise ConfigError(f"--importance {settings.importance} needs a gated model, and this one has no gates; "
+        raise ConfigError(f"importance {settings.importance} needs a gated model, and this one has no gates; "
                           f"criteria that work without gates: {without}")
     _resolve_ignored(model, settings.ignore, head)
 
@@ -151,7 +143,7 @@ def prune_model(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
             with traceable(model):  # frozen layers would get no gradient, and torch-pruning's taylor fails
                 gradient_fn(model)
         elif not any(p.grad is not None for p in model.parameters()):  # none computed beforehand either
-            raise ConfigError(f"--importance {settings.importance} needs gradients from training data")
+            raise ConfigError(f"importance {settings.importance} needs gradients from training data")
     ratio = feasible_ratio(pruner, importance, 1 - settings.keep)
     if ratio < 1 - settings.keep:  # below what the per-layer cap allows: prune the most it allows
         pruner.per_step_pruning_ratio = pruner.iterative_pruning_ratio_scheduler(ratio, pruner.iterative_steps)
@@ -187,7 +179,7 @@ def cut_channels_exactly(model: nn.Module, example: torch.Tensor, masks: dict[st
 def _check_runs(model: nn.Module, example: torch.Tensor) -> None:
     empty = [n for n, c in channel_counts(model).items() if c < 1]
     if empty:
-        raise ConfigError(f"the keep ratio leaves layer {empty[0]} with no channel; raise --keep")
+        raise ConfigError(f"the keep ratio leaves layer {empty[0]} with no channel; raise keep")
     was_training = model.training
     model.eval()
     try:

@@ -45,30 +45,8 @@ def recalibrate_batchnorm(model: nn.Module, dataset: Dataset, ctx: Context, *, i
     model.train(was_training)
 
 
-# One recovery epoch over Lite0 + Fashion-MNIST (6,000 images, 64 px; dense fine-tuned 87.85%),
-# benchmarks/results/prune_recovery_keep{0.6,0.9}.threads1.md, one run each on 2,000 test images
-# (about +-1 point; the same runs repeated at 2 threads moved by up to 2.2 points, so 1e-3 vs 3e-3
-# is not settled; 3e-4, the fine-tuning rate, is clearly worse):
-#   keep 0.6 (50.15% right after): `all` at lr 3e-4 81.50%, 1e-3 85.35%, 3e-3 85.70%; 3e-3 distilled
-#     from the dense model 85.30%; `gates` 84.95%; fading the gates out during the epoch 84.85%.
-#   keep 0.9 (84.30% right after): `all` at 1e-3 83.70%, 3e-3 86.60%; `gates` 87.30%.
-# Re-estimating BatchNorm statistics first hurts `gates` (82.95% / 82.60%): a gate-tuned model
-# learned on ImageNet statistics, which `all` moves anyway. `all` recovers more where pruning cut
-# deep, `gates` keeps more where it cut lightly.
-# Then, on a cut that removes near-zero-score channels (gate Taylor scores, pruned to 0.5 of dense MACs;
-# benchmarks/results/calib_tops4_rec.json: tops4, 1,080 training images, 48 px, 4,000 test images,
-# dense 75.88%), one epoch of each recovery from 61.55% right after the cut: `gates` 73.88%, `bn`
-# 72.95%, `all` at 5e-4 47.63%, at 3e-3 39.52%; re-estimating BatchNorm statistics alone 30.78%.
-# The re-estimation is what breaks a model whose gates were tuned on ImageNet statistics; `gates`
-# was also best after torch-pruning's taylor cut (24.98% -> 60.95%, `all` 5e-4: 51.38%). So `gates`
-# is the default; `all` stays for cuts that leave features to relearn.
-# Then the batch, at one epoch (benchmarks/results/calib_recbatch.{md,json}: gate-Taylor and torch-pruning
-# taylor cuts at 0.5 of dense MACs, `gates` recovery, 3 seeds on the small tasks, 1 on the default): an
-# epoch of a small task is only a few steps at batch 32 (shoes3: 13), too few for the fresh gates to
-# move. Batch 8 made the same epoch (same images, same compute, about the same time) recover tops4
-# 71.14% -> 73.83% (taylor cut 57.27% -> 64.98%) and shoes3 87.57% -> 91.54% (taylor 36.28% -> 44.62%),
-# best on the validation split too; on the default task gate 87.73% -> 87.51% (noise at n=10,000),
-# taylor 84.21% -> 85.87%. Batch 16 and 4 fell between.
+# `gates` recovers a cut of near-noise channels best, at batch 8 (an epoch of a small task is only a few steps
+# at 32); `all` is for cuts that leave features to relearn. docs/decisions/recovery.md has the measurements.
 RECOVER_PHASES = ("all", "gates", "bn")
 DEFAULT_RECOVER_PHASE = "gates"
 DEFAULT_RECOVER_LR = 3e-3  # the backbone's, in `all`: a pruned network has features to relearn

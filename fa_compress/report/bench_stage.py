@@ -12,6 +12,7 @@ metadata. `backends` (an INT8 form made for one runtime) limits where the file i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -153,16 +154,18 @@ def bench_run(run: Run, *, backends: Sequence[str] | None = None, batch_sizes: S
     Latency: `warmup` untimed then `rounds` timed interleaved rounds (`order="sequential"`: the old
     one-artifact-after-the-other timing), spread over `sessions` loads of each artifact; `runs` is the
     former name of `rounds`. `memory_format` (auto,
-    channels_last, contiguous) lays out torch-cpu's models and batches; the report records it."""
+    channels_last, contiguous) lays out torch-cpu's models and batches; the report records it. With `write`,
+    `RunLockedError` while another command writes the run."""
     if threads is not None and threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
+        raise ConfigError(f"threads must be >= 1, got {threads}")
     saved = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
         timing = {"warmup": warmup, "rounds": rounds if runs is None else runs, "order": order, "seed": seed,
                   "memory_format": memory_format, "sessions": sessions}
-        return _bench_run(run, backends, batch_sizes, timing, eval_limit, img_size, progress, write)
+        with run.writer(BENCH_STAGE) if write else nullcontext():  # a refused bench measures nothing
+            return _bench_run(run, backends, batch_sizes, timing, eval_limit, img_size, progress, write)
     finally:
         torch.set_num_threads(saved)
 
@@ -177,10 +180,10 @@ def _bench_run(run: Run, backends: Sequence[str] | None, batch_sizes: Sequence[i
     check_options(backends, sizes, img_size or MIN_IMG_SIZE, timing["warmup"], timing["rounds"],
                   timing["memory_format"])
     if img_size is not None and not MIN_IMG_SIZE <= img_size <= MAX_IMG_SIZE:
-        raise ConfigError(f"--img-size must be in [{MIN_IMG_SIZE}, {MAX_IMG_SIZE}] px (got {img_size}); "
+        raise ConfigError(f"img_size must be in [{MIN_IMG_SIZE}, {MAX_IMG_SIZE}] px (got {img_size}); "
                           f"leave it out to measure at the size the model was trained at")
     if eval_limit is not None and eval_limit < 1:
-        raise ConfigError(f"--eval-limit must be >= 1 image, got {eval_limit}")
+        raise ConfigError(f"eval_limit must be >= 1 image, got {eval_limit}")
     if not discover_artifacts(run):
         raise NotFoundError(f"run {run.path} holds nothing to benchmark (no .safetensors model, .onnx file or "
                             f"engine in run.json); run `facompress finetune` (then prune/export) first")

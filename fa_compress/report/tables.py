@@ -122,7 +122,7 @@ def spread_warnings(report: BenchReport) -> list[str]:
         q = r.ratio
         lines.append(f"{name} on {r.backend} at batch {r.batch_size}: latency {q.low:.2f}–{q.high:.2f}× "
                      f"{r.reference} (±{q.half_width_pct:.0f}%, {q.n_rounds} rounds); the machine was too busy "
-                     f"for a firm figure: re-run `facompress bench` with more --rounds (or --sessions) on a quieter machine")
+                     f"for a firm figure: re-run `facompress bench` with more rounds (or sessions) on a quieter machine")
     return lines
 
 

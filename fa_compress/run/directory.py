@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from torch import nn
 from .files import atomic_write_bytes, load_torch_file, save_model_file, save_torch_file
 from ..errors import CheckpointError, DamagedFileError, InternalError, NotFoundError, OutputError
 from .integrity import Digest, check_bytes, check_file, file_digest
+from .lock import RunLock, writer_lock
 from .manifest import SCHEMA_VERSION, validate_manifest
 
 MANIFEST = "run.json"
@@ -77,16 +79,16 @@ class Run:
                 path = root / f"{stamp}-{name}-{suffix}"
         path = Path(path)
         if (path / MANIFEST).exists():
-            raise NotFoundError(f"{path} already holds a run; pass another --run or remove it")
+            raise NotFoundError(f"{path} already holds a run; pass another run or remove it")
         if path.exists() and not path.is_dir():
-            raise OutputError(f"{path} is a file, not a folder; pass a new folder for --run")
+            raise OutputError(f"{path} is a file, not a folder; pass a new folder for run")
         if path.exists() and any(path.iterdir()):
-            raise NotFoundError(f"{path} exists and is not empty; pass a new folder for --run")
+            raise NotFoundError(f"{path} exists and is not empty; pass a new folder for run")
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a file where a parent folder should be, no permission, ...
             raise OutputError(f"cannot create the run folder {path}: {exc.strerror or exc}; "
-                              f"pass --run DIR in a folder you can write to") from exc
+                              f"pass run DIR in a folder you can write to") from exc
         run = cls(path)
         run._write_manifest({"format": FORMAT_VERSION, "created": _now(), "stages": {}, "files": {}})
         return run
@@ -105,11 +107,11 @@ class Run:
             root = Path(root) if root is not None else runs_root()
             marker = root / LATEST
             if not marker.is_file():
-                raise NotFoundError(f"no run found under {root}/; run `facompress finetune` first or pass --run DIR")
+                raise NotFoundError(f"no run found under {root}/; run `facompress finetune` first or pass run DIR")
             path = root / marker.read_text().strip()
         path = Path(path)
         if not path.is_dir():
-            raise NotFoundError(f"run directory {path} does not exist; pass --run DIR of an existing run")
+            raise NotFoundError(f"run directory {path} does not exist; pass run DIR of an existing run")
         if not (path / MANIFEST).is_file():
             raise NotFoundError(f"{path} is not a facompress run (no {MANIFEST}); "
                                 f"pass a folder made by `facompress finetune`")
@@ -134,6 +136,21 @@ class Run:
         except ValueError:
             name = str(self.path.resolve())
         atomic_write_bytes(root / LATEST, (name + "\n").encode())
+
+    # ---- the one writer -----------------------------------------------------------------
+    def writer(self, stage: str) -> AbstractContextManager[RunLock]:
+        """Hold the run's writer lock while `stage` writes (`lock.writer_lock`): `RunLockedError` when another
+        command holds it; a stale lock taken over is recorded in run.json's `lock_takeovers`.
+
+        >>> with run.writer("export"):
+        ...     run.record("export", entry)
+        """
+        return writer_lock(self.path, stage, on_takeover=lambda stale: self._record_takeover(stage, stale))
+
+    def _record_takeover(self, stage: str, stale: dict[str, Any]) -> None:
+        manifest = self.manifest
+        manifest.setdefault("lock_takeovers", []).append({"at": _now(), "by": stage, "stale": stale})
+        self._write_manifest(manifest)
 
     # ---- the manifest -------------------------------------------------------------------
     @property

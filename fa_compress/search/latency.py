@@ -58,7 +58,7 @@ def check_latency_options(backend: str, batch_size: int) -> None:
 
     get_backend(backend)  # an unknown name fails here, with the known ones listed
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ConfigError(f"--batch-size must be > 0 (got {batch_size})")
+        raise ConfigError(f"batch_size must be > 0 (got {batch_size})")
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class LatencyTarget:
 
     def __post_init__(self) -> None:
         if not self.target_ms > 0:
-            raise ConfigError(f"--target-latency-ms must be > 0 ms (got {self.target_ms})")
+            raise ConfigError(f"target_latency_ms must be > 0 ms (got {self.target_ms})")
         check_latency_options(self.backend, self.batch_size)
 
     def __call__(self, model: nn.Module, head_name: str, settings: PruneSettings, img_size: int, *,
@@ -89,7 +89,7 @@ def backend_measure(backend: str, *, batch_size: int, img_size: int, warmup: int
     """Measure a (pruned, gate-free) model on a latency backend; ONNX backends get a temporary export."""
 
     if batch_size <= 0:
-        raise ConfigError(f"--batch-size must be > 0 (got {batch_size})")
+        raise ConfigError(f"batch_size must be > 0 (got {batch_size})")
     impl = get_backend(backend)
     impl.require_available()
 
@@ -103,7 +103,7 @@ def backend_measure(backend: str, *, batch_size: int, img_size: int, warmup: int
                 path = export_onnx(model, Path(tmp) / "candidate.onnx", img_size=img_size, metadata={}).path
                 stats = impl.measure(path, batch_size, img_size, warmup=warmup, runs=runs)
         else:
-            raise ConfigError(f"--backend {backend} cannot time a candidate model; use torch-cpu or ort-cpu")
+            raise ConfigError(f"backend {backend} cannot time a candidate model; use torch-cpu or ort-cpu")
         return stats.median_ms, stats.p90_ms
 
     return measure
@@ -137,7 +137,7 @@ def search_keep_for_latency(model: nn.Module, head_name: str, settings: PruneSet
 
     model = scored_base(model, settings, gradient_fn, score_fn)
     if target_ms <= 0:
-        raise ConfigError(f"--target-latency-ms must be > 0 (got {target_ms})")
+        raise ConfigError(f"target_latency_ms must be > 0 (got {target_ms})")
     example = torch.zeros(1, 3, img_size, img_size, device=next(model.parameters()).device)
     steps = [_try(model, head_name, settings, 1.0, example, measure, target_ms)]
     if steps[-1].meets_target:

@@ -25,7 +25,7 @@ from ..pruning.importance import IMPORTANCES
 from ..report.bench_stage import bench_run
 from ..bench.suite import check_options
 from ..export.pipeline import ExportOptions, export_run
-from ..pruning.budget import Budget, BudgetSearch
+from ..pruning.budget import Budget
 from ..pruning.stage import PruneOptions, prune_run
 from .._deps import require
 
@@ -65,15 +65,15 @@ def parse_keeps(text: str) -> tuple[float, ...]:
     try:
         keeps = tuple(float(k) for k in text.split(",") if k.strip())
     except ValueError as exc:
-        raise ConfigError(f"--keep {text!r} must be comma-separated numbers, e.g. 0.9,0.75,0.6,0.5") from exc
+        raise ConfigError(f"keep {text!r} must be comma-separated numbers, e.g. 0.9,0.75,0.6,0.5") from exc
     if not keeps:
-        raise ConfigError("--keep needs at least one ratio, e.g. 0.9,0.75,0.6,0.5")
+        raise ConfigError("keep needs at least one ratio, e.g. 0.9,0.75,0.6,0.5")
     for k in keeps:
         PruneSettings(keep=k)  # validates the range
     return keeps
 
 
-def parse_fractions(text: str, option: str = "--target-macs") -> tuple[float, ...]:
+def parse_fractions(text: str, option: str = "target_macs") -> tuple[float, ...]:
     """`"0.75,0.5"` -> (0.75, 0.5); each must lie in (0, 1)."""
     try:
         values = tuple(float(v) for v in text.split(",") if v.strip())
@@ -89,7 +89,7 @@ def parse_importances(text: str) -> tuple[str, ...]:
 
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if not names:
-        raise ConfigError(f"--importance needs at least one criterion of {', '.join(IMPORTANCES)}")
+        raise ConfigError(f"importance needs at least one criterion of {', '.join(IMPORTANCES)}")
     for n in names:
         if n not in IMPORTANCES:
             raise unknown_name("importance", n, IMPORTANCES)
@@ -114,29 +114,29 @@ def sweep_run(run: Run | Path | None, keeps: Sequence[float] = (), *, base: Prun
 
     importances = tuple(importances or (base.importance,))
     if bool(keeps) == bool(target_macs):
-        raise ConfigError("give either keep ratios (--keep) or MAC targets (--target-macs) to sweep over")
+        raise ConfigError("give either keep ratios (keep) or MAC targets (target_macs) to sweep over")
     run = run if isinstance(run, Run) else Run.resolve(run)
     for k in keeps:
         PruneSettings(keep=k)
     budgets = [Budget(target_macs=t) for t in target_macs]  # validates the range before any work
     check_options(backends, batch_sizes, 1, 0, runs)  # before the first prune writes anything
     if recover_epochs is not None and recover_epochs < 0:
-        raise ConfigError(f"--recover-epochs must be >= 0 (got {recover_epochs})")
+        raise ConfigError(f"recover_epochs must be >= 0 (got {recover_epochs})")
     plans = [(imp, k, None) for imp in importances for k in keeps] + \
             [(imp, None, b) for imp in importances for b in budgets]
-    results, found = {}, {}
-    for imp, k, budget in plans:
-        name = model_name_for(k or 0.0, imp, budget.target_macs if budget else None)
-        settings = replace(base, importance=imp, keep=k if k is not None else base.keep)
-        _, results[name], found[name] = prune_run(
-            PruneOptions(settings=settings, recover_epochs=recover_epochs, run=run.path, output=name,
-                         show_progress=show_progress, fade_epochs=None if recover_epochs is None else 0),
-            search=BudgetSearch(budget) if budget else None)
-        export_run(run, ExportOptions(model_name=name, int8=int8))
-    export_run(run, ExportOptions(model_name="finetuned", int8=int8))
-    report = bench_run(run, backends=list(backends), batch_sizes=list(batch_sizes), runs=runs,
-                       progress=show_progress)
-    return _summarise(run, report, plans, results)
+    with run.writer("sweep"):  # one writer: the prunes, exports and benchmark below run under this lock
+        results, found = {}, {}
+        for imp, k, budget in plans:
+            name = model_name_for(k or 0.0, imp, budget.target_macs if budget else None)
+            settings = replace(base, importance=imp, keep=k if k is not None else base.keep)
+            _, results[name], found[name] = prune_run(
+                PruneOptions(settings=settings, budget=budget, recover_epochs=recover_epochs, run=run.path, output=name,
+                             show_progress=show_progress, fade_epochs=None if recover_epochs is None else 0))
+            export_run(run, ExportOptions(model_name=name, int8=int8))
+        export_run(run, ExportOptions(model_name="finetuned", int8=int8))
+        report = bench_run(run, backends=list(backends), batch_sizes=list(batch_sizes), runs=runs,
+                           progress=show_progress)
+        return _summarise(run, report, plans, results)
 
 
 def _latencies(report, onnx_name: str) -> dict[str, float]:

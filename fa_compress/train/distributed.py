@@ -34,11 +34,11 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise MissingDependencyError("--device cuda was asked but no CUDA GPU is visible; use --device cpu")
+        raise MissingDependencyError("device cuda was asked but no CUDA GPU is visible; use device cpu")
     try:
         return torch.device(requested)
     except RuntimeError:
-        raise ConfigError(f"unknown --device {requested!r}; use auto, cpu, cuda or cuda:N") from None
+        raise ConfigError(f"unknown device {requested!r}; use auto, cpu, cuda or cuda:N") from None
 
 
 def init_context(device: str = "auto") -> Context:
@@ -64,7 +64,7 @@ def rank_batch_size(global_batch: int, ctx: Context) -> int:
     same permutation, the ranks together see exactly the batches one process would."""
 
     if global_batch % ctx.world:
-        raise ConfigError(f"--batch-size {global_batch} must be divisible by the {ctx.world} processes")
+        raise ConfigError(f"batch_size {global_batch} must be divisible by the {ctx.world} processes")
     return global_batch // ctx.world
 
 

@@ -9,14 +9,9 @@ with two calls:
 
 `auto` is a rule on the device, the CPU's features and the model's convolutions, not a timing check,
 so the same model on the same machine always gets the same layout and a seeded run repeats exactly.
-Measured on the CPU (benchmarks/results/cpu_speed.md, torch 2.14 eager, oneDNN, AVX-512/AMX Xeon,
-2 shared cores): channels_last made the model with depthwise convolutions faster on every path
-(EfficientNet-Lite0 at 64 px: training phases 1.1-1.8x, evaluation 1.5x, eager inference at batch 32
-1.5x; MobileNetV2 1.2-1.5x in a shorter run), also with oneDNN held to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`,
-standing in for the AVX2-only EPYC machines: Lite0 1.6x); for dense ResNets it was mostly slower at
-64 px (ResNet-18 0.3-1.0x, ResNet-50 0.4-1.25x) and mixed at 128 px (0.8-1.4x), so they stay
-contiguous. Where it is unmeasured (no oneDNN, not x86 with AVX2, devices other than CPU and CUDA)
-`auto` keeps contiguous.
+channels_last speeds up models with depthwise convolutions on x86 CPUs with AVX2 or better and is mostly
+slower for dense ResNets at small sizes, so `auto` picks it for the former only; where unmeasured `auto`
+keeps contiguous. Measurements: docs/decisions/memory-format.md.
 """
 
 from __future__ import annotations
@@ -51,7 +46,7 @@ class MemoryFormatChoice:
         return asdict(self)
 
 
-def check_memory_format(asked: str, option: str = "--memory-format") -> str:
+def check_memory_format(asked: str, option: str = "memory_format") -> str:
     """`asked` when it is a known format name, else a `ConfigError` listing the known ones."""
     if asked not in MEMORY_FORMATS:
         raise ConfigError(f"unknown {option} {asked!r}; choose one of {', '.join(MEMORY_FORMATS)} "
@@ -111,9 +106,9 @@ def resolve_memory_format(asked: str | MemoryFormatChoice, device: torch.device 
         return MemoryFormatChoice(asked, "contiguous", why)
     if has_depthwise_convs(model):
         return MemoryFormatChoice(asked, "channels_last", f"{why}, model with depthwise convs: channels_last "
-                                  f"measured 1.1-1.8x faster (benchmarks/results/cpu_speed.md)")
+                                  f"measured 1.1-1.8x faster (docs/decisions/memory-format.md)")
     return MemoryFormatChoice(asked, "contiguous", f"{why}, model without depthwise convs: channels_last "
-                              f"measured mostly slower for ResNets at 64 px (benchmarks/results/cpu_speed.md)")
+                              f"measured mostly slower for ResNets at 64 px (docs/decisions/memory-format.md)")
 
 
 def describe_auto_cpu() -> str:

@@ -22,10 +22,10 @@ def parse_schedule(text: str) -> tuple[str, ...]:
     """`"head,gates,gates"` -> ("head", "gates", "gates"); unknown phases are a ConfigError."""
     phases = tuple(p.strip() for p in text.split(",") if p.strip())
     if not phases:
-        raise ConfigError(f"--schedule {text!r} is empty; give phases from {', '.join(PHASES)}, e.g. head,gates,gates")
+        raise ConfigError(f"schedule {text!r} is empty; give phases from {', '.join(PHASES)}, e.g. head,gates,gates")
     bad = [p for p in phases if p not in PHASES]
     if bad:
-        raise ConfigError(f"unknown phase {bad[0]!r} in --schedule; phases are {', '.join(PHASES)}")
+        raise ConfigError(f"unknown phase {bad[0]!r} in schedule; phases are {', '.join(PHASES)}")
     return phases
 
 

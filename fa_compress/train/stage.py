@@ -1,12 +1,15 @@
 """The `finetune` stage: model + data -> gated, fine-tuned model in a run directory.
 
 >>> from fa_compress.train.stage import FinetuneOptions, finetune_run
->>> run, result = finetune_run(FinetuneOptions())   # the embedded default: Lite0 on Fashion-MNIST
+>>> run, result = finetune_run(FinetuneOptions())   # the embedded default: Lite0 on all of Fashion-MNIST, 64 px
+>>> with_img_size(FinetuneOptions(model="resnet50", data="imagefolder:birds")).img_size_choice.describe()
+"224: resnet50's pretrained resolution"
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from ..errors import ConfigError, NotFoundError
 from ..gates import gate_ranking, has_gates, insert_gates
-from ..run import Run, runs_root
+from ..run import MANIFEST, Run, runs_root
 from ..models.saved import model_meta
 from .config import FinetuneResult, TrainConfig
 from .distributed import Context, barrier, init_context
@@ -26,7 +29,7 @@ from ..data import DEFAULT_VAL_FRACTION, check_val_fraction, make_loader
 from .sampler import ResumableSampler
 from ..machine import wait_policy_record
 from ..models.saved import load_run_model
-from ..data import load_dataset
+from ..data import ImgSizeChoice, choose_img_size, load_dataset
 from ..models import build_model, get_head, get_spec
 from ..models import trust_code
 from ..run import load_train_state
@@ -46,9 +49,10 @@ class FinetuneOptions:
     weights: str = "imagenet"
     data: str = DEFAULT_DATA
     data_root: Path | None = None
-    img_size: int = 64
-    limit_train: int | None = 6000   # the embedded default finishes in minutes on 2 cores
-    limit_test: int | None = 2000   # the quick default; published figures use the full test split (None)
+    img_size: int | None = None      # None: the dataset's declared size, else the model's pretrained one
+    #                                  (data/img_size.py; `with_img_size` fills it and records which rule chose it)
+    limit_train: int | None = None   # None: every training image (else a seeded, class-balanced subset of N)
+    limit_test: int | None = None    # None: the whole test split, as published figures use
     val_fraction: float = DEFAULT_VAL_FRACTION  # carved from the training images unless the dataset has its own
     gates: bool | None = None        # None: insert gates when the schedule has a `gates` phase
     device: str = "auto"
@@ -57,10 +61,13 @@ class FinetuneOptions:
     show_progress: bool = True
     resume: bool = False             # continue `run` (default: the latest) from its last checkpoint
     trust_code: bool = False         # allow a `file.py:factory` model: importing it runs that code
+    # which rule chose img_size (set by `with_img_size`); run.json keeps it beside the options, not in them
+    img_size_choice: ImgSizeChoice | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if not 16 <= self.img_size <= 1024:
-            raise ConfigError(f"--img-size must be in [16, 1024] (got {self.img_size})")
+        if self.img_size is not None and (isinstance(self.img_size, bool) or not isinstance(self.img_size, int)
+                                          or not 16 <= self.img_size <= 1024):
+            raise ConfigError(f"img_size must be a whole number of pixels in [16, 1024] (got {self.img_size!r})")
         for name in ("limit_train", "limit_test"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -69,6 +76,7 @@ class FinetuneOptions:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        del d["img_size_choice"]  # recorded beside the options (`img_size_choice`), so a replay's options match
         d["data_root"] = str(self.data_root) if self.data_root else None
         d["run"] = str(self.run) if self.run else None
         return d
@@ -85,9 +93,7 @@ class FinetuneOptions:
 def _load_inputs(opts: FinetuneOptions, weights: str | None = None):
 
     spec = get_spec(opts.model)  # unknown names fail here, before anything is written
-    if opts.img_size < spec.min_img_size:
-        raise ConfigError(f"{opts.model} needs inputs of at least {spec.min_img_size} px; raise --img-size "
-                          f"(got {opts.img_size}; its ImageNet weights were made at {spec.default_img_size} px)")
+    choose_img_size(opts.img_size, spec, opts.data)  # refuses a size below the model's smallest input
     bundle = load_dataset(opts.data, root=opts.data_root, img_size=opts.img_size,
                           normalization=spec.normalization, limit_train=opts.limit_train,
                           limit_test=opts.limit_test, seed=opts.train.seed, val_fraction=opts.val_fraction)
@@ -115,45 +121,64 @@ def finetune_run(opts: FinetuneOptions) -> tuple[Run, FinetuneResult]:
     """
 
     with trust_code(opts.trust_code):  # user code (file.py:factory) is imported only when asked
-        return _finetune_run(opts)
+        return _finetune_run(with_img_size(opts))
+
+
+def with_img_size(opts: FinetuneOptions) -> FinetuneOptions:
+    """`opts` with `img_size` chosen by `data.choose_img_size` (the size asked for, else the dataset's
+    declared size, else the model's pretrained resolution) and `img_size_choice` saying which rule chose
+    it; `ConfigError` for a size below the model's smallest input. A resumed run keeps its recorded size."""
+    if opts.resume or (opts.img_size_choice is not None and opts.img_size_choice.size_px == opts.img_size):
+        return opts
+    with trust_code(opts.trust_code):
+        choice = choose_img_size(opts.img_size, get_spec(opts.model), opts.data)
+    return replace(opts, img_size=choice.size_px, img_size_choice=choice)
 
 
 def _finetune_run(opts: FinetuneOptions) -> tuple[Run, FinetuneResult]:
     ctx = init_context(opts.device)
-    state = None
-    if opts.resume:
-        run, opts, state = _resume_point(opts)
-    torch.manual_seed(opts.train.seed)
-    # a resumed model gets its weights from the checkpoint, not from --weights
-    spec, bundle, model, head = _load_inputs(opts, weights="none" if state is not None else None)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        torch.set_rng_state(state["rng"])
-    model.to(ctx.device)
-    norm = {"mean": list(spec.normalization.mean), "std": list(spec.normalization.std)}
-    if state is None:
-        run = _create_run(opts, ctx)
-    meta_extra = {"data": opts.data, "weights": opts.weights, "stage": "finetune"}
+    with ExitStack() as held:  # the run's writer lock, from its creation (or before resuming reads it) to the end
+        state = None
+        if opts.resume:
+            run = Run.resolve(opts.run)
+            held.enter_context(_writer(run, ctx))
+            opts, state = _resume_point(run, opts)
+        torch.manual_seed(opts.train.seed)
+        # a resumed model gets its weights from the checkpoint, not from --weights
+        spec, bundle, model, head = _load_inputs(opts, weights="none" if state is not None else None)
+        if state is not None:
+            model.load_state_dict(state["model"])
+            torch.set_rng_state(state["rng"])
+        model.to(ctx.device)
+        norm = {"mean": list(spec.normalization.mean), "std": list(spec.normalization.std)}
+        if state is None:
+            run = _create_run(opts, ctx)
+            held.enter_context(_writer(run, ctx))
+        meta_extra = {"data": opts.data, "weights": opts.weights, "stage": "finetune"}
 
-    def on_best(m, phase_result) -> None:
+        def on_best(m, phase_result) -> None:
+            if ctx.is_main:
+                meta = model_meta(m, arch=opts.model, classes=bundle.classes, img_size=opts.img_size,
+                                  normalization=norm, phase=phase_result.index, **meta_extra)
+                run.save_model("finetuned", m, meta)
+
+        with phase_bar(opts.show_progress and ctx.is_main) as bar:
+            result = finetune(model, head, bundle.train, eval_loader(bundle.val, opts.train, ctx), opts.train, ctx,
+                              bar, test_loader=eval_loader(bundle.test, opts.train, ctx), on_best=on_best,
+                              on_checkpoint=_checkpointer(run, model, ctx), resume=state)
+        barrier(ctx)
         if ctx.is_main:
-            meta = model_meta(m, arch=opts.model, classes=bundle.classes, img_size=opts.img_size,
-                              normalization=norm, phase=phase_result.index, **meta_extra)
-            run.save_model("finetuned", m, meta)
-
-    with phase_bar(opts.show_progress and ctx.is_main) as bar:
-        result = finetune(model, head, bundle.train, eval_loader(bundle.val, opts.train, ctx), opts.train, ctx,
-                          bar, test_loader=eval_loader(bundle.test, opts.train, ctx), on_best=on_best,
-                          on_checkpoint=_checkpointer(run, model, ctx), resume=state)
-    barrier(ctx)
-    if ctx.is_main:
-        _finish(run, opts, bundle, result, ctx)
-    return run, result
+            _finish(run, opts, bundle, result, ctx)
+        return run, result
 
 
-def _resume_point(asked: FinetuneOptions) -> tuple[Run, FinetuneOptions, dict]:
+def _writer(run: Run, ctx: Context) -> AbstractContextManager:
+    """The run's writer lock on rank 0, which writes the run; the other ranks write nothing and hold none."""
+    return run.writer("finetune") if ctx.is_main else nullcontext()
 
-    run = Run.resolve(asked.run)
+
+def _resume_point(run: Run, asked: FinetuneOptions) -> tuple[FinetuneOptions, dict]:
+    """The options `run` recorded (with this call's progress, device and trust) and its last checkpoint."""
     stage = run.stage("finetune")
     if not stage or "options" not in stage:
         raise NotFoundError(f"run {run.path} has no fine-tuning to resume")
@@ -169,18 +194,37 @@ def _resume_point(asked: FinetuneOptions) -> tuple[Run, FinetuneOptions, dict]:
                    device=asked.device, resume=True, trust_code=asked.trust_code)
     if state["phase_index"] >= len(opts.train.schedule) and not state.get("step"):
         raise ConfigError(f"run {run.path} already finished all {len(opts.train.schedule)} phases")
-    return run, opts, state
+    return opts, state
 
 
 def _create_run(opts: FinetuneOptions, ctx: Context) -> Run:
     """Rank 0 creates the run; the others open the same folder (torchrun shares the filesystem)."""
     if ctx.is_main:
-        run = Run.create(name=f"{opts.model}-{opts.data.split(':')[0]}", path=opts.run)
-        run.record("finetune", {"status": "running", "options": opts.to_dict(), "world_size": ctx.world})
+        run = _empty_run(opts.run) or Run.create(name=f"{opts.model}-{opts.data.split(':')[0]}", path=opts.run)
+        run.record("finetune", {"status": "running", "options": opts.to_dict(), **_img_size_record(run, opts),
+                                "world_size": ctx.world})
         if ctx.distributed:
             _broadcast_path(run.path, ctx)
         return run
     return Run(_broadcast_path(None, ctx))
+
+
+def _empty_run(path: Path | None) -> Run | None:
+    """The run at `path` when it records no stage yet: made by a chain that writes into it first (`facompress
+    compress` writes its recipe), so the fine-tuning is its first stage. None otherwise (`Run.create` decides)."""
+    if path is None or not (Path(path) / MANIFEST).is_file():
+        return None
+    run = Run.open(path)
+    return run if not run.manifest["stages"] else None
+
+
+def _img_size_record(run: Run, opts: FinetuneOptions) -> dict:
+    """`{"img_size_choice": {size_px, rule, reason}}`: which rule chose the input size, kept beside the options
+    (a resumed fine-tuning keeps what its run recorded)."""
+    if opts.img_size_choice is not None:
+        return {"img_size_choice": opts.img_size_choice.to_dict()}
+    recorded = (run.stage("finetune") or {}).get("img_size_choice")
+    return {"img_size_choice": recorded} if recorded else {}
 
 
 def _broadcast_path(path: Path | None, ctx: Context) -> Path:
@@ -205,7 +249,7 @@ def _finish(run: Run, opts: FinetuneOptions, bundle, result: FinetuneResult, ctx
     rankings = gate_ranking(model, opts.img_size) if has_gates(model) else []
     run.write_json("gates.json", [r.to_dict() for r in rankings])
     run.record("finetune", {
-        "status": "done", "options": opts.to_dict(), "world_size": ctx.world,
+        "status": "done", "options": opts.to_dict(), **_img_size_record(run, opts), "world_size": ctx.world,
         "memory_format": resolve_memory_format(opts.train.memory_format, ctx.device, model).to_dict(),
         "openmp_wait": wait_policy_record(),
         "dataset": {"spec": opts.data, **bundle.to_json()},

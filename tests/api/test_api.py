@@ -69,15 +69,14 @@ def test_prune_by_keep_leaves_the_original_and_folds_the_copy(trained):
 def test_prune_to_a_mac_budget_meets_it(trained):
     # round_to=1: at round_to 8 a keep of 0.1 leaves these 16-32 channel layers whole (budget.py takes that
     # lower bound as the smallest reachable and gives up; reported to the lead)
-    pruned = fc.prune(trained, torch.zeros(1, 3, IMG, IMG), target_macs=0.5, round_to=1)  # gate values, no data
+    pruned = fc.prune(trained, torch.zeros(1, 3, IMG, IMG), target_macs=0.5, round_to=1, gate_score="value")
     ratio = fc.model_size(pruned, IMG).macs / fc.model_size(trained, IMG).macs
     assert 0.3 < ratio <= 0.51
 
 
 def test_prune_with_a_fade_leaves_the_original_and_meets_the_budget(trained):
     before = {k: v.clone() for k, v in trained.state_dict().items()}
-    pruned = fc.prune(trained, torch.zeros(1, 3, IMG, IMG), target_macs=0.5, round_to=1, train_data=_data(96, 0),
-                      fade_epochs=1)
+    pruned = fc.prune(trained, torch.zeros(1, 3, IMG, IMG), target_macs=0.5, round_to=1, train_data=_data(96, 0))
     assert all(torch.equal(before[k], v) for k, v in trained.state_dict().items())
     assert 0.4 < fc.model_size(pruned, IMG).macs / fc.model_size(trained, IMG).macs <= 0.51
     assert fc.evaluate(pruned, _data(48, 1)) > 0.6
@@ -85,7 +84,9 @@ def test_prune_with_a_fade_leaves_the_original_and_meets_the_budget(trained):
 
 def test_prune_with_a_fade_needs_training_data(trained):
     with pytest.raises(ConfigError, match="train_data"):
-        fc.prune(trained, torch.zeros(1, 3, IMG, IMG), keep=0.5, fade_epochs=1)
+        fc.prune(trained, torch.zeros(1, 3, IMG, IMG), keep=0.5, fade_epochs=1, gate_score="value")
+    with pytest.raises(ConfigError, match="train_data"):  # Taylor scores read training images
+        fc.prune(trained, torch.zeros(1, 3, IMG, IMG), keep=0.5)
 
 
 def test_prune_refuses_two_budgets(trained):
@@ -94,7 +95,7 @@ def test_prune_refuses_two_budgets(trained):
 
 
 def test_save_and_load_pruned_round_trip_exactly(trained, tmp_path):
-    pruned = fc.prune(trained, torch.zeros(1, 3, IMG, IMG), keep=0.5)
+    pruned = fc.prune(trained, torch.zeros(1, 3, IMG, IMG), keep=0.5, gate_score="value")
     again = fc.load_pruned(fc.save_pruned(pruned, tmp_path / "p.safetensors"), TinyNet())
     images = torch.randn(4, 3, IMG, IMG)  # (B, 3, H, W)
     with torch.no_grad():

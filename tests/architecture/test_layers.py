@@ -1,5 +1,5 @@
-"""The package's layers import one way only, in the order the data flows (see ARCHITECTURE in
-docs/architecture.md): every import of another `fa_compress` unit, at module level or inside a
+"""The package's layers import one way only, in the order the data flows (docs/architecture.md):
+every import of another `fa_compress` unit, at module level or inside a
 function, must point to a unit below the importer. Inside functions only optional or heavy
 third-party packages are imported, never another facompress unit.
 """

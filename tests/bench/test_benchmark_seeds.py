@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ("finetune_compare.py", ",", "--seeds is empty"),
 ])
 def test_bad_seeds_are_one_line_and_exit_2(script, seeds, match):
-    argv = [sys.executable, str(ROOT / "benchmarks" / script), f"--seeds={seeds}"]
+    argv = [sys.executable, "-m", f"benchmarks.{script[:-3]}", f"--seeds={seeds}"]
     argv += ["--run", str(ROOT / "no-such-run")] if script != "finetune_compare.py" else []
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 2, proc.stderr[-2000:]

@@ -69,7 +69,7 @@ def test_steps_run_in_inference_mode_unless_they_train():
 
 def test_bad_counts_fail_before_any_step_runs():
     calls: list[str] = []
-    with pytest.raises(ConfigError, match="--rounds"):
+    with pytest.raises(ConfigError, match="rounds"):
         compare_steps({"a": lambda: calls.append("a")}, warmup=1, rounds=0)
     with pytest.raises(ConfigError, match="calls per visit"):
         compare_steps({"a": lambda: calls.append("a")}, warmup=1, rounds=1, calls=0)

@@ -62,7 +62,7 @@ def test_same_arguments_same_split_other_seed_other_split():
 
 @pytest.mark.parametrize("fraction", [0, -0.1, 0.51, 1.0, True])
 def test_fraction_out_of_range_is_refused(fraction):
-    with pytest.raises(ConfigError, match=r"--val-fraction must be in \(0, 0.5\]"):
+    with pytest.raises(ConfigError, match=r"val_fraction must be in \(0, 0.5\]"):
         carve_validation(_labels(), fraction, seed=0, classes=CLASSES)
 
 

@@ -73,8 +73,8 @@ def test_unreachable_target_names_the_smallest_reachable():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"target_macs": 1.2}, "--target-macs must be a fraction"),
-    ({"target_params": 0.0}, "--target-params must be a fraction"),
+    ({"target_macs": 1.2}, "target_macs must be a fraction"),
+    ({"target_params": 0.0}, "target_params must be a fraction"),
     ({"keep": 0.5, "target_macs": 0.5}, "give one budget"),
     ({"target_macs": 0.5, "auto": True}, "give one budget"),
 ])

@@ -68,13 +68,13 @@ def test_fade_zeroes_the_planned_channels_and_the_cut_then_changes_nothing(arch)
 
 def test_plan_cut_needs_the_gate_ranking():
     model = _gated("resnet18")
-    with pytest.raises(ConfigError, match="--importance gate"):
+    with pytest.raises(ConfigError, match="importance gate"):
         plan_cut(model, model.fc, PruneSettings(importance="l1"), EXAMPLE, Budget(target_macs=0.5))
 
 
 def test_fade_epochs_below_one_is_refused():
     model = _gated("resnet18")
-    with phase_bar(False) as bar, pytest.raises(ConfigError, match="--fade-epochs"):
+    with phase_bar(False) as bar, pytest.raises(ConfigError, match="fade_epochs"):
         fade_out(model, model.fc, {}, _data(), TrainConfig(), init_context("cpu"), bar, epochs=0)
 
 

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+import fa_compress.pruning.chain as chain
 import fa_compress.pruning.stage as stage
 from fa_compress.accuracy import Accuracy
 from fa_compress.errors import ConfigError
@@ -41,7 +42,7 @@ def _evaluation(acc: float, n: int = 100) -> Evaluation:
 def _prune(run, monkeypatch, effect, val, test):
     """Prune with a stand-in recovery (`effect` on the classifier) and scripted accuracies, validation
     and test: before pruning, right after, after recovery."""
-    monkeypatch.setattr(stage, "recover", _fake_recovery(effect))
+    monkeypatch.setattr(chain, "recover", _fake_recovery(effect))
     scripted = iter([Scores(_evaluation(v), _evaluation(t)) for v, t in zip(val, test)])
     monkeypatch.setattr(stage, "_score", lambda *args, **kwargs: next(scripted))
     _, result, _ = prune_run(PruneOptions(settings=PruneSettings(keep=0.75, importance="l1"), run=run.path,
@@ -149,5 +150,5 @@ def test_one_epoch_after_fine_tuning_by_default_spent_fading_with_the_gate_ranki
 
 
 def test_asking_a_fade_of_a_ranking_without_gates_is_refused():
-    with pytest.raises(ConfigError, match="--importance gate"):
+    with pytest.raises(ConfigError, match="importance gate"):
         PruneOptions(settings=PruneSettings(importance="taylor"), fade_epochs=1)

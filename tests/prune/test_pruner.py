@@ -98,7 +98,7 @@ def test_pruned_model_save_load_round_trip_is_exact(gated18, tmp_path):
 
 @pytest.mark.parametrize("keep", [0, -0.1, 1.5])
 def test_keep_out_of_range_is_a_config_error(keep):
-    with pytest.raises(ConfigError, match="--keep"):
+    with pytest.raises(ConfigError, match="keep"):
         PruneSettings(gate_score="value", keep=keep)
 
 

@@ -84,7 +84,7 @@ def test_explicit_formats_are_kept_and_unknown_ones_refused():
     for fmt in FORMATS:
         assert resolve_memory_format(fmt, "cpu") == MemoryFormatChoice(fmt, fmt, "asked for")
     assert resolve_memory_format("auto", "cuda").chosen == "channels_last"
-    with pytest.raises(ConfigError, match="--memory-format 'nhwc'.*auto, channels_last, contiguous"):
+    with pytest.raises(ConfigError, match="memory_format 'nhwc'.*auto, channels_last, contiguous"):
         resolve_memory_format("nhwc", "cpu")
     with pytest.raises(ConfigError, match="memory-format"):
         TrainConfig(memory_format="NHWC")

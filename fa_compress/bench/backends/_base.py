@@ -77,7 +77,7 @@ class Backend(ABC):
 def check_timing_options(batch_size: int, img_size: int, warmup: int, runs: int) -> None:
     """`ConfigError` for sizes and counts that cannot be measured."""
     if batch_size <= 0:
-        raise ConfigError(f"batch size must be >= 1, got {batch_size}; pass e.g. --batch-sizes 1,8")
+        raise ConfigError(f"batch size must be >= 1, got {batch_size}; pass e.g. batch_sizes 1,8")
     if img_size <= 0:
         raise ConfigError(f"image size must be >= 1 pixel, got {img_size}")
     if warmup < 0:

@@ -79,7 +79,7 @@ class OrtCpuBackend(Backend):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Worker threads spin between calls, onnxruntime's default and what a deployment gets: with
         # spinning off, Lite0 at 64 px ran 1.49x (dense) and 1.67x (0.5 MACs) slower at batch 8 here,
-        # small convs paying an OS wake-up each (benchmarks/results/ort_spinning.md). A spinning session
+        # small convs paying an OS wake-up each (docs/results.md). A spinning session
         # can slow the next artifact's first call in a round; each visit counts by its fastest call.
         options.add_session_config_entry("session.intra_op.allow_spinning", "1")
         options.log_severity_level = 3
