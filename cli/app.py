@@ -38,7 +38,7 @@ def _register_optional() -> None:
     """Commands whose modules may be absent in a partial checkout stay out of the app."""
     import importlib
 
-    for name in ("prune", "export", "bench", "report", "sweep", "check", "models"):
+    for name in ("prune", "export", "bench", "report", "compress", "sweep", "check", "models"):
         try:
             module = importlib.import_module(f"{__package__}.{name}")
         except ModuleNotFoundError as exc:

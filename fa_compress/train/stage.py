@@ -210,12 +210,13 @@ def _create_run(opts: FinetuneOptions, ctx: Context) -> Run:
 
 
 def _empty_run(path: Path | None) -> Run | None:
-    """The run at `path` when it records no stage yet: made by a chain that writes into it first (`facompress
-    compress` writes its recipe), so the fine-tuning is its first stage. None otherwise (`Run.create` decides)."""
+    """The run at `path` when it records no fine-tuning yet: made by a chain that writes into it first
+    (`facompress compress` records its recipe), so the fine-tuning is its first stage. None otherwise
+    (`Run.create` decides: a new folder, or an error for a run that has one)."""
     if path is None or not (Path(path) / MANIFEST).is_file():
         return None
     run = Run.open(path)
-    return run if not run.manifest["stages"] else None
+    return run if run.stage("finetune") is None else None
 
 
 def _img_size_record(run: Run, opts: FinetuneOptions) -> dict:

@@ -27,6 +27,7 @@ LAYERS = [
     ("bench",),
     ("report",),
     ("search",),
+    ("recipe",),  # the whole chain from a recipe: calls every stage, the latency search included
     ("api",),
 ]
 FLOOR = {unit: level for level, units in enumerate(LAYERS) for unit in units}
