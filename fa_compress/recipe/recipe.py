@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._deps import require
 from ..data import ImgSizeChoice, choose_img_size
 from ..errors import ConfigError, NotFoundError, UserError
 from ..models import get_spec
@@ -89,8 +90,6 @@ def _tomllib():
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
-        from .._deps import require
-
         return require("tomli", "reading a recipe on Python 3.10")
     return tomllib
 
