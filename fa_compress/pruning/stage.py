@@ -111,6 +111,11 @@ def prune_run(opts: PruneOptions, search: SettingsSearch | None = None) -> tuple
     keep the recovery only if the validation split says it helped, save it as `opts.output` and
     record it; returns the run, the result and the search's record (None without a search)."""
     run = Run.resolve(opts.run)
+    with run.writer("prune"):  # before any loading: a refused prune writes nothing
+        return _prune_run(run, opts, search)
+
+
+def _prune_run(run: Run, opts: PruneOptions, search: SettingsSearch | None) -> tuple[Run, PruneResult, Any]:
     cfg = train_config_of_run(run)  # refuses a run without a finished fine-tuning, before any loading
     seed = cfg.seed if opts.seed is None else opts.seed
     cfg = replace(cfg, memory_format=opts.memory_format, seed=seed)

@@ -131,8 +131,10 @@ def _checked_shape(tables: Mapping[str, Any], source: str) -> dict[str, dict[str
     for name, values in tables.items():
         section = SECTIONS.get(name)
         if section is None or not isinstance(values, Mapping):
-            what = f"unknown section [{name}]" if section is None else f"{name} must be a table [{name}]"
-            raise ConfigError(f"{source}: {what}; sections: {', '.join(f'[{s}]' for s in SECTIONS)}")
+            what = (f"key {name!r} outside a section" if not isinstance(values, Mapping)
+                    else f"unknown section [{name}]")
+            raise ConfigError(f"{source}: {what}; sections: {', '.join(f'[{s}]' for s in SECTIONS)}, each "
+                              f"holding its command's options")
         out[name] = {key: _typed(section, key, value, source) for key, value in values.items()}
     return out
 
