@@ -29,6 +29,7 @@ def compress(
     trust_code: Annotated[bool, typer.Option(help="Allow a model from user code (finetune.model = file.py:factory): imports and runs it.")] = False,
 ) -> None:
     """Fine-tune, prune, export, benchmark and report in one run, as a recipe and the flags say."""
+    from fa_compress.errors import ConfigError
     from fa_compress.recipe import compress as run_chain
     from fa_compress.recipe import load_recipe, parse_setting
     from fa_compress.report import load_report
@@ -43,8 +44,11 @@ def compress(
         if value is not None:
             section, key = SHORTCUTS[name]
             overrides.setdefault(section, {})[key] = value
+    if resume and overrides:
+        raise ConfigError("--resume continues the run's own recipe.toml, which --set and the shortcut flags would "
+                          "change; start a new run from it instead: --recipe RUN/recipe.toml --set ...")
     asked = None
-    if recipe is not None or overrides or not resume:  # everything is checked here, before a stage runs
+    if recipe is not None or not resume:  # everything is checked here, before a stage runs
         asked = load_recipe(recipe, overrides, trust_code=trust_code)
     if asked is not None and not resume:
         typer.echo(f"img size {asked.img_size_choice.describe()}")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from fa_compress.errors import ConfigError, NotFoundError
 from fa_compress.recipe import SECTIONS, load_recipe, parse_setting
 from fa_compress.recipe._toml import dumps
+from fa_compress.recipe.sections import export_calls
 from fa_compress.train.config import TrainConfig
 from fa_compress.train.stage import FinetuneOptions
 
@@ -111,3 +112,11 @@ def test_a_missing_recipe_and_bad_settings_are_refused(tmp_path):
 ])
 def test_a_setting_takes_toml_values_or_plain_text(text, expected):
     assert parse_setting(text) == expected
+
+
+def test_the_export_stage_also_exports_the_dense_baseline_unless_told_not_to():
+    export = load_recipe().section("export")
+    assert [o.model_name for o in export_calls(export)] == ["finetuned", None]  # then the newest: pruned
+    assert [o.model_name for o in export_calls({**export, "baseline": False})] == [None]
+    assert [o.model_name for o in export_calls({**export, "model": "finetuned"})] == ["finetuned"]
+    assert not export_calls({**export, "int8": True})[0].int8  # the baseline stays a plain FP32 ONNX

@@ -2,8 +2,8 @@
 anything runs, with every default filled in, and written back as the run's `recipe.toml`.
 
 >>> recipe = load_recipe(Path("examples/recipe.toml"), {"prune": {"target_macs": 0.35}})
->>> recipe.section("finetune")["img_size"], recipe.img_size_choice.reason
-(64, 'fashion-mnist declares 64 px for its 28-px images')
+>>> load_recipe().img_size_choice.describe()    # no file: every default, the size from the model and the data
+'64: fashion-mnist declares 64 px for its 28-px images'
 >>> Path("replay.toml").write_text(recipe.to_toml())     # loads back to the same recipe
 
 A file has a table per stage (`[finetune]`, `[prune]`, `[export]`, `[bench]`, `[report]`), each optional;
@@ -41,8 +41,7 @@ class Recipe:
 
     values: Mapping[str, Mapping[str, Any]]
     img_size_choice: ImgSizeChoice
-    source: str = "defaults"  # the file it was read from, for messages
-    trust_code: bool = field(default=False, compare=False)  # allowed to import a user model to check it
+    source: str = field(default="defaults", compare=False)  # the file it was read from, for messages
 
     def section(self, name: str) -> dict[str, Any]:
         """A copy of one stage's values."""
@@ -52,7 +51,8 @@ class Recipe:
         """The recipe as TOML text that `load_recipe` reads back to an equal recipe."""
         notes = {(s.name, k.name): k.unset for s in SECTIONS.values() for k in s.keys
                  if k.unset and self.values[s.name][k.name] is None}  # what a key left out means
-        notes["finetune", "img_size"] = self.img_size_choice.reason
+        if self.img_size_choice.rule != "asked":  # the rule that chose a size the recipe did not give
+            notes["finetune", "img_size"] = self.img_size_choice.reason
         return dumps(self.values, header=HEADER, notes=notes)
 
     def differences(self, other: Recipe) -> list[str]:
@@ -82,7 +82,7 @@ def load_recipe(path: Path | None = None, overrides: Mapping[str, Mapping[str, A
         choice = choose_img_size(ft["img_size"], get_spec(ft["model"]), ft["data"])
     ft["img_size"] = choice.size_px
     label = str(path) if path is not None else (COMMAND_LINE if overrides else "defaults")
-    return Recipe(values, choice, source=label, trust_code=trust_code)
+    return Recipe(values, choice, source=label)
 
 
 def _tomllib():

@@ -88,7 +88,8 @@ class Section:
         return next((k for k in self.keys if k.name == name), None)
 
     def defaults(self) -> dict[str, Any]:
-        return {k.name: k.default for k in self.keys}
+        """Key -> default (lists copied, so a recipe's values never share the table's)."""
+        return {k.name: list(k.default) if isinstance(k.default, list) else k.default for k in self.keys}
 
 
 # ---- finetune ---------------------------------------------------------------------------------------

@@ -279,6 +279,27 @@ SWEEP = [
     Case("missing-run", lambda s: ["sweep", "--run", str(s.tmp / "nope")], "does not exist"),
 ]
 
+def _compress(s: Scene, recipe: str, *extra: str) -> list[str]:
+    """`compress` with `recipe` as its file, into a new run folder (which must not appear)."""
+    return ["compress", "--recipe", str(s.file("recipe.toml", recipe.encode())), "--run", str(s.tmp / "new"), *extra]
+
+
+COMPRESS = [
+    Case("unknown-section", lambda s: _compress(s, "[finetun]\nmodel = 'resnet18'\n"), "[finetun]"),
+    Case("unknown-key", lambda s: _compress(s, "[prune]\nkepe = 0.5\n"), "kepe"),
+    Case("wrong-type", lambda s: _compress(s, "[finetune]\nimg_size = 'big'\n"), "img_size must be a whole number"),
+    Case("out-of-range", lambda s: _compress(s, "[prune]\ntarget_macs = 2.0\n"), "target_macs"),
+    Case("two-budgets", lambda s: _compress(s, "[prune]\nkeep = 0.5\ntarget_macs = 0.5\n"), "one budget"),
+    Case("not-toml", lambda s: _compress(s, "[prune\n"), "not valid TOML"),
+    Case("missing-recipe", lambda s: ["compress", "--recipe", str(s.tmp / "nope.toml")], "does not exist"),
+    Case("set-without-section", lambda s: ["compress", "--set", "img_size=32"], "SECTION.KEY=VALUE"),
+    Case("shortcut-out-of-range", lambda s: ["compress", "--img-size", "5", "--run", str(s.tmp / "new")], "img_size"),
+    Case("existing-run-folder", lambda s: ["compress", "--run", str(s.run)], "already holds a run"),
+    Case("resume-not-a-compress-run", lambda s: ["compress", "--resume", "--run", str(s.run)], "facompress compress"),
+    Case("resume-with-settings", lambda s: ["compress", "--resume", "--run", str(s.run), "--set", "prune.keep=0.4"],
+         "--resume"),
+]
+
 OTHER = [
     Case("unknown-command", lambda s: ["frobnicate"], "frobnicate"),
     Case("env-unknown-option", lambda s: ["env", "--verbose"], "verbose"),
@@ -286,7 +307,7 @@ OTHER = [
 
 ALL = [(f"{group}-{c.id}", c) for group, cases in (
     ("finetune", FINETUNE), ("gates", GATES), ("prune", PRUNE), ("export", EXPORT), ("bench", BENCH),
-    ("report", REPORT), ("sweep", SWEEP), ("cli", OTHER)) for c in cases]
+    ("report", REPORT), ("compress", COMPRESS), ("sweep", SWEEP), ("cli", OTHER)) for c in cases]
 
 SUBPROCESS = [
     Case("finetune-unknown-model", lambda s: ft(model="foo"), "model"),

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 import fa_compress.data
+import fa_compress.data.of_run
+import fa_compress.train.stage
 import fa_compress.train.loop as loop
 from fa_compress.accuracy import Accuracy
 from fa_compress.train import TrainConfig
@@ -53,7 +55,8 @@ def _scramble_test_labels(monkeypatch):
         bundle.test.labels = (bundle.test.labels + 1) % bundle.num_classes
         return bundle
 
-    monkeypatch.setattr(fa_compress.data, "load_dataset", scrambled)
+    for module in (fa_compress.data, fa_compress.data.of_run, fa_compress.train.stage):  # each binds its own name
+        monkeypatch.setattr(module, "load_dataset", scrambled)
 
 
 def _finetune(path, schedule=("head", "gates", "gates")):
