@@ -230,10 +230,10 @@ def _sources() -> list[Path]:
 
 
 def test_torch_load_only_in_checkpoint_module_with_weights_only():
-    """`grep torch.load` finds it only in fa_compress/checkpoint.py, and every call there passes
+    """`grep torch.load` finds it only in fa_compress/run/files.py, and every call there passes
     `weights_only=True` as a literal."""
     mentions = {str(p.relative_to(REPO)) for p in _sources() if "torch.load" in p.read_text()}
-    assert mentions == {"fa_compress/checkpoint.py"}
+    assert mentions == {"fa_compress/run/files.py"}
     calls = []
     for path in _sources():
         for node in ast.walk(ast.parse(path.read_text())):
@@ -241,8 +241,8 @@ def test_torch_load_only_in_checkpoint_module_with_weights_only():
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"):
                 flag = next((k.value for k in node.keywords if k.arg == "weights_only"), None)
                 calls.append((str(path.relative_to(REPO)), node.lineno, getattr(flag, "value", None)))
-    assert calls, "expected torch.load in fa_compress/checkpoint.py"
-    assert all(file == "fa_compress/checkpoint.py" and flag is True for file, _, flag in calls), calls
+    assert calls, "expected torch.load in fa_compress/run/files.py"
+    assert all(file == "fa_compress/run/files.py" and flag is True for file, _, flag in calls), calls
 
 
 def test_no_other_unpickling_in_the_package():

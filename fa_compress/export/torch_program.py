@@ -17,13 +17,13 @@ The metadata (classes, img_size, normalisation; `onnx.onnx_metadata`) rides alon
 (its own docstring: "uses pickle under the hood") calls `pt2_archive._package.load_pt2`, and JSON inside
 the file, not the caller, picks how each part is read:
 - `_load_state_dict` / `_load_constants`: a weight or tensor constant marked `use_pickle` is read with
-  `torch.load(..., weights_only=False)`; an `opaque_obj_*` constant with plain `pickle.loads`;
+  torch's `load` with `weights_only` off; an `opaque_obj_*` constant with plain `pickle`'s loads;
 - `ExportedProgramDeserializer.deserialize` reads the sample inputs every archive carries
   (`data/sample_inputs/model.pt`) with `serde.serialize.deserialize_torch_artifact`, which tries
-  `torch.load(weights_only=True)` and on failure retries with `weights_only=False`.
+  torch's `load` with `weights_only=True` and on failure retries with `weights_only` off.
 Checked with torch 2.14: files crafted each of the three ways ran their code inside `torch.export.load`
 (the first two then loaded and ran normally). `TORCH_FORCE_WEIGHTS_ONLY_LOAD=1` blocks the two
-`torch.load` paths but not `pickle.loads`. The files written here need no unpickling of code (raw weight
+`load` paths but not `pickle`'s loads. The files written here need no unpickling of code (raw weight
 bytes, a plain tensor as sample input), but a reader cannot tell: the safe format to share or receive
 weights stays the run's `.safetensors` checkpoint (what facompress itself loads).
 """

@@ -114,7 +114,7 @@ def check_meta(path: Path, meta: dict[str, Any], state: dict[str, Any]) -> None:
                               f"do not bear out; the file is damaged")
     img_size = meta.get("img_size")
     if "img_size" in meta and (type(img_size) is not int or not 8 <= img_size <= 1024):
-        raise CheckpointError(f"{path} metadata gives img_size {img_size!r}, not a size in 8-1024 px; "
+        raise CheckpointError(f"{path} metadata gives 'img_size' {img_size!r}, not a size in 8-1024 px; "
                               f"the file is damaged")
     validate_model_meta(meta, path)  # the types of every other field a stage reads (classes, normalization)
     try:

@@ -101,7 +101,7 @@ def test_bench_run_measures_writes_and_records(run):
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"backends": ["tensorrt-fp8"]}, NotFoundError, "unknown backend"),
     ({"batch_sizes": (0,)}, ConfigError, "batch size"),
-    ({"eval_limit": 0}, ConfigError, "eval-limit"),
+    ({"eval_limit": 0}, ConfigError, "eval_limit"),
 ])
 def test_bad_options_fail_before_loading(run, kwargs, error, match):
     with pytest.raises(error, match=match):

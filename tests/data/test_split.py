@@ -68,7 +68,7 @@ def test_fraction_out_of_range_is_refused(fraction):
 
 def test_a_class_left_without_validation_image_is_refused_with_the_fraction_that_works():
     with pytest.raises(ConfigError, match=r"leaves class 'c' \(4 training images\) with no validation image; "
-                                          r"use --val-fraction 0.13"):
+                                          r"use val_fraction 0.13"):
         carve_validation(torch.tensor([0] * 40 + [1] * 40 + [2] * 4), 0.1, seed=0, classes=CLASSES)
 
 
