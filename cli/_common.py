@@ -26,7 +26,7 @@ INVOCATION: list[str] = []
 
 
 # one-word parameters that library messages name as such; others ("model", "run") are ordinary words there
-WORD_FLAGS = ("keep", "importance", "scope", "schedule", "rounds", "warmup")
+WORD_FLAGS = ("keep", "importance", "scope", "schedule", "rounds", "warmup", "weights")
 
 
 def as_flags(message: str, options: list[str]) -> str:
@@ -34,8 +34,9 @@ def as_flags(message: str, options: list[str]) -> str:
     command has as an option named by its flag (`--recover-lr must be ...`)."""
     for name in sorted(options, key=len, reverse=True):
         flag = "--" + name.replace("_", "-")
-        # a one-word name is an ordinary word too: only where it reads as the parameter (`keep 0.05`, `rounds (`)
-        after = r"(?![\w'-])" if "_" in name else r"(?=\s(?:\(|must\b|takes\b|[0-9]|gate\b)|[;.]?$)"
+        # a one-word name is an ordinary word too: only where it reads as the parameter (`keep 0.05`, `rounds (`,
+        # `weights PATH`)
+        after = r"(?![\w'-])" if "_" in name else r"(?=\s(?:\(|must\b|takes\b|[0-9]|gate\b|PATH\b|none\b)|[;.]?$)"
         message = re.sub(rf"(?<![\w'-])`?{re.escape(name)}`?{after}", flag, message)
     return message
 

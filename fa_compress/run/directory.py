@@ -18,9 +18,10 @@ import os
 import time
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 from .files import atomic_write_bytes, load_torch_file, save_model_file, save_torch_file
 from ..errors import CheckpointError, DamagedFileError, InternalError, NotFoundError, OutputError

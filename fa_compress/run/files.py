@@ -14,9 +14,10 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch loads on first use, so importing the run layer stays cheap
+    import torch
 
 from ..errors import CheckpointError, DamagedFileError, NotFoundError, OutputError
 from .integrity import Digest, bytes_digest, rerun_hint
@@ -64,6 +65,8 @@ def _unwritable(path: Path, exc: OSError) -> OutputError:
 def content_digest(tensors: Mapping[str, torch.Tensor], raw_meta: str) -> str:
     """SHA-256 over the metadata string and every tensor (name, dtype, shape, bytes), in name order:
     what a model file's self-check compares, whatever order safetensors lays the tensors out in."""
+    import torch
+
     h = hashlib.sha256(b"facompress-model-v1\0" + raw_meta.encode() + b"\0")
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
@@ -163,6 +166,8 @@ def _first_line(exc: BaseException) -> str:
 
 def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
     """Load a plain state dict (`.safetensors`, or `.pt/.pth` read with `weights_only=True`)."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"weights file {path} does not exist; pass imagenet, none, or an existing file")
@@ -183,6 +188,8 @@ def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
 
 def load_torch_file(path: Path) -> Any:
     """`torch.load(path, weights_only=True)`: tensors and plain containers only, never code."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"checkpoint {path} does not exist")
@@ -201,6 +208,8 @@ def load_torch_file(path: Path) -> Any:
 def save_torch_file(path: Path, obj: Any) -> None:
     """`torch.save` through a temporary file + fsync + rename."""
     import io
+
+    import torch
 
     buf = io.BytesIO()
     torch.save(obj, buf)

@@ -46,7 +46,7 @@ def test_sequential_order_runs_each_artifact_to_the_end_first():
 
 
 @pytest.mark.parametrize("warmup, rounds, order, match", [
-    (0, 5, "interleaved", "--warmup"), (1, 0, "interleaved", "--rounds"), (1, 1, "random", "order must be one of"),
+    (0, 5, "interleaved", "warmup"), (1, 0, "interleaved", "rounds"), (1, 1, "random", "order must be one of"),
 ])
 def test_bad_counts_and_orders_are_user_errors(warmup, rounds, order, match):
     with pytest.raises(ConfigError, match=match):

@@ -96,7 +96,7 @@ def test_an_artifact_made_for_one_backend_is_measured_only_there(tiny_model, tin
     assert report.artifacts[0].latencies and report.artifacts[1].latencies == ()
 
 
-@pytest.mark.parametrize("kwargs, match", [({"rounds": 0}, "--rounds"), ({"warmup": 0}, "--warmup"),
+@pytest.mark.parametrize("kwargs, match", [({"rounds": 0}, "rounds"), ({"warmup": 0}, "warmup"),
                                            ({"order": "shuffled"}, "order must be")])
 def test_rounds_warmup_and_order_are_checked(tiny_model, kwargs, match):
     with pytest.raises(ConfigError, match=match):

@@ -45,6 +45,8 @@ def test_the_shared_defaults_are_the_settings_dataclasses():
     ("keep 0.05 leaves a layer with no channel; raise keep", "--keep 0.05 leaves a layer with no channel; raise --keep"),
     ("fade_epochs fades ... importance gate", "--fade-epochs fades ... --importance gate"),
     ("the model has no gates", "the model has no gates"),
+    ("ImageNet weights for resnet34 are not cached; pass weights PATH, or weights none",
+     "ImageNet weights for resnet34 are not cached; pass --weights PATH, or --weights none"),
 ])
 def test_the_cli_names_flags_where_the_library_names_parameters(message, expected):
-    assert as_flags(message, ["recover_lr", "keep", "fade_epochs", "importance"]) == expected
+    assert as_flags(message, ["recover_lr", "keep", "fade_epochs", "importance", "weights"]) == expected

@@ -29,7 +29,7 @@ def test_offline_download_failure_suggests_offline_datasets(tmp_path, monkeypatc
         load_dataset("flowers102", root=tmp_path, normalization=IMAGENET_NORMALIZATION)
     message = str(info.value)
     assert "needs internet once" in message
-    assert "--data-root" in message and "fashion-mnist" in message and "imagefolder:PATH" in message
+    assert "data_root" in message and "fashion-mnist" in message and "imagefolder:PATH" in message
     assert calls == [(str(tmp_path), "train", True)]
 
 

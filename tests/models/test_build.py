@@ -69,7 +69,7 @@ def test_offline_imagenet_download_becomes_not_found_error(monkeypatch):
         build_model("resnet34", num_classes=10)
     message = str(info.value)
     assert "ImageNet weights for resnet34" in message
-    assert "--weights PATH" in message
+    assert "weights PATH" in message
     assert "efficientnet_lite0" in message
 
 

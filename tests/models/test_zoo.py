@@ -121,7 +121,7 @@ def test_timm_imagenet_weights_offline_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(timm, "create_model", offline)
     with pytest.raises(NotFoundError) as info:
         build_model("timm:resnet18", num_classes=3, weights="imagenet")
-    assert "--weights none" in str(info.value) and "timm:resnet18" in str(info.value)
+    assert "weights none" in str(info.value) and "timm:resnet18" in str(info.value)
 
 
 def test_timm_missing_says_how_to_install(monkeypatch):

@@ -46,7 +46,7 @@ def test_unreachable_target_reports_fastest_measured(gated):
 def test_bad_target_and_batch_are_config_errors(gated):
     with pytest.raises(ConfigError):
         search_keep_for_latency(gated, "fc", PruneSettings(gate_score="value"), target_ms=0, measure=_macs_ms, img_size=32)
-    with pytest.raises(ConfigError, match="batch-size"):
+    with pytest.raises(ConfigError, match="batch_size"):
         backend_measure("ort-cpu", batch_size=0, img_size=32)
 
 

@@ -86,7 +86,7 @@ def test_explicit_formats_are_kept_and_unknown_ones_refused():
     assert resolve_memory_format("auto", "cuda").chosen == "channels_last"
     with pytest.raises(ConfigError, match="memory_format 'nhwc'.*auto, channels_last, contiguous"):
         resolve_memory_format("nhwc", "cpu")
-    with pytest.raises(ConfigError, match="memory-format"):
+    with pytest.raises(ConfigError, match="memory_format"):
         TrainConfig(memory_format="NHWC")
 
 
