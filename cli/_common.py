@@ -89,7 +89,7 @@ def print_loaded(bundles) -> None:
 
 # `--trust-code` on every command that rebuilds a run's model: one whose architecture is user code
 # (file.py:factory) is imported only with it, so a run someone sent you never runs code by default.
-TrustCode = Annotated[bool, typer.Option(
+TrustCode = Annotated[bool, typer.Option(rich_help_panel="Run and device",
     help="Allow rebuilding a model the run says comes from user code (file.py:factory): imports and runs it.")]
 
 

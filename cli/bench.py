@@ -26,33 +26,33 @@ def parse_int_list(text: str, what: str) -> tuple[int, ...]:
 @user_errors_exit_2
 @trusting_code
 def bench(
-    run: Annotated[Optional[Path], typer.Option(help="Run directory (default: the latest run).")] = None,
-    backend: Annotated[Optional[list[str]], typer.Option(
+    backend: Annotated[Optional[list[str]], typer.Option(rich_help_panel="What to time",
         help="Backend to use (repeatable or comma-separated; default: all, unavailable ones listed): "
              "torch-cpu, torch-cuda-fp32, torch-cuda-fp16, ort-cpu, ort-cuda, tensorrt, openvino-cpu.")] = None,
-    batch_sizes: Annotated[Optional[str], typer.Option(
+    batch_sizes: Annotated[Optional[str], typer.Option(rich_help_panel="What to time",
         help="Comma-separated batch sizes (default: 1,8; 1,8,64 on a GPU).")] = None,
-    warmup: Annotated[int, typer.Option(help="Untimed rounds before timing (>= 1).")] = 5,
-    rounds: Annotated[int, typer.Option(
+    warmup: Annotated[int, typer.Option(rich_help_panel="Timing", help="Untimed rounds before timing (>= 1).")] = 5,
+    rounds: Annotated[int, typer.Option(rich_help_panel="Timing",
         help="Timed rounds of each artifact (>= 1), spread over its --sessions; each round runs every artifact "
              "of a backend once, in a shuffled order.")] = 90,
-    runs: Annotated[Optional[int], typer.Option(hidden=True, help="Former name of --rounds.")] = None,
-    sessions: Annotated[int, typer.Option(
+    runs: Annotated[Optional[int], typer.Option(rich_help_panel="Timing", hidden=True, help="Former name of --rounds.")] = None,
+    sessions: Annotated[int, typer.Option(rich_help_panel="Timing",
         help="Independent loads of each artifact the rounds are spread over (>= 1); the ratio's interval "
              "resamples them, since one load's speed differs from another's by several percent.")] = 5,
-    order: Annotated[str, typer.Option(
+    order: Annotated[str, typer.Option(rich_help_panel="Timing",
         help="interleaved (artifacts alternate, ratios per round) or sequential (one artifact after the other).")
     ] = "interleaved",
-    seed: Annotated[int, typer.Option(help="Seed of the round order shuffles and the bootstrap intervals.")] = 0,
-    eval_limit: Annotated[Optional[int], typer.Option(
+    seed: Annotated[int, typer.Option(rich_help_panel="Timing", help="Seed of the round order shuffles and the bootstrap intervals.")] = 0,
+    eval_limit: Annotated[Optional[int], typer.Option(rich_help_panel="What to time",
         help="Test images for accuracy (default: the run's own test split).")] = None,
-    img_size: Annotated[Optional[int], typer.Option(help="Input size in px (default: the model's).")] = None,
-    threads: Annotated[Optional[int], typer.Option(
+    img_size: Annotated[Optional[int], typer.Option(rich_help_panel="What to time", help="Input size in px (default: the model's).")] = None,
+    run: Annotated[Optional[Path], typer.Option(rich_help_panel="Run and device", help="Run directory (default: the latest run).")] = None,
+    threads: Annotated[Optional[int], typer.Option(rich_help_panel="Run and device",
         help="CPU threads for torch and onnxruntime (default: torch's, one per core).")] = None,
-    memory_format: Annotated[str, typer.Option(
+    memory_format: Annotated[str, typer.Option(rich_help_panel="Run and device",
         help="torch-cpu layout of models and batches: auto, channels_last or contiguous (auto: channels_last on "
              "x86 AVX2/AVX-512 CPUs for models with depthwise convs); recorded in the report.")] = "auto",
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option(rich_help_panel="Run and device", help="No progress bar.")] = False,
     trust_code: TrustCode = False,
 ) -> None:
     """Benchmark every artifact of the run on every available backend; write report.md/json/html."""

@@ -17,16 +17,16 @@ SHORTCUTS = {"model": ("finetune", "model"), "data": ("finetune", "data"), "size
 
 @user_errors_exit_2
 def compress(
-    recipe: Annotated[Optional[Path], typer.Option(help="Recipe TOML: a table per stage (finetune, prune, export, bench, report) whose keys are that command's option names with underscores (img_size, target_macs); a key left out takes its default. examples/recipe.toml is one; a run's recipe.toml replays it.")] = None,
-    settings: Annotated[Optional[list[str]], typer.Option("--set", help="SECTION.KEY=VALUE on top of the recipe, repeatable: --set prune.target_macs=0.5 --set 'bench.backend=[\"ort-cpu\"]'.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="The same as --set finetune.model=NAME.")] = None,
-    data: Annotated[Optional[str], typer.Option(help="The same as --set finetune.data=SPEC.")] = None,
-    size: Annotated[Optional[int], typer.Option("--img-size", help="The same as --set finetune.img_size=N.")] = None,
-    macs: Annotated[Optional[float], typer.Option("--target-macs", help="The same as --set prune.target_macs=F.")] = None,
-    run: Annotated[Optional[Path], typer.Option(help="Run directory to create (default: runs/<time>-<model>-<data>); with --resume the run to continue (default: the latest).")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue --run at its first unfinished stage, with the run's own recipe.toml.")] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
-    trust_code: Annotated[bool, typer.Option(help="Allow a model from user code (finetune.model = file.py:factory): imports and runs it.")] = False,
+    recipe: Annotated[Optional[Path], typer.Option(rich_help_panel="Recipe", help="Recipe TOML: a table per stage (finetune, prune, export, bench, report) whose keys are that command's option names with underscores (img_size, target_macs); a key left out takes its default. examples/recipe.toml is one; a run's recipe.toml replays it.")] = None,
+    settings: Annotated[Optional[list[str]], typer.Option("--set", rich_help_panel="Recipe", help="SECTION.KEY=VALUE on top of the recipe, repeatable: --set prune.target_macs=0.5 --set 'bench.backend=[\"ort-cpu\"]'.")] = None,
+    model: Annotated[Optional[str], typer.Option(rich_help_panel="Shortcuts", help="The same as --set finetune.model=NAME.")] = None,
+    data: Annotated[Optional[str], typer.Option(rich_help_panel="Shortcuts", help="The same as --set finetune.data=SPEC.")] = None,
+    size: Annotated[Optional[int], typer.Option("--img-size", rich_help_panel="Shortcuts", help="The same as --set finetune.img_size=N.")] = None,
+    macs: Annotated[Optional[float], typer.Option("--target-macs", rich_help_panel="Shortcuts", help="The same as --set prune.target_macs=F.")] = None,
+    run: Annotated[Optional[Path], typer.Option(rich_help_panel="Run", help="Run directory to create (default: runs/<time>-<model>-<data>); with --resume the run to continue (default: the latest).")] = None,
+    resume: Annotated[bool, typer.Option(rich_help_panel="Run", help="Continue --run at its first unfinished stage, with the run's own recipe.toml.")] = False,
+    quiet: Annotated[bool, typer.Option(rich_help_panel="Run", help="No progress bars.")] = False,
+    trust_code: Annotated[bool, typer.Option(rich_help_panel="Run", help="Allow a model from user code (finetune.model = file.py:factory): imports and runs it.")] = False,
 ) -> None:
     """Fine-tune, prune, export, benchmark and report in one run, as a recipe and the flags say."""
     from fa_compress.errors import ConfigError

@@ -14,29 +14,28 @@ from ._common import TrustCode, trusting_code, user_errors_exit_2
 @user_errors_exit_2
 @trusting_code
 def export(
-    run: Annotated[Optional[Path], typer.Option(help="Run directory (default: the latest run).")] = None,
-    model: Annotated[Optional[str], typer.Option(
+    model: Annotated[Optional[str], typer.Option(rich_help_panel="What to export",
         help="Model in the run to export (default: the newest: pruned, else finetuned).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Existing folder for the files (default: the run).")] = None,
-    opset: Annotated[int, typer.Option(help="ONNX opset, 13-20 (TensorRT 10 parses up to 20).")] = 17,
-    int8: Annotated[bool, typer.Option(
+    out: Annotated[Optional[Path], typer.Option(rich_help_panel="What to export", help="Existing folder for the files (default: the run).")] = None,
+    opset: Annotated[int, typer.Option(rich_help_panel="What to export", help="ONNX opset, 13-20 (TensorRT 10 parses up to 20).")] = 17,
+    int8: Annotated[bool, typer.Option(rich_help_panel="INT8 and FP16",
         help="Also write a statically quantised INT8 ONNX for onnxruntime CPU (<model>.int8-ort.onnx); with "
              "--trt also the symmetric int8 Q/DQ form TensorRT needs (<model>.int8-trt.onnx).")] = False,
-    int8_format: Annotated[str, typer.Option(
+    int8_format: Annotated[str, typer.Option(rich_help_panel="INT8 and FP16",
         help="Form of the onnxruntime CPU file: auto (the fastest measured for this CPU: qdq-u8, uint8 "
              "activations; qdq-u8-rr without VNNI), qdq-u8, qdq-u8-rr, qoperator-u8 or qdq (symmetric int8, "
              "the TensorRT form).")] = "auto",
-    calib_samples: Annotated[int, typer.Option(help="Training images used to calibrate INT8.")] = 256,
-    fp16: Annotated[bool, typer.Option(help="Also write an FP16 ONNX with float32 inputs and outputs.")] = False,
-    torch_program: Annotated[bool, typer.Option(
-        "--torch/--no-torch", help="Also write <model>.pt2, a torch.export program with a dynamic batch that plain PyTorch "
+    calib_samples: Annotated[int, typer.Option(rich_help_panel="INT8 and FP16", help="Training images used to calibrate INT8.")] = 256,
+    fp16: Annotated[bool, typer.Option(rich_help_panel="INT8 and FP16", help="Also write an FP16 ONNX with float32 inputs and outputs.")] = False,
+    torch_program: Annotated[bool, typer.Option("--torch/--no-torch", rich_help_panel="What to export", help="Also write <model>.pt2, a torch.export program with a dynamic batch that plain PyTorch "
                         "loads: torch.export.load(path).module()(x). Loading a .pt2 can run code (pickle): load "
                         "one only from a source you trust.")] = False,
-    trt: Annotated[bool, typer.Option(help="Also build a TensorRT engine (needs TensorRT and a CUDA GPU).")] = False,
-    min_batch: Annotated[int, typer.Option(help="Smallest batch the engine accepts.")] = 1,
-    opt_batch: Annotated[int, typer.Option(help="Batch TensorRT tunes the engine for.")] = 8,
-    max_batch: Annotated[int, typer.Option(help="Largest batch the engine accepts.")] = 32,
-    workspace_mb: Annotated[int, typer.Option(help="TensorRT builder workspace limit, MiB.")] = 2048,
+    trt: Annotated[bool, typer.Option(rich_help_panel="TensorRT", help="Also build a TensorRT engine (needs TensorRT and a CUDA GPU).")] = False,
+    min_batch: Annotated[int, typer.Option(rich_help_panel="TensorRT", help="Smallest batch the engine accepts.")] = 1,
+    opt_batch: Annotated[int, typer.Option(rich_help_panel="TensorRT", help="Batch TensorRT tunes the engine for.")] = 8,
+    max_batch: Annotated[int, typer.Option(rich_help_panel="TensorRT", help="Largest batch the engine accepts.")] = 32,
+    workspace_mb: Annotated[int, typer.Option(rich_help_panel="TensorRT", help="TensorRT builder workspace limit, MiB.")] = 2048,
+    run: Annotated[Optional[Path], typer.Option(rich_help_panel="Run and device", help="Run directory (default: the latest run).")] = None,
     trust_code: TrustCode = False,
 ) -> None:
     """Export the run's model to ONNX, check it against PyTorch, and record it in run.json."""

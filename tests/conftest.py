@@ -59,3 +59,16 @@ def run_cli(argv: list[str], capsys) -> tuple[object, str, str]:
         main(argv)
     out, err = capsys.readouterr()
     return exit_info.value.code, out, err
+
+
+def tiny_finetuned_run(path, *, model: str = "resnet18", data: str = "fake", limit_train: int = 64,
+                       limit_test: int = 48, schedule: tuple[str, ...] = ("head", "gates"), batch_size: int = 32,
+                       seed: int = 0):
+    """A run directory fine-tuned in seconds: random weights, 32-px images, no progress bars."""
+    from fa_compress.train import TrainConfig
+    from fa_compress.train.stage import FinetuneOptions, finetune_run
+
+    run, _ = finetune_run(FinetuneOptions(
+        model=model, weights="none", data=data, img_size=32, limit_train=limit_train, limit_test=limit_test,
+        run=path, show_progress=False, train=TrainConfig(schedule=schedule, batch_size=batch_size, seed=seed)))
+    return run

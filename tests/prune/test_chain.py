@@ -11,18 +11,13 @@ from fa_compress.pruning.budget import Budget
 from fa_compress.pruning.chain import ChainOptions
 from fa_compress.pruning.pruner import PruneSettings
 from fa_compress.pruning.stage import PruneOptions, prune_run
+from tests.conftest import tiny_finetuned_run
 
 
 @pytest.fixture(scope="module")
 def gated_run(tmp_path_factory):
-    from fa_compress.train import TrainConfig
-    from fa_compress.train.stage import FinetuneOptions, finetune_run
-
-    run, _ = finetune_run(FinetuneOptions(
-        model="resnet18", weights="none", data="fake", img_size=32, limit_train=96, limit_test=48,
-        run=tmp_path_factory.mktemp("chain") / "r", show_progress=False,
-        train=TrainConfig(schedule=("head", "gates"), batch_size=32)))
-    return run
+    return tiny_finetuned_run(tmp_path_factory.mktemp("chain") / "r", limit_train=96, limit_test=48,
+                              schedule=("head", "gates"))
 
 
 @pytest.mark.parametrize("importance", ["gate", "l1"])

@@ -10,20 +10,15 @@ from fa_compress.errors import ConfigError
 from fa_compress.pruning.pruner import PruneSettings
 from fa_compress.pruning.result import Scores
 from fa_compress.pruning.stage import PruneOptions, prune_run
+from tests.conftest import tiny_finetuned_run
 from fa_compress.train.evaluate import Evaluation
 from fa_compress.models.saved import load_run_model
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from fa_compress.train import TrainConfig
-    from fa_compress.train.stage import FinetuneOptions, finetune_run
-
-    run, _ = finetune_run(FinetuneOptions(
-        model="resnet18", weights="none", data="fake", img_size=32, limit_train=64, limit_test=64,
-        run=tmp_path_factory.mktemp("prune_stage") / "r", show_progress=False,
-        train=TrainConfig(schedule=("head", "head"), batch_size=32)))
-    return run
+    return tiny_finetuned_run(tmp_path_factory.mktemp("prune_stage") / "r", limit_train=64, limit_test=64,
+                              schedule=("head", "head"))
 
 
 def _fake_recovery(effect):
