@@ -3,6 +3,7 @@
     python -m benchmarks list                               # suites and configs
     python -m benchmarks <suite> --config benchmarks/configs/<experiment>.toml [--out DIR] [-- EXTRA ARGS]
     python -m benchmarks results                            # rebuild docs/results.md from the stored results
+    python -m benchmarks tasks                              # the task zoo the compression suites run on
 
 A suite is one of the scripts in this folder (`python -m benchmarks.<module>` runs it alone, with its
 own options). A config is a TOML file:
@@ -192,6 +193,7 @@ def list_all() -> None:
     for path, config in configs().items():
         print(f"  {path.name:26s} {config_command(path, config)}    # {config.get('title', config['experiment'])}")
     print("\npython -m benchmarks results    # rebuild docs/results.md")
+    print("python -m benchmarks tasks      # the task zoo (name, classes, train/val/test images, px, model, role)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -201,14 +203,18 @@ def main(argv: list[str] | None = None) -> None:
         i = argv.index("--")
         argv, extra = argv[:i], argv[i + 1:]
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0],
-                                epilog="suites: " + ", ".join(suites()) + "; also `list` and `results`")
-    p.add_argument("suite", help="a suite, `list` or `results`")
+                                epilog="suites: " + ", ".join(suites()) + "; also `list`, `results` and `tasks`")
+    p.add_argument("suite", help="a suite, `list`, `results` or `tasks`")
     p.add_argument("--config", type=Path, help="a TOML config (benchmarks/configs/*.toml)")
     p.add_argument("--out", type=Path, default=None,
                    help="folder for the results (default benchmarks/results/; with `results`: the Markdown file)")
     args = p.parse_args(argv)
     if args.suite == "list":
         list_all()
+    elif args.suite == "tasks":
+        from ._tasks import table
+
+        print(table(), end="")
     elif args.suite == "results":
         from .results_doc import write
 

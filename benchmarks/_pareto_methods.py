@@ -29,7 +29,7 @@ from fa_compress.gates import insert_gates
 from fa_compress.models import build_model, get_head
 from fa_compress.train.config import TrainConfig
 
-ARCH = "efficientnet_lite0"
+ARCH = "efficientnet_lite0"  # the model of the first three tasks; a zoo task names its own (benchmarks/_tasks.py)
 
 
 @dataclass(frozen=True)
@@ -110,14 +110,14 @@ METHODS = {
 TORCH_PRUNING = ("taylor", "taylor-r16", "bn", "l1", "random", "bnscale-sparse", "group-sparse")
 
 
-def _sparse_hook(kind: str | None, model: nn.Module, img_size: int):
+def _sparse_hook(kind: str | None, model: nn.Module, img_size: int, arch: str = ARCH):
     """torch-pruning's own sparse-training regulariser for `model`, as an `after_backward` hook."""
     if kind is None:
         return None
     import torch_pruning as tp
 
     example = torch.zeros(1, 3, img_size, img_size)
-    head = get_head(model, ARCH)
+    head = get_head(model, arch)
     if kind == "bnscale":  # Network Slimming's lambda (1e-4)
         pruner = tp.pruner.BNScalePruner(model, example, importance=tp.importance.BNScaleImportance(),
                                          reg=1e-4, ignored_layers=[head])
@@ -127,15 +127,15 @@ def _sparse_hook(kind: str | None, model: nn.Module, img_size: int):
     return lambda m: pruner.regularize(m)
 
 
-def fine_tune(start: Start, data, seed: int, img_size: int) -> tuple[nn.Module, dict]:
-    """Fine-tune Lite0 (ImageNet weights) as `start` says, through `fa_compress.finetune` (the path the
+def fine_tune(start: Start, data, seed: int, img_size: int, arch: str = ARCH) -> tuple[nn.Module, dict]:
+    """Fine-tune `arch` (ImageNet weights) as `start` says, through `fa_compress.finetune` (the path the
     `finetune` stage trains with); returns the model of the phase with the best validation accuracy."""
     torch.manual_seed(seed)
-    model = build_model(ARCH, num_classes=len(data.classes), weights="imagenet")
+    model = build_model(arch, num_classes=len(data.classes), weights="imagenet")
     if start.gated:
         insert_gates(model)
-    hook = _sparse_hook(start.sparse, model, img_size)
+    hook = _sparse_hook(start.sparse, model, img_size, arch)
     result = fc.finetune(model, data.train, DataLoader(data.val, batch_size=128), schedule=start.schedule,
-                         head=get_head(model, ARCH), device="cpu", after_backward=hook, seed=seed, **start.train)
+                         head=get_head(model, arch), device="cpu", after_backward=hook, seed=seed, **start.train)
     return model, {"best_phase": result.best_index, "seconds": result.total_s, "schedule": list(start.schedule),
                    "train": start.train, "sparse": start.sparse}

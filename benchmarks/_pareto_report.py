@@ -3,7 +3,8 @@
 Rows are grouped by method *and* by the training epochs the method spent after fine-tuning (fade
 epochs before the cut plus recovery epochs after it), so methods are only compared at equal
 training: `gate-fade` (1 fade epoch) against 1-epoch recoveries, `gate-fade-rec` (1 + 1) against
-2-epoch recoveries.
+2-epoch recoveries. Tasks come from the zoo (benchmarks/_tasks.py): the tables say which ones the defaults
+were chosen on and mark the others held out; the last table sets the two groups side by side.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import statistics
 from pathlib import Path
 
 from ._pareto_methods import TORCH_PRUNING
-from ._tasks import TASKS
+from ._tasks import CHOOSE, HELD_OUT, TASKS, ZOO
 
 OURS = ("gate", "gate-r8", "gate-cut", "gate-until60", "gate-r16-until60", "gate-fade", "gate-fade-rec")  # the gate-guided methods the verdicts compare
 
@@ -26,6 +27,20 @@ def label(row: dict) -> str:
     """The method, with its epochs when the row ran at another budget than one epoch."""
     e = epochs(row)
     return row["method"] if e == 1 or row["method"] == "gate-fade-rec" else f"{row['method']} ({e} epochs)"
+
+
+def task_info(row: dict) -> tuple[str, int, str]:
+    """(role, px, model) of a row's task; rows written before the zoo carry none and take the zoo's."""
+    task = TASKS.get(row["task"])
+    return (row.get("role") or (task.role if task else "?"), row.get("img_size") or (task.img_size if task else 0),
+            row.get("model") or (task.model if task else "efficientnet_lite0"))
+
+
+def role_note(doc: dict) -> str:
+    """Which tasks chose the defaults, and that the others did not."""
+    chose = doc.get("chose_defaults") or [t.name for t in ZOO if t.role == CHOOSE]
+    return (f"The compression defaults were chosen on {', '.join(f'`{n}`' for n in chose)} (role `choose`); tasks "
+            f"marked *held out* took no part in choosing them, so they show how far the defaults carry.")
 
 
 def mean_sd(values: list[float]) -> str:
@@ -44,7 +59,8 @@ def render(doc: dict) -> str:
              "Each method prunes the same fine-tuned model to the same fraction of the dense MACs. `epochs` is "
              "the training it spent after fine-tuning: fade epochs before the cut plus recovery epochs after "
              "it (facompress's default `gates` recovery); a recovery is kept or undone on the validation split. "
-             "Accuracy on the task's full test split (n below), mean ± standard deviation over seeds.", ""]
+             "Accuracy on the task's full test split (n below), mean ± standard deviation over seeds.", "",
+             role_note(doc), ""]
     for task in dict.fromkeys(r["task"] for r in rows):
         tr = [r for r in rows if r["task"] == task]
         t0 = tr[0]
@@ -52,8 +68,10 @@ def render(doc: dict) -> str:
         for r in tr:
             dense.setdefault((r["start"], r["seed"]), r["dense"]["test"]["value"])
         gated_dense = [v for (s, _), v in dense.items() if s == "gated"]
-        lines += [f"## {task}: {t0['train_images']} train / {t0['val_images']} val / {t0['test_images']} test images, "
-                  f"{TASKS[task].img_size} px; dense gated {mean_sd(gated_dense)}%", "",
+        role, px, model = task_info(t0)
+        mark = " (held out)" if role == HELD_OUT else " (defaults chosen here)" if role == CHOOSE else ""
+        lines += [f"## {task}{mark}: {t0['train_images']} train / {t0['val_images']} val / {t0['test_images']} test "
+                  f"images, {px} px, {model}; dense gated {mean_sd(gated_dense)}%", "",
                   "| method | epochs | target MACs | MACs reached | params | right after the cut % | "
                   "after recovery % | final (val-chosen) % | seeds |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -72,6 +90,7 @@ def render(doc: dict) -> str:
         lines.append("")
     lines += recoveries(rows)
     lines += verdicts(rows)
+    lines += by_role(rows)
     return "\n".join(lines) + "\n"
 
 
@@ -102,18 +121,53 @@ def verdicts(rows: list[dict]) -> list[str]:
     MAC target: final accuracy, mean over the seeds both ran."""
     out = ["## Gate-guided vs the best torch-pruning method at equal epochs (final accuracy, mean over "
            "the seeds both ran)", "",
-           "| task | target | epochs | gate-guided | seeds | its % | best torch-pruning | its % | ahead by |",
-           "|---|---:|---:|---|---|---:|---|---:|---:|"]
+           "| task | role | target | epochs | gate-guided | seeds | its % | best torch-pruning | its % | ahead by |",
+           "|---|---|---:|---:|---|---|---:|---|---:|---:|"]
+    for v in _verdicts(rows):
+        out.append(f"| {v['task']} | {v['role']} | {v['target']} | {v['epochs']} | {v['ours']} | "
+                   f"{','.join(map(str, v['seeds']))} | {100 * v['us']:.2f} | {v['best']} | {100 * v['theirs']:.2f} | "
+                   f"{100 * (v['us'] - v['theirs']):+.2f} |")
+    return out + [""]
+
+
+def by_role(rows: list[dict]) -> list[str]:
+    """The verdicts' lead (gate-guided minus the best torch-pruning method, points of final accuracy) over the
+    tasks of each role: mean, worst, and on how many tasks the gate-guided method was ahead."""
+    found = _verdicts(rows)
+    roles = [r for r in (CHOOSE, HELD_OUT) if any(v["role"] == r for v in found)]
+    if not roles:
+        return []
+    out = ["## Chosen-on tasks against held-out tasks (lead over the best torch-pruning method, points)", "",
+           "| gate-guided | epochs | target | role | tasks | mean lead | worst lead | ahead on |",
+           "|---|---:|---:|---|---:|---:|---:|---:|"]
+    for key in dict.fromkeys((v["ours"], v["epochs"], v["target"]) for v in found):
+        for role in roles:
+            leads = [v["us"] - v["theirs"] for v in found if (v["ours"], v["epochs"], v["target"]) == key
+                     and v["role"] == role]
+            if leads:
+                ahead = sum(lead > 0 for lead in leads)
+                out.append(f"| {key[0]} | {key[1]} | {key[2]} | {role} | {len(leads)} | "
+                           f"{100 * statistics.fmean(leads):+.2f} | {100 * min(leads):+.2f} | "
+                           f"{ahead} of {len(leads)} |")
+    return out + [""]
+
+
+def _verdicts(rows: list[dict]) -> list[dict]:
+    """Every verdict: task, role, target, epochs, the gate-guided method and the best torch-pruning one."""
+    found = []
     for task in dict.fromkeys(r["task"] for r in rows):
         tr = [r for r in rows if r["task"] == task]
         for target in sorted({r["target_macs"] for r in tr}, reverse=True):
             for ours in OURS:
                 for e in sorted({epochs(r) for r in tr if r["method"] == ours}):
-                    out += _verdict(tr, task, target, ours, e)
-    return out + [""]
+                    v = _verdict(tr, target, ours, e)
+                    if v:
+                        found.append({"task": task, "role": task_info(tr[0])[0], "target": target, "epochs": e,
+                                      "ours": ours, **v})
+    return found
 
 
-def _verdict(rows: list[dict], task: str, target: float, ours: str, e: int) -> list[str]:
+def _verdict(rows: list[dict], target: float, ours: str, e: int) -> dict | None:
     def final(method: str) -> dict[int, float]:
         return {r["seed"]: r["final_test"]["value"] for r in rows
                 if r["target_macs"] == target and r["method"] == method and epochs(r) == e}
@@ -126,11 +180,10 @@ def _verdict(rows: list[dict], task: str, target: float, ours: str, e: int) -> l
         if seeds:
             peers[m] = (seeds, statistics.fmean(theirs[s] for s in seeds), statistics.fmean(mine[s] for s in seeds))
     if not peers:
-        return []
+        return None
     best = max(peers, key=lambda m: peers[m][1])
     seeds, theirs, us = peers[best]
-    return [f"| {task} | {target} | {e} | {ours} | {','.join(map(str, seeds))} | {100 * us:.2f} | {best} | "
-            f"{100 * theirs:.2f} | {100 * (us - theirs):+.2f} |"]
+    return {"seeds": seeds, "us": us, "best": best, "theirs": theirs}
 
 
 def plot(doc: dict, path: Path) -> None:
@@ -156,7 +209,8 @@ def plot(doc: dict, path: Path) -> None:
             xs, ys, es = zip(*pts)
             ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=name,
                         lw=2.5 if name.split(" ")[0] in OURS else 1)
-        ax.set_title(task)
+        role = task_info(tr[0])[0]
+        ax.set_title(task + (" (held out)" if role == HELD_OUT else ""))
         ax.set_xlabel("MACs, fraction of dense")
         ax.set_ylabel("test accuracy % (val-chosen, mean ± sd over seeds)")
         ax.grid(alpha=0.3)
