@@ -60,6 +60,9 @@ class _Graph:
         name = conv.input[1] if len(conv.input) > 1 else ""
         if name not in self.inits or len(self.consumers.get(name, [])) != 1:
             return None
+        bias = conv.input[2] if len(conv.input) > 2 else ""
+        if bias in self.inits and len(self.consumers.get(bias, [])) != 1:
+            return None  # equal biases of two convs, stored once by the exporter: padding one would resize both
         return self.numpy_helper.to_array(self.inits[name])
 
     def set(self, name: str, value: np.ndarray) -> None:

@@ -180,8 +180,7 @@ def _export_run(run: Run, opts: ExportOptions) -> ExportResult:
 
     if opts.int8:
 
-        seed_everything(train_config_of_run(run).seed, "calibration")  # their augmentation, repeatable
-        calib = _images(bundle.train, opts.calib_samples)  # (C, 3, H, W): real training images
+        calib = calibration_images(bundle.train, opts.calib_samples, train_config_of_run(run).seed)
         files = tuple(_int8_file(target, form, model, onnx.path, out, name, calib, test_images, bundle.test, log)
                       for target, form in int8_targets(opts))
         cpu = next((f for f in files if f.target == "ort-cpu"), files[0])
@@ -279,6 +278,13 @@ def _tensorrt(result: ExportResult, opts: ExportOptions, log: _Log, out: Path, i
         engines.append(info)
     log.entry["tensorrt"] = {"status": "built", "engines": [to_record(e) for e in engines]}
     return replace(result, engines=tuple(engines), engine_parity=tuple(reports))
+
+
+def calibration_images(train_set: Any, samples: int, seed: int) -> torch.Tensor:
+    """The images INT8 files are calibrated on: the first `samples` of the training split (never the test
+    split), their augmentation seeded from `seed` so the same run gives the same images: (N, 3, H, W)."""
+    seed_everything(seed, "calibration")
+    return _images(train_set, samples)
 
 
 def _images(dataset: Any, n: int) -> torch.Tensor:
