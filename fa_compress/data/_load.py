@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .. import errors
 from ..errors import ConfigError
 from ._loaded import note_loaded
-from ._val_fraction import DEFAULT_VAL_FRACTION, check_val_fraction
+from ._val_fraction import DEFAULT_VAL_FRACTION, MIN_VAL_PER_CLASS, check_val_fraction, check_val_min_per_class
 
 if TYPE_CHECKING:
     from ..models import Normalization
@@ -39,13 +39,15 @@ def load_dataset(
     limit_test: int | None = None,
     seed: int = 0,
     val_fraction: float = DEFAULT_VAL_FRACTION,
+    val_min_per_class: int = MIN_VAL_PER_CLASS,
 ) -> DatasetBundle:
     """Load dataset `spec` at `img_size` px, normalised for the model that will read it.
 
     `root` is where downloadable datasets live (and where Fashion-MNIST is looked for first);
     `limit_train` / `limit_test` keep a seeded class-balanced subset. The validation split is the
     dataset's own where it has one, else `val_fraction` of each class carved from the training
-    images with `seed` (see `_split.py`); the same arguments always give the same three splits.
+    images with `seed`, raised to `val_min_per_class` images of a class where the data allows it (see
+    `_val_fraction.py`); the same arguments always give the same three splits.
 
     >>> from fa_compress.models import get_spec
     >>> bundle = load_dataset("fashion-mnist", normalization=get_spec("resnet18").normalization)
@@ -55,7 +57,9 @@ def load_dataset(
         raise ConfigError(f"img_size must be an integer from 8 to {_MAX_IMG_SIZE}, got {img_size!r}")
     root = Path(root).expanduser() if root is not None else None
     check_val_fraction(val_fraction)
-    bundle = _load(spec, root, (img_size, normalization, limit_train, limit_test, seed, val_fraction))
+    check_val_min_per_class(val_min_per_class)
+    bundle = _load(spec, root, (img_size, normalization, limit_train, limit_test, seed, val_fraction,
+                                val_min_per_class))
     note_loaded(bundle)
     return bundle
 

@@ -16,7 +16,7 @@ import torch
 from ..errors import ConfigError
 from ..models import Normalization
 from ._bundle import DatasetBundle
-from ._split import DEFAULT_VAL_FRACTION, Pool, check_val_fraction, make_splits
+from ._split import DEFAULT_VAL_FRACTION, MIN_VAL_PER_CLASS, Pool, check_val_fraction, make_splits
 from ._subset import check_limit
 from .memory import InMemoryImageDataset
 
@@ -36,6 +36,7 @@ def load_fake(
     limit_test: int | None,
     seed: int,
     val_fraction: float = DEFAULT_VAL_FRACTION,
+    val_min_per_class: int = MIN_VAL_PER_CLASS,
 ) -> DatasetBundle:
     """`num_classes` synthetic classes: 512 train / 256 test images, or as many as the limits say,
     and a validation split generated alike, `val_fraction` of train + validation (its own split)."""
@@ -59,7 +60,8 @@ def load_fake(
         pools[split] = Pool(labels, functools.partial(_view, images, labels, normalization))
     classes = [f"class_{i}" for i in range(num_classes)]
     splits = make_splits(pools["train"], pools["test"], pools["val"], classes=classes, val_fraction=val_fraction,
-                         limit_train=None, limit_test=None, seed=seed)
+                         limit_train=None, limit_test=None, seed=seed,
+                         val_min_per_class=val_min_per_class)
     return DatasetBundle(f"fake:{num_classes}", splits.train, splits.val, splits.test, classes,
                          f"synthetic, seed {seed}", splits.validation)
 

@@ -18,7 +18,7 @@ import torch
 from ..errors import CheckpointError, NotFoundError
 from ..models import Normalization
 from ._bundle import DatasetBundle
-from ._split import DEFAULT_VAL_FRACTION, Pool, make_splits
+from ._split import DEFAULT_VAL_FRACTION, MIN_VAL_PER_CLASS, Pool, make_splits
 from .img_size import DeclaredSize
 from .memory import InMemoryImageDataset
 
@@ -46,6 +46,7 @@ def load_fashion_mnist(
     limit_test: int | None,
     seed: int,
     val_fraction: float = DEFAULT_VAL_FRACTION,
+    val_min_per_class: int = MIN_VAL_PER_CLASS,
 ) -> DatasetBundle:
     """Fashion-MNIST as a `DatasetBundle` of in-memory datasets at `img_size` px; the validation
     split is carved from the 60,000 training images (only the images kept are resized)."""
@@ -56,7 +57,8 @@ def load_fashion_mnist(
         labels = torch.from_numpy(read_idx(_find_file(folder, _FILES[f"{split}_labels"])).astype(np.int64))  # (N,)
         pools[split] = Pool(labels, functools.partial(_view, images, labels, img_size, normalization))
     splits = make_splits(pools["train"], pools["test"], None, classes=CLASSES, val_fraction=val_fraction,
-                         limit_train=limit_train, limit_test=limit_test, seed=seed)
+                         limit_train=limit_train, limit_test=limit_test, seed=seed,
+                         val_min_per_class=val_min_per_class)
     return DatasetBundle("fashion-mnist", splits.train, splits.val, splits.test, list(CLASSES), source,
                          splits.validation)
 

@@ -22,7 +22,7 @@ from ..errors import ConfigError, NotFoundError, UserError
 from ..models import Normalization
 from ._bundle import DatasetBundle
 from ._skipped import EMPTY, NOT_AN_IMAGE, TOO_LARGE, TRUNCATED, SkippedImages
-from ._split import DEFAULT_VAL_FRACTION, Pool, make_splits
+from ._split import DEFAULT_VAL_FRACTION, MIN_VAL_PER_CLASS, Pool, make_splits
 from .files import ImageFileDataset
 from .transforms import eval_transform, train_transform
 
@@ -42,6 +42,7 @@ def load_imagefolder(
     limit_test: int | None,
     seed: int,
     val_fraction: float = DEFAULT_VAL_FRACTION,
+    val_min_per_class: int = MIN_VAL_PER_CLASS,
 ) -> DatasetBundle:
     """Load an image-folder dataset; see the module docstring for the layouts."""
     path = Path(path).expanduser()
@@ -72,7 +73,8 @@ def load_imagefolder(
         raise NotFoundError(f"{path} has too few readable images to make a train and a test split")
     splits = make_splits(_pool(train, img_size, normalization), _pool(test, img_size, normalization),
                          _pool(val, img_size, normalization) if val_dir is not None else None, classes=classes,
-                         val_fraction=val_fraction, limit_train=limit_train, limit_test=limit_test, seed=seed)
+                         val_fraction=val_fraction, limit_train=limit_train, limit_test=limit_test, seed=seed,
+                         val_min_per_class=val_min_per_class)
     return DatasetBundle(f"imagefolder:{path}", splits.train, splits.val, splits.test, classes, source,
                          splits.validation, skipped)
 

@@ -12,7 +12,7 @@ from ._val_fraction import DEFAULT_VAL_FRACTION
 
 
 def dataset_of_run(run: Run, *, limit_train: int | None | str = "same", limit_test: int | None | str = "same"):
-    """`load_dataset` with the spec, root, size, normalisation, limits, seed and validation fraction
+    """`load_dataset` with the spec, root, size, normalisation, limits, seed and validation rule
     the run used, so the train / validation / test splits are the run's own.
 
     `limit_train`/`limit_test`: "same" keeps the run's own limits; an int or None overrides them
@@ -25,7 +25,8 @@ def dataset_of_run(run: Run, *, limit_train: int | None | str = "same", limit_te
         img_size=opts["img_size"], normalization=get_spec(opts["model"]).normalization,
         limit_train=opts["limit_train"] if limit_train == "same" else limit_train,
         limit_test=opts["limit_test"] if limit_test == "same" else limit_test, seed=train["seed"],
-        val_fraction=opts.get("val_fraction", DEFAULT_VAL_FRACTION))  # runs made before it: the default
+        val_fraction=opts.get("val_fraction", DEFAULT_VAL_FRACTION),  # runs made before it: the default
+        val_min_per_class=opts.get("val_min_per_class", 0))  # runs made before the floor: the fraction alone
 
 
 def check_same_validation(run: Run, bundle) -> None:

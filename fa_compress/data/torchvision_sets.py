@@ -16,7 +16,7 @@ from torch.utils.data import Dataset, Subset
 from ..errors import InternalError, NotFoundError
 from ..models import Normalization
 from ._bundle import DatasetBundle
-from ._split import DEFAULT_VAL_FRACTION, Pool, make_splits
+from ._split import DEFAULT_VAL_FRACTION, MIN_VAL_PER_CLASS, Pool, make_splits
 from .transforms import eval_transform, train_transform
 
 DEFAULT_ROOT = Path.home() / ".cache" / "facompress" / "datasets"
@@ -52,6 +52,7 @@ def load_torchvision_set(
     limit_test: int | None,
     seed: int,
     val_fraction: float = DEFAULT_VAL_FRACTION,
+    val_min_per_class: int = MIN_VAL_PER_CLASS,
 ) -> DatasetBundle:
     """One of `TORCHVISION_SETS`, downloaded into `root` (default ~/.cache/facompress/datasets); the
     dataset's own validation split where it has one, else one carved from the training split."""
@@ -75,7 +76,8 @@ def load_torchvision_set(
     classes = [str(c) for c in getattr(test_part, "classes", None) or
                [f"class_{i}" for i in range(_num_classes(test_part))]]
     splits = make_splits(train, test, val, classes=classes, val_fraction=val_fraction, limit_train=limit_train,
-                         limit_test=limit_test, seed=seed)
+                         limit_test=limit_test, seed=seed,
+                         val_min_per_class=val_min_per_class)
     return DatasetBundle(name, splits.train, splits.val, splits.test, classes,
                          f"torchvision {spec.class_name} in {root}", splits.validation)
 

@@ -17,6 +17,7 @@ PACKAGE = ROOT / "fa_compress"
 LAYERS = [
     ("errors",),
     ("_deps", "_seed", "accuracy", "machine"),
+    ("selection",),  # the rule every validation choice follows; reads accuracy's paired test
     ("run",),
     ("gates",),
     ("models",),

@@ -35,7 +35,7 @@ def test_single_folder_is_split_per_class_and_corrupt_file_is_skipped(tmp_path):
     assert bundle.skipped.ignored_files == 1  # notes.txt
     assert len(bundle.train) + len(bundle.val) + len(bundle.test) == 24
     assert len(bundle.test) == 4  # round(0.2 * 12) readable images of each class
-    assert len(bundle.val) == 2  # round(0.1 * 10) of each class's remaining training images
+    assert len(bundle.val) == 4  # round(0.1 * 10) raised to a quarter of each class's 10 training images: 2
     assert {label for _, label in bundle.test.samples} == {0, 1}
     assert all(path.name != "broken.png" for path, _ in bundle.train.samples + bundle.test.samples)
     x, y = bundle.train[0]
@@ -108,5 +108,5 @@ def test_truncated_jpeg_is_caught_at_load_time_and_workers_decode_the_rest(tmp_p
     assert len(bundle.train) + len(bundle.val) + len(bundle.test) == 19
     loader = make_loader(bundle.train, 5, shuffle=True, workers=1)
     shapes = [tuple(x.shape) for x, _ in loader]
-    assert len(bundle.train) == 13  # 19 readable - 4 test - 2 validation
-    assert shapes == [(5, 3, 16, 16)] * 2 + [(3, 3, 16, 16)]
+    assert len(bundle.train) == 12  # 19 readable - 4 test - 3 validation (a quarter of 7 and of 8, rounded down)
+    assert shapes == [(5, 3, 16, 16)] * 2 + [(2, 3, 16, 16)]

@@ -22,12 +22,12 @@ def _labels() -> torch.Tensor:
 
 def test_carve_is_stratified_disjoint_and_seeded():
     labels = _labels()
-    train, val = carve_validation(labels, 0.1, seed=3, classes=CLASSES)
+    train, val = carve_validation(labels, 0.1, seed=3, classes=CLASSES, min_per_class=0)
     assert set(train.tolist()).isdisjoint(val.tolist())
     assert sorted(train.tolist() + val.tolist()) == list(range(100))
-    assert torch.bincount(labels[val]).tolist() == [5, 3, 2]  # round(0.1 * n) of every class
-    again, _ = carve_validation(labels, 0.1, seed=3, classes=CLASSES)
-    other_train, other_val = carve_validation(labels, 0.1, seed=4, classes=CLASSES)
+    assert torch.bincount(labels[val]).tolist() == [5, 3, 2]  # round(0.1 * n) of every class (no floor)
+    again, _ = carve_validation(labels, 0.1, seed=3, classes=CLASSES, min_per_class=0)
+    other_train, other_val = carve_validation(labels, 0.1, seed=4, classes=CLASSES, min_per_class=0)
     assert torch.equal(again, train)
     assert not torch.equal(other_val, val) and torch.bincount(labels[other_val]).tolist() == [5, 3, 2]
 
@@ -40,7 +40,7 @@ def _index_pool(labels: torch.Tensor, offset: int = 0) -> Pool:
 def test_splits_are_disjoint_and_limits_keep_the_validation_share():
     train_pool, test_pool = _index_pool(_labels()), _index_pool(torch.arange(40) % 3, offset=1000)
     splits = make_splits(train_pool, test_pool, None, classes=CLASSES, val_fraction=0.2, limit_train=30,
-                         limit_test=12, seed=0)
+                         limit_test=12, seed=0, val_min_per_class=0)  # the fraction alone: no floor
     train = [i for i, _ in splits.train]
     val = [i for i, _ in splits.val]
     test = [i for i, _ in splits.test]
@@ -69,7 +69,8 @@ def test_fraction_out_of_range_is_refused(fraction):
 def test_a_class_left_without_validation_image_is_refused_with_the_fraction_that_works():
     with pytest.raises(ConfigError, match=r"leaves class 'c' \(4 training images\) with no validation image; "
                                           r"use val_fraction 0.13"):
-        carve_validation(torch.tensor([0] * 40 + [1] * 40 + [2] * 4), 0.1, seed=0, classes=CLASSES)
+        carve_validation(torch.tensor([0] * 40 + [1] * 40 + [2] * 4), 0.1, seed=0, classes=CLASSES,
+                         min_per_class=0)
 
 
 def _write(folder: Path, count: int, seed: int) -> None:
@@ -118,7 +119,9 @@ def test_a_run_reloads_its_own_validation_split_and_notices_a_changed_folder(tmp
     recorded = run.stage("finetune")["dataset"]
     reloaded = dataset_of_run(run)
     assert recorded["validation"]["fingerprint"] == reloaded.validation.fingerprint
-    assert recorded["val_images"] == len(reloaded.val) == 4 and recorded["validation"]["seed"] == 5
+    # 12 training images a class: round(0.2 * 12) = 2 raised to a quarter of 12 = 3 (the floor, capped)
+    assert recorded["val_images"] == len(reloaded.val) == 6 and recorded["validation"]["seed"] == 5
+    assert recorded["validation"]["min_per_class"] == 20 and recorded["validation"]["max_share"] == 0.25
     check_same_validation(run, reloaded)  # no error
     _write(tmp_path / "img" / "a", 3, seed=7)  # files added since: the carve moves
     with pytest.raises(CheckpointError, match="no longer gives the validation split"):
