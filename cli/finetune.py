@@ -36,7 +36,7 @@ def finetune(
     img_size: Annotated[Optional[int], typer.Option(rich_help_panel="Model and data", help="Input resolution in pixels (default: the size the dataset declares, 64 for fashion-mnist's 28-px images; else the model's pretrained resolution, e.g. 224 for efficientnet_lite0, 240 for efficientnet_lite1).")] = OPT["img_size"],
     limit_train: Annotated[Optional[int], typer.Option(rich_help_panel="Model and data", help="Use N training images, a seeded class-balanced subset (default, or 0: all).")] = OPT["limit_train"],
     limit_test: Annotated[Optional[int], typer.Option(rich_help_panel="Model and data", help="Score on N test images (default, or 0: all, as published figures use). Reported only, never chosen on.")] = OPT["limit_test"],
-    val_fraction: Annotated[float, typer.Option(rich_help_panel="Model and data", help="Share of each class's training images held out to choose the best phase on, in (0, 0.5] (the dataset's own validation split where it has one).")] = OPT["val_fraction"],
+    val_fraction: Annotated[float, typer.Option(rich_help_panel="Model and data", help="Share of each class's training images held out to choose the phase on, in (0, 0.5]; raised to 20 images per class where training keeps three quarters of it (the dataset's own validation split where it has one).")] = OPT["val_fraction"],
     schedule: Annotated[str, typer.Option(rich_help_panel="Training", help="Comma-separated phases: head, gates, bn, all (one epoch each).")] = ",".join(TRAIN["schedule"]),
     gate_l1: Annotated[float, typer.Option(rich_help_panel="Training", help="Weight of the gate penalty (pushes noise channels to 0).")] = TRAIN["gate_l1"],
     gate_penalty: Annotated[str, typer.Option(rich_help_panel="Training", help="l1 (mean |gate|), cost-l1 (each |gate| weighted by its channel's MACs) or polar (polarisation).")] = TRAIN["gate_penalty"],
@@ -95,8 +95,8 @@ def finetune(
         typer.echo("no validation split evaluated: the last phase was kept")
         return
     phase = result.phases[[p.index for p in result.phases].index(result.best_index)].phase
-    typer.echo(f"kept phase {result.best_index + 1} ({phase}), the best on the validation split "
-               f"({result.total_s:.0f} s)")
+    typer.echo(f"kept phase {result.best_index + 1} ({phase}), chosen on the validation split: the last phase "
+               f"unless an earlier one is better beyond noise ({result.total_s:.0f} s)")
     typer.echo(f"  validation {result.best_val.format()}")
     if result.best_test is not None:
         typer.echo(f"  test       {result.best_test.format()}  (reported only)")

@@ -14,6 +14,7 @@ import typer
 from fa_compress.pruning.budget import NOISE_GATE
 from fa_compress.pruning.chain import ChainOptions
 from fa_compress.pruning.pruner import PruneSettings
+from fa_compress.pruning.steps import FLOOR_STEPS, StepBudget
 
 from ._common import TrustCode, trusting_code, user_errors_exit_2
 
@@ -40,12 +41,19 @@ def prune(
     scope: Annotated[str, _opt("global (one ranking for all layers) or layer (the same ratio per layer).", RANKING)] = PruneSettings.scope,
     round_to: Annotated[int, _opt("Keep channel counts in multiples of this.", RANKING)] = PruneSettings.round_to,
     ignore: Annotated[Optional[list[str]], _opt("A layer to keep whole (repeatable).", RANKING)] = None,
-    fade_epochs: Annotated[Optional[int], _opt("Epochs that fade the planned cut out before it is made (gate ranking only); default 1 with the gate ranking, else 0.", TRAINING)] = ChainOptions.fade_epochs,
-    recover_epochs: Annotated[Optional[int], _opt("Epochs of training after the cut; default 0 after a fade, else 1.", TRAINING)] = ChainOptions.recover_epochs,
+    fade_steps: Annotated[Optional[int], _opt(f"Optimizer steps that fade the planned cut out before it is made (gate ranking only); default one epoch but at least {FLOOR_STEPS}.", TRAINING)] = ChainOptions.fade_steps,
+    fade_epochs: Annotated[Optional[int], _opt("The fade's training in whole epochs instead of --fade-steps; 0: no fade (the default with a ranking other than gate).", TRAINING)] = ChainOptions.fade_epochs,
+    recover_steps: Annotated[Optional[int], _opt(f"Optimizer steps of training after the cut; by default none after a fade, else one epoch but at least {FLOOR_STEPS}.", TRAINING)] = ChainOptions.recover_steps,
+    recover_epochs: Annotated[Optional[int], _opt("The recovery's training in whole epochs instead of --recover-steps; 0: no recovery.", TRAINING)] = ChainOptions.recover_epochs,
     recover_phase: Annotated[str, _opt("What recovery trains: gates, all or bn.", TRAINING)] = ChainOptions.recover_phase,
     recover_lr: Annotated[float, _opt("Peak learning rate of the backbone in an `all` recovery.", TRAINING)] = ChainOptions.recover_lr,
     recover_batch_size: Annotated[int, _opt("Images per step of the fade and the recovery.", TRAINING)] = ChainOptions.recover_batch_size,
+    distill_weight: Annotated[float, _opt("Weight in [0, 1] of distillation from the dense model in the fade's and the recovery's loss (0: labels only).", TRAINING)] = ChainOptions.distill_weight,
+    distill_temperature: Annotated[float, _opt("Softmax temperature of the distillation, > 0.", TRAINING)] = ChainOptions.distill_temperature,
+    prune_steps: Annotated[int, _opt("Cuts on the way to a --target-macs or --target-params budget, each planned on the model the last one left and faded in; the fade's training is split between them.", TRAINING)] = ChainOptions.prune_steps,
     target_latency_ms: Annotated[Optional[float], _opt("Prune to the largest keep whose measured latency meets this many ms.", LATENCY)] = None,
+    target_speedup: Annotated[Optional[float], _opt("Prune to the largest keep at least this many times faster than the dense FP32 model measured in the same search (> 1).", LATENCY)] = None,
+    int8: Annotated[bool, _opt("Time each candidate as the INT8 ONNX file `facompress export --int8` writes, calibrated on training images.", LATENCY)] = False,
     backend: Annotated[str, _opt("Backend the latency target is measured on (see `facompress bench --help`).", LATENCY)] = "ort-cpu",
     batch_size: Annotated[int, _opt("Batch size the latency target is measured at.", LATENCY)] = 1,
     run: Annotated[Optional[Path], _opt("Run directory (default: the latest run).", RUN)] = None,
@@ -58,24 +66,23 @@ def prune(
     """Prune the run's fine-tuned model with torch-pruning and report sizes and accuracies."""
     from fa_compress.pruning.budget import parse_budget
     from fa_compress.pruning.stage import PruneOptions, prune_run
-    from fa_compress.search.latency import LatencyTarget, check_latency_options
+    from fa_compress.search.latency import check_latency_options, latency_target
 
-    budget = parse_budget(keep, target_macs, target_params, target_latency_ms, gate_threshold)
+    budget = parse_budget(keep, target_macs, target_params, target_latency_ms, gate_threshold, target_speedup)
     settings = PruneSettings(keep=budget.keep or PruneSettings.keep, importance=importance, scope=scope,
                              round_to=round_to, ignore=tuple(ignore or ()), gate_reduction=gate_reduction,
                              gate_score=gate_score, gate_per_mac=gate_per_mac, score_images=score_images)
     check_latency_options(backend, batch_size)  # also without a target: a typo in --backend is an error
-    target = LatencyTarget(target_latency_ms, backend, batch_size) if target_latency_ms is not None else None
+    target = latency_target(target_latency_ms, target_speedup, backend, batch_size, int8)
     result_run, r, search = prune_run(PruneOptions(
         settings=settings, budget=budget if budget.mode != "keep" else None, recover_epochs=recover_epochs,
-        recover_phase=recover_phase, recover_lr=recover_lr, recover_batch_size=recover_batch_size, run=run,
-        device=device, show_progress=not quiet, memory_format=memory_format, seed=seed, fade_epochs=fade_epochs),
+        recover_steps=recover_steps, fade_steps=fade_steps, recover_phase=recover_phase, recover_lr=recover_lr,
+        recover_batch_size=recover_batch_size, run=run,
+        device=device, show_progress=not quiet, memory_format=memory_format, seed=seed, fade_epochs=fade_epochs,
+        distill_weight=distill_weight, distill_temperature=distill_temperature, prune_steps=prune_steps),
         search=target)
     if search is not None and hasattr(search, "target_ms"):
-        for s in search.steps:
-            typer.echo(f"  keep {s.keep:.4f}: {s.median_ms:.2f} ms median (p90 {s.p90_ms:.2f}) "
-                       f"{'meets' if s.meets_target else 'misses'} {search.target_ms} ms")
-        typer.echo(f"largest keep meeting {search.target_ms} ms on {backend} at batch {batch_size}: {search.best_keep}")
+        _print_latency(search)
     elif search is not None:
         _print_budget(search)
     typer.echo(f"run: {result_run.path}")
@@ -83,12 +90,55 @@ def prune(
                f"MACs {r.macs_before / 1e6:.1f} M -> {r.macs_after / 1e6:.1f} M   "
                f"file {r.size_mb_before:.1f} MB -> {r.size_mb_after:.1f} MB   (prune {r.prune_s:.2f} s)")
     if r.fade:
-        typer.echo(f"faded out before the cut: {r.fade['channels']} channels over {r.fade['epochs']} epoch(s) "
+        typer.echo(f"fade: {_steps(r.fade)}; faded out before the cut: {r.fade['channels']} channels "
                    f"({r.fade['seconds']:.0f} s)")
+    if r.recovery:
+        typer.echo(f"recovery: {_steps(r.recovery)}")
+    if r.fade and r.fade.get("cuts"):
+        typer.echo(f"cut in {len(r.fade['cuts'])} steps: MACs "
+                   + " -> ".join(f"{c['macs_fraction']:.3f}" for c in r.fade["cuts"]) + " of dense")
+    if r.teacher_s:
+        typer.echo(f"distilled from the dense model: its forward passes took {r.teacher_s:.1f} s")
     _print_accuracies(r)
+    if r.depth and r.depth["too_deep"]:
+        shallower = (f"a larger --target-latency-ms (above {target_latency_ms})" if target_latency_ms is not None
+                     else f"a smaller --target-speedup (below {target_speedup})" if target_speedup is not None
+                     else f"a shallower --target-macs (above {target_macs})" if target_macs is not None
+                     else f"a shallower --target-params (above {target_params})" if target_params is not None
+                     else f"a larger --keep (above {r.keep:.3f})")
+        _print_too_deep(r, shallower)
     changed = [(k, v, r.channels_after[k]) for k, v in r.channels_before.items() if r.channels_after[k] != v]
     typer.echo(f"channels changed in {len(changed)} of {len(r.channels_before)} convs, e.g. "
                + ", ".join(f"{k} {a}->{b}" for k, a, b in changed[:4]))
+
+
+def _print_latency(found) -> None:  # noqa: ANN001 - a LatencySearch
+    """The latency search's steps, the target and what the chosen keep measured, against dense FP32."""
+    goal = f"{found.target_ms:.2f} ms" + (f" (dense FP32 {found.dense_fp32_ms:.2f} ms / {found.target_speedup})"
+                                          if found.target_speedup is not None else "")
+    for s in found.steps:
+        typer.echo(f"  keep {s.keep:.4f}: {s.median_ms:.2f} ms median (p90 {s.p90_ms:.2f}), "
+                   f"{found.speedup(s):.2f}x dense FP32, {'meets' if s.meets_target else 'misses'} {goal}")
+    c = found.chosen
+    timed = f", file sha256 {c.file.sha256[:12]}" if c.file is not None else ""
+    typer.echo(f"largest keep meeting {goal} as {found.precision.upper()} on {found.backend} at batch "
+               f"{found.batch_size}: {found.best_keep} ({c.median_ms:.2f} ms, {found.speedup(c):.2f}x{timed})")
+
+
+def _steps(record: dict) -> str:
+    """A fade's or recovery's steps and why: "400 steps (floor; one epoch is 34)"."""
+    return StepBudget(record["steps"], record["rule"], record["epoch_steps"], record["floor_steps"]).describe()
+
+
+def _print_too_deep(r, shallower: str) -> None:  # noqa: ANN001 - a PruneResult
+    """One line: the saved model lost more validation accuracy than the threshold, and what to try."""
+    d = r.depth
+    trained = r.fade or r.recovery
+    more = (f"more steps with --{'fade' if r.fade else 'recover'}-steps {2 * trained['steps']}" if trained
+            else "a recovery with --recover-steps N")
+    typer.echo(f"the cut may be too deep: validation {100 * d['final_val']:.1f}% is {d['val_drop_points']:.1f} points "
+               f"below the fine-tuned model's {100 * d['dense_val']:.1f}% (more than {d['threshold_points']:g}); "
+               f"try {more}, or {shallower}")
 
 
 def _print_budget(found) -> None:  # noqa: ANN001 - a BudgetResult

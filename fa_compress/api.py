@@ -159,8 +159,12 @@ def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None =
           score_images: int = PruneSettings.score_images, scope: str = PruneSettings.scope,
           round_to: int = PruneSettings.round_to, ignore: Sequence[str] = (),
           fade_epochs: int | None = ChainOptions.fade_epochs, recover_epochs: int | None = ChainOptions.recover_epochs,
+          fade_steps: int | None = ChainOptions.fade_steps, recover_steps: int | None = ChainOptions.recover_steps,
           recover_phase: str = ChainOptions.recover_phase, recover_lr: float = ChainOptions.recover_lr,
-          recover_batch_size: int = ChainOptions.recover_batch_size, train_data: Data | None = None,
+          recover_batch_size: int = ChainOptions.recover_batch_size,
+          distill_weight: float = ChainOptions.distill_weight,
+          distill_temperature: float = ChainOptions.distill_temperature,
+          prune_steps: int = ChainOptions.prune_steps, train_data: Data | None = None,
           val_data: Data | None = None, head: nn.Module | str | None = None, seed: int = 0,
           device: str = "auto", progress: bool = False) -> nn.Module:
     """A pruned, gate-folded copy of `model` (which is left as it was), made by the same chain as
@@ -169,9 +173,14 @@ def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None =
     Budget: `keep` (fraction of channels, default `PruneSettings.keep`), or `target_macs` /
     `target_params` (fraction of the dense model's). `importance`: gate (needs gates), l1, bn, taylor,
     random. With `train_data`, the gate ranking reads Taylor scores and fades its cut out for
-    `fade_epochs` (default 1) before cutting; other rankings recover for `recover_epochs` (default 1)
-    after it, kept only if `val_data` scores it at least as high. Without `train_data` nothing trains and
-    the gate ranking needs `gate_score="value"` (the gates themselves). `ignore`: layer names kept whole.
+    `fade_steps` optimizer steps (or `fade_epochs` whole epochs; default one epoch but at least
+    `pruning.steps.FLOOR_STEPS`) before cutting; other rankings recover for `recover_steps` (or
+    `recover_epochs`; the same default) after it, kept only if `val_data` scores it at least as high.
+    Without `train_data` nothing trains and the gate ranking needs `gate_score="value"` (the gates
+    themselves). `ignore`: layer names kept whole.
+    `distill_weight` > 0: the fade and the recovery also learn from the dense model's softened outputs
+    (at `distill_temperature`); `prune_steps` > 1: a MAC or params target is reached in that many
+    faded cuts (fa_compress/pruning/gradual.py).
     """
     from .pruning.budget import Budget
     from .pruning.chain import prune_chain
@@ -191,10 +200,13 @@ def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None =
                              ignore=tuple(ignore), gate_score=gate_score,
                              gate_per_mac=gate_per_mac, gate_reduction=gate_reduction, score_images=score_images,
                              seed=seed)
-    options = ChainOptions(fade_epochs=fade_epochs if trains or fade_epochs else 0,
-                           recover_epochs=recover_epochs if trains or recover_epochs else 0,
+    # without train_data nothing trains unless asked (which the chain then refuses)
+    options = ChainOptions(fade_epochs=0 if not trains and fade_epochs is None and fade_steps is None else fade_epochs,
+                           recover_epochs=0 if not trains and recover_epochs is None and recover_steps is None
+                           else recover_epochs, fade_steps=fade_steps, recover_steps=recover_steps,
                            recover_phase=recover_phase, recover_lr=recover_lr,
-                           recover_batch_size=recover_batch_size).resolved(importance)
+                           recover_batch_size=recover_batch_size, distill_weight=distill_weight,
+                           distill_temperature=distill_temperature, prune_steps=prune_steps).resolved(importance)
     ctx = init_context(device)
     cfg = TrainConfig(seed=seed)
     work = copy.deepcopy(model).to(ctx.device)

@@ -108,9 +108,9 @@ class BudgetResult:
 
 def parse_budget(keep: str | float | None = None, target_macs: float | None = None,
                  target_params: float | None = None, target_latency_ms: float | None = None,
-                 gate_threshold: float = NOISE_GATE) -> Budget:
+                 gate_threshold: float = NOISE_GATE, target_speedup: float | None = None) -> Budget:
     """The budget the command line asked for: `--keep F|auto`, `--target-macs`, `--target-params`
-    (a latency target is searched elsewhere, but counts as a budget here: one at a time)."""
+    (a latency or speed-up target is searched elsewhere, but counts as a budget here: one at a time)."""
     auto = isinstance(keep, str) and keep.strip().lower() == "auto"
     value = None
     if keep is not None and not auto:
@@ -119,7 +119,8 @@ def parse_budget(keep: str | float | None = None, target_macs: float | None = No
         except ValueError:
             raise ConfigError(f"keep takes a fraction in (0, 1] or `auto` (got {keep!r})") from None
     given = [n for n, v in (("keep", keep), ("target_macs", target_macs), ("target_params", target_params),
-                            ("target_latency_ms", target_latency_ms)) if v is not None]
+                            ("target_latency_ms", target_latency_ms), ("target_speedup", target_speedup))
+             if v is not None]
     if len(given) > 1:
         raise ConfigError(f"give one budget, not {' and '.join(given)}")
     return Budget(keep=value, target_macs=target_macs, target_params=target_params, auto=auto,

@@ -1,20 +1,23 @@
-"""Recovery after pruning: fine-tune the smaller model for a few epochs of one phase."""
+"""Recovery after pruning: fine-tune the smaller model for a number of optimizer steps of one phase."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..errors import unknown_name
+from ..errors import ConfigError, unknown_name
 from ..gates import fold_gates, insert_gates
-from ..train.config import FinetuneResult, TrainConfig
+from ..train.config import FinetuneResult, PhaseResult, TrainConfig
 from ..train.distributed import Context
-from ..train.loop import finetune
+from ..train.evaluate import evaluate_detailed
+from ..train.loop import LossFn, run_image_phase
 from ..train.memory_format import prepare, to_format
 from ..train.progress import PhaseBar
+from .steps import check_steps, epoch_steps
 
 
 @torch.no_grad()
@@ -53,28 +56,41 @@ DEFAULT_RECOVER_LR = 3e-3  # the backbone's, in `all`: a pruned network has feat
 DEFAULT_RECOVER_BATCH = 8
 
 
-def recover(model: nn.Module, head: nn.Module, train_ds: Dataset, test_loader: DataLoader | None,
-            epochs: int, cfg: TrainConfig, ctx: Context, bar: PhaseBar, *, phase: str = DEFAULT_RECOVER_PHASE,
-            lr: float = DEFAULT_RECOVER_LR, batch_size: int | None = DEFAULT_RECOVER_BATCH) -> FinetuneResult | None:
-    """`epochs` of `phase` on the pruned (gate-free) model, in place, in batches of `batch_size`
-    images (None: `cfg.batch_size`, the fine-tuning's); None when epochs is 0.
+def recover(model: nn.Module, head: nn.Module, train_ds: Dataset, val_loader: DataLoader | None,
+            epochs: int | None, cfg: TrainConfig, ctx: Context, bar: PhaseBar, *, phase: str = DEFAULT_RECOVER_PHASE,
+            lr: float = DEFAULT_RECOVER_LR, batch_size: int | None = DEFAULT_RECOVER_BATCH,
+            loss_fn: LossFn | None = None, steps: int | None = None) -> FinetuneResult | None:
+    """Exactly `steps` optimizer steps of `phase` on the pruned (gate-free) model, in place, in batches
+    of `batch_size` images (None: `cfg.batch_size`, the fine-tuning's); or, with `steps` None, `epochs`
+    whole epochs' worth of steps. None when epochs is 0. `val_loader`, when given, is scored after.
 
     `all`: BatchNorm statistics re-estimated, then everything trains (backbone at `lr`).
     `gates`: fresh gates (at 1) train with the classifier, BatchNorm frozen; then they fold away.
     `bn`: BatchNorm affine terms and the classifier train.
+    `loss_fn`: the loss in place of the cross-entropy (a `train.distill.Distillation` from the dense model).
     """
     if phase not in RECOVER_PHASES:
         raise unknown_name("recovery phase", phase, RECOVER_PHASES)
-    if epochs <= 0:
+    check_steps("recover_steps", steps)
+    if (steps is None) == (epochs is None):
+        raise ConfigError(f"recover takes epochs or steps, one of them (got epochs {epochs}, steps {steps})")
+    batch_size = batch_size or cfg.batch_size
+    steps = steps or max(epochs, 0) * epoch_steps(len(train_ds), batch_size, ctx)
+    if steps == 0:
         return None
     if phase == "all":
         recalibrate_batchnorm(model, train_ds, ctx, memory_format=cfg.memory_format)
     if phase == "gates":
         insert_gates(model)
-    # The pruned model's classifier is already fitted: tune it at lr_head_tuning from the first epoch.
-    recovery_cfg = replace(cfg, schedule=(phase,) * epochs, gate_l1=0.0, lr_head=cfg.lr_head_tuning, lr_all=lr,
-                           batch_size=batch_size or cfg.batch_size)
+    # The pruned model's classifier is already fitted: tune it at lr_head_tuning from the first step.
+    recovery_cfg = replace(cfg, schedule=(phase,), gate_l1=0.0, lr_head=cfg.lr_head_tuning, lr_all=lr,
+                           batch_size=batch_size)
+    t0 = time.perf_counter()
     try:
-        return finetune(model, head, train_ds, test_loader, recovery_cfg, ctx, bar)
+        loss, acc, rate = run_image_phase(model, head, phase, 0, train_ds, recovery_cfg, ctx, bar, loss_fn=loss_fn,
+                                          steps=steps, label="recover")
     finally:
         fold_gates(model)
+    seconds = time.perf_counter() - t0
+    val = evaluate_detailed(model, val_loader, ctx, recovery_cfg).accuracy if val_loader is not None else None
+    return FinetuneResult((PhaseResult(0, phase, loss, acc, None, seconds, rate, None, val),), 0, None, seconds, val)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ..accuracy import Accuracy, PairedComparison, compare_paired
+from ..selection import Decision, prefer
 from ..train.evaluate import Evaluation
 
 
@@ -20,10 +21,16 @@ class Scores:
     test: Evaluation
 
 
+def recovery_decision(cut: Scores, recovered: Scores) -> Decision:
+    """The recovery was asked for, so the recovered model is the designed one: it is kept unless the
+    model right after the cut is better on the same validation images beyond noise (`selection.prefer`).
+    The test split is never read here."""
+    return prefer(recovered.val.correct, cut.val.correct)
+
+
 def keep_recovery(cut: Scores, recovered: Scores | None) -> bool:
-    """Keep the recovered model unless it scores lower than the model right after the cut on the
-    validation split (the test split is never read here)."""
-    return recovered is not None and recovered.val.accuracy.value >= cut.val.accuracy.value
+    """Whether to keep the recovered model (`recovery_decision`); False when no recovery ran."""
+    return recovered is not None and recovery_decision(cut, recovered).keep_designed
 
 
 def paired_vs_dense(dense: Scores, final: Scores) -> PairedComparison:
@@ -61,7 +68,11 @@ class PruneResult:
     test_recovered: Accuracy | None = None
     vs_dense: PairedComparison | None = None  # saved model minus dense, on the same test images
     seed: int | None = None  # what recovery, scoring and searches were seeded from
-    fade: dict | None = None  # the epochs that faded the planned cut out before it (pruning/fade.py)
+    fade: dict | None = None  # the steps that faded the planned cut out before it, and their rule (pruning/fade.py)
+    recovery: dict | None = None  # the recovery's steps and their rule (None: no recovery ran)
+    depth: dict | None = None  # the saved model's validation drop from dense, and whether it is too deep (depth.py)
+    teacher_s: float = 0.0  # the distillation teacher's forward passes (0: no distillation)
+    selection: dict | None = None  # the rule that kept or undid the recovery, and its counts (`recovery_decision`)
 
     @property
     def acc_final(self) -> float:

@@ -39,8 +39,9 @@ from ..train.evaluate import evaluate_detailed
 from ..train.memory_format import check_memory_format, resolve_memory_format
 from .budget import Budget
 from .chain import ChainOptions, chain_scorers, prune_chain
+from .depth import DepthCheck
 from .pruner import PruneSettings, channel_counts, check_fits
-from .result import PruneResult, Scores, paired_vs_dense
+from .result import PruneResult, Scores, paired_vs_dense, recovery_decision
 
 _EVAL_BATCH = 128
 
@@ -52,7 +53,8 @@ class SettingsSearch(Protocol):
 
     Called with a CPU copy of the (gated) fine-tuned model and the functions that score its channels
     from the training split on the CPU (`prune_model`'s `gradient_fn` and `score_fn`); returns the
-    settings and a record with `to_dict()` that run.json keeps under `record_key`.
+    settings and a record with `to_dict()` that run.json keeps under `record_key`. A search whose
+    `reads_train_data` is true (e.g. to calibrate INT8 candidates) also gets `train_data=`, the training split.
     `fa_compress.search.latency.LatencyTarget` is one; a compute budget can be another.
     """
 
@@ -68,7 +70,8 @@ class PruneOptions:
 
     settings: PruneSettings = field(default_factory=PruneSettings)
     budget: Budget | None = None  # a MAC / params target or `auto`; None: keep `settings.keep` of the channels
-    recover_epochs: int | None = ChainOptions.recover_epochs  # None: 1, or 0 after a fade (the fade was the epoch)
+    recover_epochs: int | None = ChainOptions.recover_epochs  # 0: none; None: the default (no recovery after a fade)
+    recover_steps: int | None = ChainOptions.recover_steps    # the recovery's budget in steps instead of epochs
     recover_phase: str = ChainOptions.recover_phase
     recover_lr: float = ChainOptions.recover_lr
     recover_batch_size: int = ChainOptions.recover_batch_size
@@ -78,11 +81,15 @@ class PruneOptions:
     show_progress: bool = True
     memory_format: str = "auto"  # of scoring, recovery and evaluation: auto, channels_last, contiguous
     seed: int | None = None      # seeds scoring, recovery and searches; None: the run's fine-tuning seed
-    fade_epochs: int | None = ChainOptions.fade_epochs  # None: 1 with the gate ranking, else 0 (chain.py)
+    fade_epochs: int | None = ChainOptions.fade_epochs  # 0: no fade; None: the default (a fade with the gate ranking)
+    fade_steps: int | None = ChainOptions.fade_steps    # the fade's budget in steps instead of epochs (chain.py)
+    distill_weight: float = ChainOptions.distill_weight  # 0: the fade and recovery learn from labels only
+    distill_temperature: float = ChainOptions.distill_temperature
+    prune_steps: int = ChainOptions.prune_steps
 
     def __post_init__(self) -> None:
-        """Check the options, and resolve the epochs left to their defaults (so `opts.fade_epochs` and
-        `opts.recover_epochs` are always whole numbers after construction)."""
+        """Check the options, and decide for the ranking whether the fade and the recovery run (one that
+        does not reads 0 epochs after construction; `ChainOptions.resolved`)."""
         check_memory_format(self.memory_format)
         chain = self.chain_options()
         object.__setattr__(self, "fade_epochs", chain.fade_epochs)
@@ -91,10 +98,13 @@ class PruneOptions:
             raise ConfigError(f"seed must be a whole number >= 0 (got {self.seed!r})")
 
     def chain_options(self) -> ChainOptions:
-        """The chain's options (checked, epochs resolved for the ranking)."""
-        return ChainOptions(fade_epochs=self.fade_epochs, recover_epochs=self.recover_epochs,
+        """The chain's options (checked, resolved for the ranking)."""
+        return ChainOptions(fade_epochs=self.fade_epochs, fade_steps=self.fade_steps,
+                            recover_epochs=self.recover_epochs, recover_steps=self.recover_steps,
                             recover_phase=self.recover_phase, recover_lr=self.recover_lr,
-                            recover_batch_size=self.recover_batch_size).resolved(self.settings.importance)
+                            recover_batch_size=self.recover_batch_size, distill_weight=self.distill_weight,
+                            distill_temperature=self.distill_temperature,
+                            prune_steps=self.prune_steps).resolved(self.settings.importance)
 
 
 @dataclass(frozen=True)
@@ -143,6 +153,7 @@ def _prune_run(run: Run, opts: PruneOptions, search: SettingsSearch | None) -> t
                           prune=asdict(settings))
     path = run.save_model(opts.output, pruned, new_meta)
     final = recovered if kept == "recovered" else cut
+    depth = DepthCheck(dense_val=dense.val.accuracy.value, final_val=final.val.accuracy.value)  # validation only
     result = PruneResult(
         params_before=params0, params_after=count_params(pruned), macs_before=macs0,
         macs_after=count_macs(pruned, img), size_mb_before=run.model_path("finetuned").stat().st_size / 1e6,
@@ -153,7 +164,9 @@ def _prune_run(run: Run, opts: PruneOptions, search: SettingsSearch | None) -> t
         val_pruned=cut.val.accuracy, val_recovered=recovered.val.accuracy if recovered else None,
         test_before=dense.test.accuracy, test_pruned=cut.test.accuracy,
         test_recovered=recovered.test.accuracy if recovered else None,
-        vs_dense=paired_vs_dense(dense, final), seed=seed, fade=chain.fade)
+        vs_dense=paired_vs_dense(dense, final), seed=seed, fade=chain.fade, recovery=chain.recovery,
+        depth=depth.to_dict(), teacher_s=chain.teacher_s,
+        selection=recovery_decision(cut, recovered).to_dict() if recovered else None)
     found = searched if search is not None else (chain.budget if opts.budget is not None else None)
     record = {search.record_key: searched.to_dict()} if search is not None else \
         {"budget": chain.budget.to_dict()} if opts.budget is not None else {}
@@ -168,7 +181,9 @@ def _record(run: Run, opts: PruneOptions, settings: PruneSettings, result: Prune
         "status": "done", "settings": asdict(settings), "recover_epochs": opts.recover_epochs,
         "recover_phase": opts.recover_phase, "recover_lr": opts.recover_lr,
         "recover_batch_size": opts.recover_batch_size, "seed": result.seed,
-        "fade_epochs": opts.fade_epochs,
+        "fade_epochs": opts.fade_epochs, "fade_steps": opts.fade_steps, "recover_steps": opts.recover_steps,
+        "too_deep": result.depth["too_deep"], "distill_weight": opts.distill_weight,
+        "distill_temperature": opts.distill_temperature, "prune_steps": opts.prune_steps,
         "selected_on": "validation",
         "dataset": {"validation": bundle.validation.to_dict(), "train_images": len(bundle.train),
                     "val_images": len(bundle.val), "test_images": len(bundle.test)},
@@ -189,8 +204,9 @@ def _chosen_settings(model: nn.Module, meta: dict, settings: PruneSettings, sear
         return settings, None
     seed_everything(settings.seed, "search")
     gradient_fn, score_fn = chain_scorers(settings, data.train, "cpu", cfg.memory_format)
+    train = {"train_data": data.train} if getattr(search, "reads_train_data", False) else {}
     chosen, record = search(copy.deepcopy(model).cpu(), get_spec(meta["arch"]).head, settings, meta["img_size"],
-                            gradient_fn=gradient_fn, score_fn=score_fn)
+                            gradient_fn=gradient_fn, score_fn=score_fn, **train)
     return chosen, record
 
 

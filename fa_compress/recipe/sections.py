@@ -29,8 +29,9 @@ from ..pruning.budget import NOISE_GATE, parse_budget
 from ..pruning.chain import ChainOptions
 from ..pruning.pruner import PruneSettings
 from ..pruning.stage import PruneOptions, SettingsSearch
+from ..pruning.steps import FLOOR_STEPS
 from ..report.bench_stage import MAX_IMG_SIZE, MIN_IMG_SIZE, bench_run, default_batch_sizes
-from ..search.latency import LatencyTarget, check_latency_options
+from ..search.latency import LatencyTarget, check_latency_options, latency_target
 from ..train.config import TrainConfig
 from ..train.distributed import pick_device
 from ..train.phases import parse_schedule
@@ -147,18 +148,19 @@ def prune_call(v: dict[str, Any], *, run: Path | None = None,
                show_progress: bool = True) -> tuple[PruneOptions, SettingsSearch | None]:
     """The `PruneOptions` and latency search a [prune] section asks for, as `facompress prune` builds them."""
     budget = parse_budget(v["keep"], v["target_macs"], v["target_params"], v["target_latency_ms"],
-                          v["gate_threshold"])
+                          v["gate_threshold"], v["target_speedup"])
     settings = PruneSettings(keep=budget.keep or PruneSettings.keep, importance=v["importance"], scope=v["scope"],
                              round_to=v["round_to"], ignore=tuple(v["ignore"]), gate_reduction=v["gate_reduction"],
                              gate_score=v["gate_score"], gate_per_mac=v["gate_per_mac"],
                              score_images=v["score_images"])
-    latency = LatencyTarget(v["target_latency_ms"], v["backend"], v["batch_size"]) \
-        if v["target_latency_ms"] is not None else None
+    latency = latency_target(v["target_latency_ms"], v["target_speedup"], v["backend"], v["batch_size"], v["int8"])
     options = PruneOptions(settings=settings, budget=budget if budget.mode != "keep" else None,
-                           recover_epochs=v["recover_epochs"], recover_phase=v["recover_phase"],
+                           recover_epochs=v["recover_epochs"], recover_steps=v["recover_steps"],
+                           fade_steps=v["fade_steps"], recover_phase=v["recover_phase"],
                            recover_lr=v["recover_lr"], recover_batch_size=v["recover_batch_size"], run=run,
                            device=v["device"], show_progress=show_progress, memory_format=v["memory_format"],
-                           seed=v["seed"], fade_epochs=v["fade_epochs"])
+                           seed=v["seed"], fade_epochs=v["fade_epochs"], distill_weight=v["distill_weight"],
+                           distill_temperature=v["distill_temperature"], prune_steps=v["prune_steps"])
     return options, latency
 
 
@@ -181,12 +183,19 @@ PRUNE = Section("prune", (
     Key("scope", STR, PruneSettings.scope),
     Key("round_to", INT, PruneSettings.round_to),
     Key("ignore", STR_LIST, list(PruneSettings.ignore)),
-    Key("fade_epochs", INT, ChainOptions.fade_epochs, "1 with importance gate, else 0"),
-    Key("recover_epochs", INT, ChainOptions.recover_epochs, "0 after a fade, else 1"),
+    Key("fade_steps", INT, ChainOptions.fade_steps, f"one epoch but at least {FLOOR_STEPS} steps, with importance gate"),
+    Key("fade_epochs", INT, ChainOptions.fade_epochs, "fade_steps decides; 0: no fade"),
+    Key("recover_steps", INT, ChainOptions.recover_steps, f"none after a fade, else one epoch but at least {FLOOR_STEPS} steps"),
+    Key("recover_epochs", INT, ChainOptions.recover_epochs, "recover_steps decides; 0: no recovery"),
     Key("recover_phase", STR, ChainOptions.recover_phase),
     Key("recover_lr", FLOAT, ChainOptions.recover_lr),
     Key("recover_batch_size", INT, ChainOptions.recover_batch_size),
+    Key("distill_weight", FLOAT, ChainOptions.distill_weight),
+    Key("distill_temperature", FLOAT, ChainOptions.distill_temperature),
+    Key("prune_steps", INT, ChainOptions.prune_steps),
     Key("target_latency_ms", FLOAT, None, "no latency target"),
+    Key("target_speedup", FLOAT, None, "no speed-up target"),
+    Key("int8", BOOL, LatencyTarget.int8),
     Key("backend", STR, LatencyTarget.backend),
     Key("batch_size", INT, LatencyTarget.batch_size),
     Key("device", STR, PruneOptions.device),

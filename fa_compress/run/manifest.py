@@ -136,11 +136,14 @@ class PruneMetrics(_Record):
 
 class PruneStage(StageEntry):
     settings: dict[str, Any] = Field(None)
-    recover_epochs: int = Field(None, ge=0)
+    recover_epochs: int | None = Field(None, ge=0)  # null: the default budget (steps or the floor decided)
+    recover_steps: int | None = Field(None, ge=1)
     recover_phase: str = Field(None)
     recover_lr: float = Field(None, gt=0)
     recover_batch_size: int = Field(None, ge=1)
-    fade_epochs: int = Field(None, ge=0)
+    fade_epochs: int | None = Field(None, ge=0)
+    fade_steps: int | None = Field(None, ge=1)
+    too_deep: bool = Field(None)  # the saved model lost more validation accuracy than the threshold (pruning/depth.py)
     latency_search: dict[str, Any] | None = Field(None)
     metrics: PruneMetrics = Field(None)
 

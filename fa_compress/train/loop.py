@@ -13,20 +13,24 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..gates import GatedBatchNorm2d, gate_l1, has_gates
+from ..gates import ChannelGate, gate_l1, has_gates
 from ..gates.penalties import make_gate_penalty
 from ..models.keep_whole import keep_whole
 from .config import FinetuneResult, PhaseResult, TrainConfig
 from .distributed import Context, all_reduce_sum, rank_batch_size
 from .evaluate import evaluate_detailed
 from .features import train_head_on_features
+from .phase_choice import first_kept, next_kept, selection_record
 from .memory_format import prepare, to_format
 from .phases import configure_phase
 from .progress import PhaseBar
 from ..data import make_loader
-from .sampler import ResumableSampler
+from .sampler import ResumableSampler, StepSampler
 
 CheckpointFn = Callable[[dict[str, Any]], None]
+# (logits (B, classes), images (B, 3, H, W), labels (B,)) -> the scalar loss a step minimises in place of
+# the cross-entropy (e.g. `train.distill.Distillation`); None: the cross-entropy
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _autocast(ctx: Context, cfg: TrainConfig):
@@ -62,7 +66,7 @@ def _param_groups(model: nn.Module, head: nn.Module, trainable: list[nn.Paramete
                   phase: str, cfg: TrainConfig, head_fitted: bool) -> list[dict]:
     """AdamW groups; the classifier gets `lr_head` while it is fresh, `lr_head_tuning` once fitted."""
     ids = {id(p) for p in trainable}
-    gates = [m.gate for m in model.modules() if isinstance(m, GatedBatchNorm2d) and id(m.gate) in ids]
+    gates = [m.gate for m in model.modules() if isinstance(m, ChannelGate) and id(m.gate) in ids]
     head_ids = {id(p) for p in head.parameters()}
     taken = {id(p) for p in gates} | head_ids
     rest = [p for p in trainable if id(p) not in taken]
@@ -93,23 +97,31 @@ def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, t
                     cfg: TrainConfig, ctx: Context, bar: PhaseBar, *, resume: dict | None = None,
                     on_checkpoint: CheckpointFn | None = None,
                     after_backward: Callable[[nn.Module], None] | None = None,
-                    label: str | None = None) -> tuple[float, float, float]:
-    """One epoch of `phase` over images; returns (loss, accuracy, images/s) of this rank's share.
+                    label: str | None = None, loss_fn: LossFn | None = None,
+                    steps: int | None = None) -> tuple[float, float, float]:
+    """One epoch of `phase` over images, or exactly `steps` optimizer steps (running on into the next
+    epochs' orders, one learning-rate cycle over them all; not resumable); returns (loss, accuracy,
+    images/s) of this rank's share.
 
     `after_backward(model)` runs between backward and the optimizer step (a sparse-training
     regulariser such as torch-pruning's `pruner.regularize`, or the fade of a planned cut).
-    `label` names the epoch on the progress bar (default: the phase)."""
+    `label` names the epoch on the progress bar (default: the phase). `loss_fn` replaces the
+    cross-entropy (the gate penalty is still added)."""
     trainable = configure_phase(model, head, phase)
     # before DDP and the optimizer take the parameters; batches then follow the model's format
     cfg = replace(cfg, memory_format=prepare(model, cfg.memory_format, ctx.device).chosen)
     net = nn.parallel.DistributedDataParallel(model) if ctx.distributed else model
     start = resume["step"] if resume else 0
     per_rank = rank_batch_size(cfg.batch_size, ctx)
-    sampler = ResumableSampler(len(train_ds), batch_size=per_rank, seed=cfg.seed, epoch=index,
-                               rank=ctx.rank, world=ctx.world, start_batch=start)
+    if steps is None:
+        sampler = ResumableSampler(len(train_ds), batch_size=per_rank, seed=cfg.seed, epoch=index,
+                                   rank=ctx.rank, world=ctx.world, start_batch=start)
+        steps = sampler.batches_per_epoch()
+    else:
+        sampler = StepSampler(len(train_ds), batch_size=per_rank, steps=steps, seed=cfg.seed, epoch=index,
+                              rank=ctx.rank, world=ctx.world)
     loader = make_loader(train_ds, per_rank, shuffle=False, sampler=sampler, device=ctx.device.type,
                          seed=cfg.seed)
-    steps = sampler.batches_per_epoch()
     # Any earlier phase fitted the classifier. A fresh one at lr_head_tuning stayed unfitted: one
     # epoch of `all` from ImageNet Lite0 (2000 images) scored 57% with 3e-4 on the head, 68% with 3e-3.
     groups = _param_groups(model, head, trainable, phase, cfg, head_fitted=index > 0)
@@ -127,7 +139,7 @@ def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, t
         images, labels = _to_device(images, ctx, cfg), labels.to(ctx.device)
         with _autocast(ctx, cfg):
             logits = net(images)  # (B, classes)
-            loss = F.cross_entropy(logits.float(), labels)
+            loss = loss_fn(logits, images, labels) if loss_fn is not None else F.cross_entropy(logits.float(), labels)
             if penalise and penalty is None:
                 penalty = make_gate_penalty(cfg.gate_penalty, model, images.shape[-1], keep_whole(model))
             total = loss + cfg.gate_l1 * penalty(model) if penalise else loss
@@ -155,15 +167,18 @@ def finetune(model: nn.Module, head: nn.Module, train_ds: Dataset, val_loader: D
              cfg: TrainConfig, ctx: Context, bar: PhaseBar, *, test_loader: DataLoader | None = None,
              on_best: Callable[[nn.Module, PhaseResult], None] | None = None,
              on_checkpoint: CheckpointFn | None = None, resume: dict | None = None,
-             after_backward: Callable[[nn.Module], None] | None = None) -> FinetuneResult:
-    """Run `cfg.schedule`; after each phase score the validation split, keep the best phase there
-    (`on_best`), checkpoint. `test_loader`, when given, is scored after each phase for the report
-    only: nothing here reads it to choose (without `val_loader`, the last phase counts as best).
+             after_backward: Callable[[nn.Module], None] | None = None,
+             loss_fn: LossFn | None = None) -> FinetuneResult:
+    """Run `cfg.schedule`; after each phase score the validation split, keep the phase chosen there
+    (`on_best`; the rule: `phase_choice.next_kept`), checkpoint. `test_loader`, when given, is scored
+    after each phase for the report only: nothing here reads it to choose (without `val_loader`, the
+    last phase is kept).
 
     `resume` is a state given earlier to `on_checkpoint`; the model must already hold its weights.
+    `loss_fn` replaces the cross-entropy in the image phases (`run_image_phase`).
     """
     results = [PhaseResult.from_dict(r) for r in resume["results"]] if resume else []
-    best = resume["best"] if resume else {"index": -1, "acc": -1.0}
+    best = resume["best"] if resume else first_kept()
     first = resume["phase_index"] if resume else 0
     t_start = time.perf_counter() - (resume["elapsed_s"] if resume else 0.0)
     cache: dict = {}  # cached backbone features, valid until a phase changes the backbone
@@ -171,16 +186,17 @@ def finetune(model: nn.Module, head: nn.Module, train_ds: Dataset, val_loader: D
         phase = cfg.schedule[index]
         mid = resume if resume and resume.get("step") and index == first else None
         t0 = time.perf_counter() - (mid["phase_elapsed_s"] if mid else 0.0)
-        if phase == "head":
+        if phase == "head" and isinstance(head, nn.Linear):  # a conv head's output is not yet the logits
             loss, acc, rate = train_head_on_features(model, head, train_ds, cfg, ctx, bar, index, cache)
         else:
             cache.clear()
             loss, acc, rate = run_image_phase(
                 model, head, phase, index, train_ds, cfg, ctx, bar, resume=mid,
                 on_checkpoint=_with_context(on_checkpoint, results, best, t_start, t0),
-                after_backward=after_backward)
+                after_backward=after_backward, loss_fn=loss_fn)
         seconds = time.perf_counter() - t0
-        val = evaluate_detailed(model, val_loader, ctx, cfg).accuracy if val_loader is not None else None
+        scored = evaluate_detailed(model, val_loader, ctx, cfg) if val_loader is not None else None
+        val = scored.accuracy if scored is not None else None
         test = evaluate_detailed(model, test_loader, ctx, cfg).accuracy if test_loader is not None else None
         result = PhaseResult(index, phase, loss, acc, test.value if test else None, seconds, rate,
                              _mean_gate(model), val, test)
@@ -188,17 +204,16 @@ def finetune(model: nn.Module, head: nn.Module, train_ds: Dataset, val_loader: D
         bar.log(f"phase {index + 1}/{len(cfg.schedule)} {phase}: train loss {loss:.3f} acc {acc:.1%}"
                 + (f", validation {val.value:.2%}" if val is not None else "")
                 + (f", test {test.value:.2%}" if test is not None else "") + f" ({seconds:.0f}s)")
-        if val is None or val.value > best["acc"]:  # ties keep the earlier phase
-            best = {"index": index, "acc": val.value if val is not None else -1.0}
-            if on_best:
-                on_best(model, result)
+        best = next_kept(best, index, scored)  # the newest phase unless the kept one is better beyond noise
+        if best["index"] == index and on_best:
+            on_best(model, result)
         if on_checkpoint:
             on_checkpoint({"phase_index": index + 1, "step": 0, "results": [r.to_dict() for r in results],
                            "best": best, "elapsed_s": time.perf_counter() - t_start})
     chosen = next((r for r in results if r.index == best["index"]), None)
     return FinetuneResult(tuple(results), best["index"], chosen.test_acc if chosen else None,
                           time.perf_counter() - t_start, chosen.val if chosen else None,
-                          chosen.test if chosen else None)
+                          chosen.test if chosen else None, selection_record(best))
 
 
 def _with_context(fn: CheckpointFn | None, results: list[PhaseResult], best: dict, t_start: float,

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Sampler
 
+from ..errors import ConfigError
+
 
 class ResumableSampler(Sampler[int]):
     """Seeded permutation of `n` indices for one epoch, sharded over `world` ranks, from `start_batch`.
@@ -47,3 +49,27 @@ class ResumableSampler(Sampler[int]):
 
     def batches_per_epoch(self) -> int:
         return -(-self.per_rank // self.batch_size)
+
+
+class StepSampler(Sampler[int]):
+    """This rank's indices for exactly `steps` batches of `batch_size`, taken from consecutive epochs of
+    `ResumableSampler` (`epoch`, `epoch + 1`, ...): a budget in optimizer steps can end inside an epoch
+    or run past one. Batches run across epoch boundaries, so every batch is full."""
+
+    def __init__(self, n: int, *, batch_size: int, steps: int, seed: int, epoch: int,
+                 rank: int = 0, world: int = 1) -> None:
+        if n < 1:
+            raise ConfigError("the training data has no images to take steps on")
+        self.n, self.batch_size, self.steps, self.seed, self.epoch = n, batch_size, steps, seed, epoch
+        self.rank, self.world = rank, world
+
+    def __iter__(self) -> Iterator[int]:
+        wanted, epoch = len(self), self.epoch
+        while wanted > 0:
+            chunk = ResumableSampler(self.n, batch_size=self.batch_size, seed=self.seed, epoch=epoch,
+                                     rank=self.rank, world=self.world).indices()[:wanted]
+            yield from chunk
+            wanted, epoch = wanted - len(chunk), epoch + 1
+
+    def __len__(self) -> int:
+        return self.steps * self.batch_size

@@ -1,12 +1,14 @@
-"""`facompress prune` as typed: with the gate ranking its one epoch after fine-tuning fades the cut
-out and no recovery follows; with another ranking the cut is recovered; both are recorded, and the
-cut keeps channel counts in multiples of 16 (the library's default) unless told otherwise."""
+"""`facompress prune` as typed: with the gate ranking its default budget (one epoch, at least the step
+floor) fades the cut out and no recovery follows; with another ranking the cut is recovered; both are
+recorded with the steps and the rule that chose them, and the cut keeps channel counts in multiples of
+16 (the library's default) unless told otherwise."""
 
 import inspect
 import json
 
 import torch
 
+from fa_compress.pruning.steps import FLOOR_STEPS
 from tests.cli.cli_output import cli_output
 
 
@@ -17,8 +19,10 @@ def test_the_default_epoch_fades_with_the_gate_ranking_and_recovers_with_another
          capsys)
     out = cli_output(["prune", "--run", str(run), "--keep", "0.75", "--score-images", "32", "--quiet"], capsys)
     assert "faded out before the cut:" in out and "no recovery ran" in out
+    assert f"fade: {FLOOR_STEPS} steps (floor; one epoch is 8)" in out  # 64 images at batch 8
     stage = json.loads((run / "run.json").read_text())["stages"]["prune"]
-    assert (stage["fade_epochs"], stage["recover_epochs"], stage["recover_batch_size"]) == (1, 0, 8)
+    assert (stage["fade_epochs"], stage["recover_epochs"], stage["recover_batch_size"]) == (None, 0, 8)
+    assert (stage["metrics"]["fade"]["steps"], stage["metrics"]["fade"]["rule"]) == (FLOOR_STEPS, "floor")
     assert stage["metrics"]["fade"]["channels"] > 0 and stage["metrics"]["kept"] == "pruned"
     assert stage["settings"]["round_to"] == 16
     assert _cut_conv_widths(run) and all(w % 16 == 0 for w in _cut_conv_widths(run))
@@ -26,7 +30,8 @@ def test_the_default_epoch_fades_with_the_gate_ranking_and_recovers_with_another
     out = cli_output(["prune", "--run", str(run), "--keep", "0.75", "--importance", "l1", "--quiet"], capsys)
     assert "faded out" not in out and "saved:" in out
     stage = json.loads((run / "run.json").read_text())["stages"]["prune"]
-    assert (stage["fade_epochs"], stage["recover_epochs"]) == (0, 1)
+    assert (stage["fade_epochs"], stage["recover_epochs"]) == (0, None)
+    assert (stage["metrics"]["recovery"]["steps"], stage["metrics"]["recovery"]["rule"]) == (FLOOR_STEPS, "floor")
     assert stage["metrics"]["acc_recovered"] is not None
 
 

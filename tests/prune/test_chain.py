@@ -41,8 +41,9 @@ def test_stage_and_api_make_the_same_model(gated_run, importance):
 
 
 def test_options_resolve_by_ranking():
-    assert (ChainOptions().resolved("gate").fade_epochs, ChainOptions().resolved("gate").recover_epochs) == (1, 0)
-    assert (ChainOptions().resolved("taylor").fade_epochs, ChainOptions().resolved("taylor").recover_epochs) == (0, 1)
+    # None: runs with the default budget (one epoch, at least steps.FLOOR_STEPS); 0: does not run
+    assert (ChainOptions().resolved("gate").fade_epochs, ChainOptions().resolved("gate").recover_epochs) == (None, 0)
+    assert (ChainOptions().resolved("taylor").fade_epochs, ChainOptions().resolved("taylor").recover_epochs) == (0, None)
     with pytest.raises(ConfigError, match="fade_epochs"):
         ChainOptions(fade_epochs=1).resolved("l1")
 

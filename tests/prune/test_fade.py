@@ -72,10 +72,10 @@ def test_plan_cut_needs_the_gate_ranking():
         plan_cut(model, model.fc, PruneSettings(importance="l1"), EXAMPLE, Budget(target_macs=0.5))
 
 
-def test_fade_epochs_below_one_is_refused():
+def test_fade_steps_below_one_are_refused():
     model = _gated("resnet18")
-    with phase_bar(False) as bar, pytest.raises(ConfigError, match="fade_epochs"):
-        fade_out(model, model.fc, {}, _data(), TrainConfig(), init_context("cpu"), bar, epochs=0)
+    with phase_bar(False) as bar, pytest.raises(ConfigError, match="fade_steps"):
+        fade_out(model, model.fc, {}, _data(), TrainConfig(), init_context("cpu"), bar, steps=0)
 
 
 @pytest.mark.parametrize("batch_size, expected", [(None, 8), (4, 4)])

@@ -131,9 +131,9 @@ def test_fade_epochs_fade_the_planned_cut_out_and_are_recorded(tmp_path):
 
 
 @pytest.mark.parametrize("given, expected", [
-    ({}, (1, 0)),                                          # gate ranking: the epoch fades, no recovery
-    ({"importance": "taylor"}, (0, 1)),                    # no gates to fade: the epoch recovers
-    ({"fade_epochs": 0}, (0, 1)),                          # a plain cut recovers
+    ({}, (None, 0)),                                       # gate ranking: the default budget fades, no recovery
+    ({"importance": "taylor"}, (0, None)),                 # no gates to fade: the default budget recovers
+    ({"fade_epochs": 0}, (0, None)),                       # a plain cut recovers
     ({"fade_epochs": 2}, (2, 0)),
     ({"fade_epochs": 1, "recover_epochs": 1}, (1, 1)),     # both, as asked
     ({"importance": "l1", "recover_epochs": 0}, (0, 0)),

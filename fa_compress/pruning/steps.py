@@ -1,0 +1,70 @@
+"""How many optimizer steps the fade and the recovery take: given in steps, given in epochs, or by default
+one epoch but never fewer than `FLOOR_STEPS` (a small dataset's epoch is too few steps to adapt to a deep
+cut; docs/decisions/step-budgets.md).
+
+>>> budget = step_budget("fade_steps", None, None, epoch_steps=34)
+>>> budget.steps, budget.rule, budget.describe()
+(400, 'floor', '400 steps (floor; one epoch is 34)')
+>>> step_budget("fade_steps", None, 2, epoch_steps=34).steps      # epochs become steps: 68
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ..errors import ConfigError
+from ..train.distributed import Context, rank_batch_size
+
+FLOOR_STEPS = 400  # the fewest steps a default fade or recovery takes (docs/decisions/step-budgets.md)
+RULES = ("steps", "epochs", "floor", "one epoch")  # asked in steps, asked in epochs, the two defaults
+
+
+@dataclass(frozen=True)
+class StepBudget:
+    """The optimizer steps one training around the cut takes, and the rule that chose them."""
+
+    steps: int
+    rule: str         # one of RULES
+    epoch_steps: int  # one epoch of the training data at the fade's and recovery's batch size
+    floor_steps: int = FLOOR_STEPS
+
+    def describe(self) -> str:
+        """One line: "400 steps (floor; one epoch is 34)"."""
+        why = {"steps": "as asked", "epochs": f"{self.steps // max(self.epoch_steps, 1)} epoch(s) as asked",
+               "floor": "floor", "one epoch": f"one epoch, above the floor of {self.floor_steps}"}[self.rule]
+        tail = "" if self.rule == "one epoch" else f"; one epoch is {self.epoch_steps}"
+        return f"{self.steps} steps ({why}{tail})"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_steps(name: str, value: int | None) -> None:
+    """Refuse a step count that is not a whole number >= 1 (None: not given)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{name} must be a whole number >= 1 (got {value!r})")
+
+
+def epoch_steps(images: int, batch_size: int, ctx: Context) -> int:
+    """Optimizer steps in one epoch of `images` at `batch_size` (all ranks together)."""
+    per_rank_images = -(-images // ctx.world)
+    return -(-per_rank_images // rank_batch_size(batch_size, ctx))
+
+
+def step_budget(name: str, steps: int | None, epochs: int | None, *, epoch_steps: int,
+                floor: int | None = None) -> StepBudget:
+    """`steps` if given, else `epochs` whole epochs if given, else max(one epoch, `floor`) (None:
+    `FLOOR_STEPS`). `name` is the steps parameter, named in the error when both are given."""
+    floor = FLOOR_STEPS if floor is None else floor
+    check_steps(name, steps)
+    if steps is not None and epochs is not None:
+        raise ConfigError(f"{name} and {name.replace('_steps', '_epochs')} both set the same training; give one")
+    if epoch_steps < 1:
+        raise ConfigError("the training data has no images to take steps on")
+    if steps is not None:
+        return StepBudget(steps, "steps", epoch_steps, floor)
+    if epochs is not None:
+        return StepBudget(epochs * epoch_steps, "epochs", epoch_steps, floor)
+    if epoch_steps >= floor:
+        return StepBudget(epoch_steps, "one epoch", epoch_steps, floor)
+    return StepBudget(floor, "floor", epoch_steps, floor)
