@@ -100,7 +100,8 @@ class PhaseResult:
 
 @dataclass(frozen=True)
 class FinetuneResult:
-    """All phases, and which one scored best on the validation split (the checkpoint kept)."""
+    """All phases, and which one the validation split chose (the checkpoint kept; `selection`: the rule
+    and each comparison, `train/phase_choice.py`)."""
 
     phases: tuple[PhaseResult, ...]
     best_index: int
@@ -108,6 +109,7 @@ class FinetuneResult:
     total_s: float
     best_val: Accuracy | None = None
     best_test: Accuracy | None = None
+    selection: dict | None = None
 
     @property
     def best_val_acc(self) -> float | None:
@@ -118,7 +120,7 @@ class FinetuneResult:
                 "selected_on": "validation", "best_val_acc": self.best_val_acc,
                 "best_test_acc": self.best_test_acc, "total_s": self.total_s,
                 "best_val": self.best_val.to_dict() if self.best_val else None,
-                "best_test": self.best_test.to_dict() if self.best_test else None}
+                "best_test": self.best_test.to_dict() if self.best_test else None, "selection": self.selection}
 
 
 def train_config_of_run(run: Run) -> TrainConfig:

@@ -25,7 +25,8 @@ from .distributed import Context, barrier, init_context
 from .loop import finetune
 from .memory_format import resolve_memory_format
 from .progress import phase_bar
-from ..data import DEFAULT_VAL_FRACTION, check_val_fraction, make_loader
+from ..data import (DEFAULT_VAL_FRACTION, MIN_VAL_PER_CLASS, check_val_fraction, check_val_min_per_class,
+                    make_loader)
 from .sampler import ResumableSampler
 from ..machine import wait_policy_record
 from ..models.saved import load_run_model
@@ -54,6 +55,8 @@ class FinetuneOptions:
     limit_train: int | None = None   # None: every training image (else a seeded, class-balanced subset of N)
     limit_test: int | None = None    # None: the whole test split, as published figures use
     val_fraction: float = DEFAULT_VAL_FRACTION  # carved from the training images unless the dataset has its own
+    val_min_per_class: int = MIN_VAL_PER_CLASS  # raised to this many per class where training keeps 3/4 of it
+    #                                             (the rule: data/_val_fraction.py)
     gates: bool | None = None        # None: insert gates when the schedule has a `gates` phase
     device: str = "auto"
     run: Path | None = None
@@ -73,6 +76,7 @@ class FinetuneOptions:
             if value is not None and value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be > 0 (got {value})")
         check_val_fraction(self.val_fraction)
+        check_val_min_per_class(self.val_min_per_class)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -86,6 +90,7 @@ class FinetuneOptions:
         """The options a run recorded (the inverse of `to_dict`)."""
         train = TrainConfig.from_dict(d["train"])
         d = {"val_fraction": LEGACY_VAL_FRACTION, **d}  # runs recorded before the validation split
+        d = {"val_min_per_class": 0, **d}  # runs recorded before the split's floor: the fraction alone
         return cls(**{**d, "train": train, "data_root": Path(d["data_root"]) if d.get("data_root") else None,
                       "run": Path(d["run"]) if d.get("run") else None})
 
@@ -96,7 +101,8 @@ def _load_inputs(opts: FinetuneOptions, weights: str | None = None):
     choose_img_size(opts.img_size, spec, opts.data)  # refuses a size below the model's smallest input
     bundle = load_dataset(opts.data, root=opts.data_root, img_size=opts.img_size,
                           normalization=spec.normalization, limit_train=opts.limit_train,
-                          limit_test=opts.limit_test, seed=opts.train.seed, val_fraction=opts.val_fraction)
+                          limit_test=opts.limit_test, seed=opts.train.seed, val_fraction=opts.val_fraction,
+                          val_min_per_class=opts.val_min_per_class)
     model = build_model(opts.model, num_classes=len(bundle.classes), weights=weights or opts.weights)
     gated = opts.gates if opts.gates is not None else "gates" in opts.train.schedule
     if gated:
