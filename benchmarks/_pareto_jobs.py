@@ -46,7 +46,7 @@ class _Job:
 def child_argv(job: _Job, args, rows_to: Path) -> list[str]:
     """The command line of one unit's process."""
     argv = [sys.executable, "-m", "benchmarks.prune_pareto", "--tasks", job.task, "--seeds", str(job.seed),
-            "--methods", args.methods, "--targets", args.targets, "--recover-epochs", str(args.recover_epochs),
+            "--methods", args.methods, "--targets", args.targets, *(["--steps", str(args.steps)] if args.steps else []),
             "--recoveries", args.recoveries, "--threads", "1", "--rows-to", str(rows_to)]
     if args.test_per_class is not None:
         argv += ["--test-per-class", str(args.test_per_class)]

@@ -1,9 +1,8 @@
 """Tables, verdicts and the plot of benchmarks/prune_pareto.py, from its JSON rows.
 
-Rows are grouped by method *and* by the training epochs the method spent after fine-tuning (fade
-epochs before the cut plus recovery epochs after it), so methods are only compared at equal
-training: `gate-fade` (1 fade epoch) against 1-epoch recoveries, `gate-fade-rec` (1 + 1) against
-2-epoch recoveries. Tasks come from the zoo (benchmarks/_tasks.py): the tables say which ones the defaults
+Rows are grouped by method *and* by the training the method spent after fine-tuning (fade steps
+before the cut plus recovery steps after it; rows from before step budgets give epochs), so methods are
+only compared at equal training: the gate ranking's fade against a recovery of as many steps. Tasks come from the zoo (benchmarks/_tasks.py): the tables say which ones the defaults
 were chosen on and mark the others held out; the last table sets the two groups side by side.
 """
 
@@ -18,15 +17,20 @@ from ._tasks import CHOOSE, HELD_OUT, TASKS, ZOO
 OURS = ("gate", "gate-r8", "gate-cut", "gate-until60", "gate-r16-until60", "gate-fade", "gate-fade-rec")  # the gate-guided methods the verdicts compare
 
 
-def epochs(row: dict) -> int:
-    """Training epochs after fine-tuning: fade (before the cut) + recovery (after it)."""
-    return int(row.get("fade_epochs", 0)) + int(row.get("recover_epochs", 1))
+def epochs(row: dict) -> str:
+    """The training after fine-tuning, fade (before the cut) + recovery (after it): in optimizer steps
+    where the row records them, else in epochs (rows written before step budgets)."""
+    if "train_steps" in row:
+        return f"{row['train_steps']} steps"
+    e = int(row.get("fade_epochs", 0)) + int(row.get("recover_epochs", 1))
+    return f"{e} epoch" if e == 1 else f"{e} epochs"
 
 
 def label(row: dict) -> str:
-    """The method, with its epochs when the row ran at another budget than one epoch."""
+    """The method, with its budget when an epoch-budget row ran at another budget than one epoch."""
     e = epochs(row)
-    return row["method"] if e == 1 or row["method"] == "gate-fade-rec" else f"{row['method']} ({e} epochs)"
+    plain = e == "1 epoch" or "train_steps" in row or row["method"] == "gate-fade-rec"
+    return row["method"] if plain else f"{row['method']} ({e})"
 
 
 def task_info(row: dict) -> tuple[str, int, str]:
@@ -56,8 +60,8 @@ def render(doc: dict) -> str:
     rows = doc["rows"]
     lines = ["# Gate-guided compression vs torch-pruning at equal MACs", "",
              f"Command: `{doc['command']}`", "",
-             "Each method prunes the same fine-tuned model to the same fraction of the dense MACs. `epochs` is "
-             "the training it spent after fine-tuning: fade epochs before the cut plus recovery epochs after "
+             "Each method prunes the same fine-tuned model to the same fraction of the dense MACs. `training` is "
+             "what it spent after fine-tuning: the fade's steps before the cut plus the recovery's steps after "
              "it (facompress's default `gates` recovery); a recovery is kept or undone on the validation split. "
              "Accuracy on the task's full test split (n below), mean ± standard deviation over seeds.", "",
              role_note(doc), ""]
@@ -72,7 +76,7 @@ def render(doc: dict) -> str:
         mark = " (held out)" if role == HELD_OUT else " (defaults chosen here)" if role == CHOOSE else ""
         lines += [f"## {task}{mark}: {t0['train_images']} train / {t0['val_images']} val / {t0['test_images']} test "
                   f"images, {px} px, {model}; dense gated {mean_sd(gated_dense)}%", "",
-                  "| method | epochs | target MACs | MACs reached | params | right after the cut % | "
+                  "| method | training | target MACs | MACs reached | params | right after the cut % | "
                   "after recovery % | final (val-chosen) % | seeds |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name in dict.fromkeys(label(r) for r in tr):
@@ -167,7 +171,7 @@ def _verdicts(rows: list[dict]) -> list[dict]:
     return found
 
 
-def _verdict(rows: list[dict], target: float, ours: str, e: int) -> dict | None:
+def _verdict(rows: list[dict], target: float, ours: str, e: str) -> dict | None:
     def final(method: str) -> dict[int, float]:
         return {r["seed"]: r["final_test"]["value"] for r in rows
                 if r["target_macs"] == target and r["method"] == method and epochs(r) == e}

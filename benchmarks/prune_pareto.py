@@ -73,10 +73,17 @@ def _acc(model, dataset) -> dict:
     return Accuracy.of(int(c.sum()), c.numel()).to_dict()
 
 
-def chain_options(m: Method) -> ChainOptions:
-    """The chain's options for method `m`: the one place a new library option of the fade or the recovery
-    (a fade schedule, distillation) is passed, so every method gets it alike."""
-    return ChainOptions(fade_epochs=m.fade_epochs, recover_epochs=0,  # the recoveries in _row are compared
+def training_steps(args, data) -> int:
+    """The optimizer steps every method trains after fine-tuning (a fade or a recovery): --steps, else the
+    library's default budget on this task (one epoch at the recovery batch, at least its floor)."""
+    return ChainOptions(fade_steps=args.steps).fade_budget(len(data.train), init_context("cpu")).steps
+
+
+def chain_options(m: Method, steps: int) -> ChainOptions:
+    """The chain's options for method `m` fading for `steps`: the one place a new library option of the fade
+    or the recovery (a fade schedule, distillation) is passed, so every method gets it alike."""
+    fade = {"fade_steps": steps * m.fade_epochs} if m.fade_epochs else {"fade_epochs": 0}
+    return ChainOptions(**fade, recover_epochs=0,  # the recoveries in _row are compared
                         fade_until=m.fade_until or ChainOptions.fade_until,
                         recover_batch_size=m.fade_batch or ChainOptions.recover_batch_size)
 
@@ -85,14 +92,15 @@ def _row(method: str, target: float, tuned, data, seed: int, task: Task, args) -
     m = METHODS[method]
     settings = PruneSettings(seed=seed, **m.settings)
     example = torch.zeros(1, 3, task.img_size, task.img_size)
-    options = chain_options(m)
+    steps = training_steps(args, data)
+    options = chain_options(m, steps)
     work = copy.deepcopy(tuned)
     t0 = time.perf_counter()
     chain = prune_chain(work, get_head(work, task.model), settings, example, Budget(target_macs=target), data.train,
                         TrainConfig(seed=seed), init_context("cpu"), options=options, seed=seed)
     prune_s = time.perf_counter() - t0
     pruned, budget = chain.model, chain.budget
-    fade = {} if chain.fade is None else {"fade_epochs": m.fade_epochs, "fade_until": options.fade_until,
+    fade = {} if chain.fade is None else {"fade_steps": options.fade_steps, "fade_until": options.fade_until,
                                           "fade_batch": m.fade_batch, "fade_s": chain.fade["seconds"],
                                           "fade_cut_channels": chain.fade["channels"]}
     cut_val, cut_test = _acc(pruned, data.val), _acc(pruned, data.test)
@@ -100,7 +108,7 @@ def _row(method: str, target: float, tuned, data, seed: int, task: Task, args) -
     for spec in (args.recoveries.split(",") if m.recover else []):
         models[spec] = model = copy.deepcopy(pruned)
         t0 = time.perf_counter()
-        _recover(model, spec, data, seed, m.recover_epochs or args.recover_epochs, task.model)
+        _recover(model, spec, data, seed, steps * (m.recover_epochs or 1), task.model)
         recoveries[spec] = {"val": _acc(model, data.val), "test": _acc(model, data.test),
                             "seconds": time.perf_counter() - t0}
     if m.recover:
@@ -115,7 +123,8 @@ def _row(method: str, target: float, tuned, data, seed: int, task: Task, args) -
             "settings": {k: v for k, v in asdict(settings).items() if k != "ignore"},
             "macs_fraction": budget.macs_fraction, "params_fraction": budget.params_fraction,
             "search_steps": len(budget.steps), "prune_s": prune_s, "recover_s": recover_s, **fade,
-            "recover_epochs": (m.recover_epochs or args.recover_epochs) if m.recover else 0,
+            "recover_steps": steps * (m.recover_epochs or 1) if m.recover else 0,
+            "train_steps": (options.fade_steps or 0) + (steps * (m.recover_epochs or 1) if m.recover else 0),
             "cut_val": cut_val, "cut_test": cut_test, "rec_val": rec_val, "rec_test": rec_test,
             "kept": kept, "final_test": final, "recoveries": recoveries,
             "_model": models[reported] if kept == "recovered" else pruned}
@@ -140,7 +149,7 @@ def _keep_model(row: dict, tuned, final_model, task: Task, method: str, target: 
     save_model(WORK / f"{task.name}-{method}-{target}.safetensors", final_model, meta(final_model))
 
 
-def _recover(model, spec: str, data, seed: int, epochs: int, arch: str) -> None:
+def _recover(model, spec: str, data, seed: int, steps: int, arch: str) -> None:
     """One recovery, as `spec` says: `PHASE[:LR][/BATCH]` (fa_compress.pruning.recover; LR is the rate of
     what the phase trains: the backbone in `all`, the gates in `gates`, BatchNorm in `bn`), `recal`
     (BatchNorm statistics only) or `default` (the library's defaults; `default/BATCH` changes the batch).
@@ -161,8 +170,8 @@ def _recover(model, spec: str, data, seed: int, epochs: int, arch: str) -> None:
     elif lr:
         cfg = replace(cfg, **{f"lr_{phase}": float(lr)})
     with phase_bar(False) as bar:
-        recover(model, get_head(model, arch), data.train, DataLoader(data.val, batch_size=128), epochs,
-                cfg, ctx, bar, **kwargs)
+        recover(model, get_head(model, arch), data.train, DataLoader(data.val, batch_size=128), None,
+                cfg, ctx, bar, steps=steps, **kwargs)
 
 
 def run_task(task: Task, seeds: list[int], methods: list[str], targets: list[float], args, rows: list,
@@ -212,8 +221,9 @@ def _options() -> argparse.ArgumentParser:
                    help="other seeds for some tasks, e.g. default=0,1,2 tops4=0,1,2")
     p.add_argument("--methods", default="gate,taylor,bn,l1,random,bnscale-sparse,group-sparse")
     p.add_argument("--targets", default="0.75,0.5,0.35")
-    p.add_argument("--recover-epochs", type=int, default=1,
-                   help="recovery epochs after the cut (a method may fix its own, e.g. gate-fade-rec: 1)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimizer steps every method trains after fine-tuning, as its fade or its recovery (default: "
+                        "the library's budget, one epoch but at least its floor; gate-fade-rec trains twice this)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (two runs side by side: 1 each)")
     p.add_argument("--jobs", type=int, default=1,
                    help="run the (task, seed) units as this many processes side by side, each with --threads 1")
@@ -303,7 +313,7 @@ def main() -> None:
     rows = earlier.get("rows", [])
     command = " ; ".join(c for c in (earlier.get("command"), command_line()) if c)  # a resumed run keeps both
     doc = {"command": command, "environment": environment(), "load_before": load_average(), "rows": rows,
-           "recovery": f"{args.recover_epochs} epoch of {args.recoveries.split(',')[0]}",
+           "recovery": f"{args.steps or 'the default'} steps of {args.recoveries.split(',')[0]}",
            "tasks": {u.task: {**asdict(TASKS[u.task]), "seeds": u.seeds} for u in units},
            "chose_defaults": [t.name for t in ZOO if t.role == CHOOSE],
            "jobs": args.jobs, "threads": 1 if args.jobs > 1 else args.threads}
