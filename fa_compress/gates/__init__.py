@@ -1,6 +1,9 @@
-"""Attention gates: one learnable scalar per conv output channel (after its BatchNorm)."""
+"""Attention gates: one learnable scalar per conv output channel (after its BatchNorm, its LayerNorm over
+channels, or in the conv itself where no norm follows)."""
 
-from .gate import GatedBatchNorm2d
+from .gate import ChannelGate, GatedBatchNorm2d
+from .norm_free import GatedConv2d, GatedLayerNorm
+from .sites import GateSites, find_gate_sites
 from .ranking import LayerRanking, gate_ranking, gates_by_stage
 from .insert import (
     fold_gate_into_batchnorm,
@@ -13,6 +16,7 @@ from .insert import (
 )
 
 __all__ = [
-    "GatedBatchNorm2d", "fold_gate_into_batchnorm", "fold_gate_into_conv", "fold_gates", "gate_l1",
+    "ChannelGate", "GateSites", "GatedBatchNorm2d", "GatedConv2d", "GatedLayerNorm", "find_gate_sites",
+    "fold_gate_into_batchnorm", "fold_gate_into_conv", "fold_gates", "gate_l1",
     "has_gates", "insert_gates", "iter_gates", "LayerRanking", "gate_ranking", "gates_by_stage",
 ]

@@ -17,16 +17,19 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from .graph import GATE_PRUNERS, traceable
+from .graph import GATE_PRUNERS, graph_time_limit, traceable
 from .insert import iter_gates
 
 
 @torch.no_grad()
 def conv_output_areas(model: nn.Module, example: torch.Tensor) -> dict[nn.Module, int]:
-    """H_out * W_out of every Conv2d (subclasses included) for input `example`, by module."""
+    """H_out * W_out of every Conv2d (subclasses included) for input `example`, and the positions every
+    Linear runs at (H * W for ConvNeXt's channels-last MLPs, 1 for a classifier), by module."""
     areas: dict[nn.Module, int] = {}
     hooks = [m.register_forward_hook(lambda mod, _i, out: areas.__setitem__(mod, out.shape[-2] * out.shape[-1]))
              for m in model.modules() if isinstance(m, nn.Conv2d)]
+    hooks += [m.register_forward_hook(lambda mod, _i, out: areas.__setitem__(mod, out[0].numel() // out.shape[-1]))
+              for m in model.modules() if isinstance(m, nn.Linear)]  # (1, ..., F): positions = numel / F
     was_training = model.training
     model.eval()
     try:
@@ -49,7 +52,7 @@ def _per_channel_macs(layer: nn.Module, pruning_fn, areas: dict[nn.Module, int])
             return float(k * layer.in_channels // layer.groups)
         return float(k * layer.out_channels // layer.groups)
     if isinstance(layer, nn.Linear):
-        return float(layer.in_features if name == "prune_out_channels" else layer.out_features)
+        return float(areas.get(layer, 1) * (layer.in_features if name == "prune_out_channels" else layer.out_features))
     return 0.0
 
 
@@ -83,7 +86,7 @@ def gate_costs(model: nn.Module, img_size: int, keep_whole: Sequence[str] = ()) 
     device = next(model.parameters()).device
     example = torch.zeros(1, 3, img_size, img_size, device=device)
     areas = conv_output_areas(model, example)
-    with traceable(model):
+    with traceable(model), graph_time_limit():
         graph = tp.DependencyGraph().build_dependency(model, example_inputs=example,
                                                       customized_pruners=GATE_PRUNERS)
     names = {m: n for n, m in iter_gates(model)}

@@ -7,32 +7,78 @@ tracing guard every dependency graph of a gated model is built under.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch_pruning as tp
 from torch import nn
 
+from ..errors import ConfigError
 from .gate import GatedBatchNorm2d
+from .norm_free import GatedConv2d, GatedLayerNorm
+
+
+def _prune_gate(layer: nn.Module, idxs: Sequence[int], pruner: tp.pruner.function.BasePruningFunc) -> None:
+    """Remove the gate entries (and the traced origins) of the pruned channels `idxs` of `layer`."""
+    keep = sorted(set(range(layer.gate.numel())) - set(idxs))
+    layer.gate = pruner._prune_parameter_and_grad(layer.gate, keep, 0)
+    origin = getattr(layer, "channel_origin", None)  # which dense channels survive (pruning/fade.py)
+    if origin is not None:
+        layer.channel_origin = origin[keep]
 
 
 class GatedBatchNormPruner(tp.pruner.function.BatchnormPruner):
     """torch-pruning's BatchNorm pruner, also removing the gate entries of pruned channels."""
 
     def prune_out_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
-        keep = sorted(set(range(layer.num_features)) - set(idxs))
+        _prune_gate(layer, idxs, self)
         super().prune_out_channels(layer, idxs)
-        layer.gate = self._prune_parameter_and_grad(layer.gate, keep, 0)
-        origin = getattr(layer, "channel_origin", None)  # which dense channels survive (pruning/fade.py)
-        if origin is not None:
-            layer.channel_origin = origin[keep]
         return layer
 
     prune_in_channels = prune_out_channels  # a BatchNorm ties its input and output channels
 
 
+class GatedLayerNormPruner(tp.pruner.function.LayernormPruner):
+    """torch-pruning's LayerNorm pruner (over the last axis: the channels), also removing gate entries."""
+
+    def prune_out_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
+        _prune_gate(layer, idxs, self)
+        self.pruning_dim = -1  # the gate and gamma are (C,): channels are the last axis either way
+        super().prune_out_channels(layer, idxs)
+        return layer
+
+    prune_in_channels = prune_out_channels  # a LayerNorm ties its input and output channels
+
+    def get_out_channels(self, layer: nn.Module) -> int:
+        return int(layer.normalized_shape[-1])
+
+    get_in_channels = get_out_channels
+
+
+class GatedConvPruner(tp.pruner.function.ConvPruner):
+    """torch-pruning's conv pruner, also removing the gate entries of pruned output channels."""
+
+    def prune_out_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
+        _prune_gate(layer, idxs, self)
+        super().prune_out_channels(layer, idxs)
+        return layer
+
+
 GATE_PRUNER = GatedBatchNormPruner()
-GATE_PRUNERS = {GatedBatchNorm2d: GATE_PRUNER}
+GATE_PRUNERS = {GatedBatchNorm2d: GATE_PRUNER, GatedLayerNorm: GatedLayerNormPruner(), GatedConv2d: GatedConvPruner()}
+
+
+def pruner_of(gate: nn.Module) -> tp.pruner.function.BasePruningFunc:
+    """The pruner torch-pruning uses for the gated layer `gate`."""
+    return GATE_PRUNERS[type(gate)]
+
+
+def is_gate_output(dep) -> bool:
+    """True when a torch-pruning dependency removes output channels of a gated layer (and its gates)."""
+    pruner = GATE_PRUNERS.get(type(dep.layer))
+    return pruner is not None and dep.pruning_fn == pruner.prune_out_channels
 
 
 @contextmanager
@@ -52,3 +98,32 @@ def traceable(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for p, flag in saved:
             p.requires_grad_(flag)
+
+
+# torch-pruning's grouping can take exponential time on blocks it cannot follow (timm's RexNet did not
+# finish in 15 min); a graph of a CNN it follows takes seconds to a minute on 2 CPU cores.
+GRAPH_LIMIT_S = 600
+
+
+@contextmanager
+def graph_time_limit(seconds: int = GRAPH_LIMIT_S) -> Iterator[None]:
+    """Raise `ConfigError` when the block takes longer than `seconds` (building torch-pruning's graph).
+
+    Bounded with SIGALRM, so only on the main thread of a Unix process; elsewhere unbounded.
+    """
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signum, _frame):
+        raise ConfigError(f"torch-pruning's dependency graph of this model did not finish in {seconds} s; "
+                          f"its blocks couple channels in a way torch-pruning cannot group. Pick another model, "
+                          f"or keep those layers whole (ignore NAME)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

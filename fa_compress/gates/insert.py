@@ -7,7 +7,9 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from .gate import GatedBatchNorm2d
+from .gate import ChannelGate, GatedBatchNorm2d
+from .norm_free import gate_conv, gate_layernorm
+from .sites import find_gate_sites
 
 
 def _set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
@@ -17,21 +19,26 @@ def _set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def insert_gates(model: nn.Module) -> nn.Module:
-    """Replace every BatchNorm2d (subclasses included) by a `GatedBatchNorm2d`, in place.
+    """Gate every BatchNorm2d (subclasses included, by a `GatedBatchNorm2d`), and, where no BatchNorm
+    is, every LayerNorm over channels and every conv no norm follows (`sites.find_gate_sites`); in place.
 
     >>> model = insert_gates(build_model("resnet18", num_classes=10))
     """
-    targets = [(name, m) for name, m in model.named_modules()
-               if isinstance(m, nn.BatchNorm2d) and not isinstance(m, GatedBatchNorm2d)]
-    for name, bn in targets:
-        _set_submodule(model, name, GatedBatchNorm2d.from_batchnorm(bn))
+    sites = find_gate_sites(model)
+    modules = dict(model.named_modules())
+    for name in sites.batchnorms:
+        _set_submodule(model, name, GatedBatchNorm2d.from_batchnorm(modules[name]))
+    for name, channels_first in sites.layernorms.items():
+        gate_layernorm(modules[name], channels_first)
+    for name in sites.convs:
+        gate_conv(modules[name])
     return model
 
 
-def iter_gates(model: nn.Module) -> Iterator[tuple[str, GatedBatchNorm2d]]:
-    """(module name, gated BatchNorm) for every gate in the model, in module order."""
+def iter_gates(model: nn.Module) -> Iterator[tuple[str, ChannelGate]]:
+    """(module name, gated layer) for every gate in the model, in module order."""
     for name, m in model.named_modules():
-        if isinstance(m, GatedBatchNorm2d):
+        if isinstance(m, ChannelGate):
             yield name, m
 
 
@@ -40,23 +47,9 @@ def has_gates(model: nn.Module) -> bool:
     return next(iter_gates(model), None) is not None
 
 
-@torch.no_grad()
 def fold_gate_into_batchnorm(gated: GatedBatchNorm2d) -> nn.BatchNorm2d:
     """A plain BatchNorm2d computing exactly `gated`: gamma' = gamma*g, beta' = beta*g."""
-    bn = nn.BatchNorm2d(gated.num_features, eps=gated.eps, momentum=gated.momentum,
-                        affine=True, track_running_stats=gated.track_running_stats)
-    bn = bn.to(device=gated.gate.device, dtype=gated.gate.dtype)
-    state = {k: v for k, v in gated.state_dict().items() if k != "gate"}
-    g = gated.gate.detach()
-    weight = state["weight"] if gated.affine else torch.ones_like(g)
-    bias = state["bias"] if gated.affine else torch.zeros_like(g)
-    state["weight"], state["bias"] = weight * g, bias * g
-    bn.load_state_dict(state)
-    bn.train(gated.training)
-    origin = getattr(gated, "channel_origin", None)  # set by fa_compress.pruning.fade to trace a cut
-    if origin is not None:
-        bn.channel_origin = origin
-    return bn
+    return gated.folded()
 
 
 @torch.no_grad()
@@ -70,9 +63,9 @@ def fold_gate_into_conv(conv: nn.Conv2d, gate: torch.Tensor) -> nn.Conv2d:
 
 
 def fold_gates(model: nn.Module) -> nn.Module:
-    """Fold every gate into its BatchNorm, in place; the result holds only plain BatchNorm2d."""
+    """Fold every gate into its layer, in place; the result holds only the original, ungated layers."""
     for name, gated in list(iter_gates(model)):
-        _set_submodule(model, name, fold_gate_into_batchnorm(gated))
+        _set_submodule(model, name, gated.folded())
     return model
 
 

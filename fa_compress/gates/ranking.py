@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .insert import iter_gates
+from .norm_free import GatedLayerNorm
 
 NOISE_BELOW = 0.1  # |gate| under this is counted as a noise channel (gates start at 1)
 
@@ -33,7 +34,7 @@ class LayerRanking:
 def _stage_names(model: nn.Module, img_size: int) -> dict[str, str]:
     """Name each gated layer's stage by its feature-map resolution, e.g. 'stride 8 (8x8)'."""
     sizes: dict[str, tuple[int, int]] = {}
-    hooks = [m.register_forward_hook(lambda _m, _i, out, name=name: sizes.__setitem__(name, out.shape[-2:]))
+    hooks = [m.register_forward_hook(lambda _m, _i, out, name=name: sizes.__setitem__(name, _hw(_m, out)))
              for name, m in iter_gates(model)]
     was_training = model.training
     model.eval()
@@ -45,6 +46,12 @@ def _stage_names(model: nn.Module, img_size: int) -> dict[str, str]:
             h.remove()
         model.train(was_training)
     return {name: f"stride {img_size // hw[0]} ({hw[0]}x{hw[1]})" for name, hw in sizes.items()}
+
+
+def _hw(gate: nn.Module, out: torch.Tensor) -> tuple[int, int]:
+    """(H, W) of a gated layer's output: (N, C, H, W), or (N, H, W, C) for a channels-last LayerNorm."""
+    channels_last = isinstance(gate, GatedLayerNorm) and not gate.channels_first
+    return tuple(out.shape[1:3]) if channels_last else tuple(out.shape[-2:])
 
 
 def gate_ranking(model: nn.Module, img_size: int = 64) -> list[LayerRanking]:

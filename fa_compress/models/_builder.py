@@ -17,17 +17,21 @@ _SHOWN_KEYS = 6  # how many mismatching keys an error message lists
 
 
 def get_head(model: nn.Module, name: str) -> nn.Module:
-    """The classifier module (an `nn.Linear`) of a model built as architecture `name`."""
+    """The classifier module (an `nn.Linear`, or a 1x1 `nn.Conv2d`) of a model built as architecture `name`."""
     return _head_of(model, get_spec(name))
 
 
 def replace_head(model: nn.Module, spec: ModelSpec, num_classes: int) -> nn.Module:
-    """Swap the classifier for a freshly initialised `nn.Linear(in_features, num_classes)`; returns it."""
+    """Swap the classifier for a freshly initialised `nn.Linear(in_features, num_classes)` (a 1x1
+    `nn.Conv2d(in_channels, num_classes)` where the classifier is a 1x1 conv); returns it."""
     from torch import nn
 
     _check_num_classes(num_classes)
     old = _head_of(model, spec)
-    new = nn.Linear(old.in_features, num_classes, bias=True)
+    if isinstance(old, nn.Conv2d):
+        new = nn.Conv2d(old.in_channels, num_classes, kernel_size=1, bias=True)
+    else:
+        new = nn.Linear(old.in_features, num_classes, bias=True)
     new.to(device=old.weight.device, dtype=old.weight.dtype)
     parent_path, _, attr = spec.head.rpartition(".")
     parent = model.get_submodule(parent_path) if parent_path else model
@@ -110,8 +114,10 @@ def _head_of(model: nn.Module, spec: ModelSpec) -> nn.Module:
         head = model.get_submodule(spec.head)
     except AttributeError as exc:
         raise ConfigError(f"model has no classifier at {spec.head!r}; is it a {spec.name}?") from exc
-    if not isinstance(head, nn.Linear):
-        raise ConfigError(f"{spec.name} classifier at {spec.head!r} is {type(head).__name__}, not nn.Linear")
+    is_conv_head = isinstance(head, nn.Conv2d) and head.kernel_size == (1, 1) and head.groups == 1
+    if not isinstance(head, nn.Linear) and not is_conv_head:
+        raise ConfigError(f"{spec.name} classifier at {spec.head!r} is {type(head).__name__}, not nn.Linear "
+                          f"or a 1x1 nn.Conv2d")
     return head
 
 

@@ -38,7 +38,33 @@ _RULES: dict[str, tuple[str, ...]] = {
     "torchvision.models.maxvit.MBConv": ("proj.1", "layers.conv_c"),
     "torchvision.models.maxvit.RelativePositionalMultiHeadAttention": ("to_qkv", "merge"),
     "torchvision.models.maxvit.PartitionAttentionLayer": ("mlp_layer.3",),
+    # timm's CSPNet stage halves its expansion by a stored size, and torch-pruning maps indices across
+    # that split wrongly (IndexError while ranking): the expansion stays whole (timm_traceable.py).
+    "timm.models.cspnet.CrossStage": ("conv_exp.conv", "conv_exp.bn"),
+    # timm's MixNet: a mixed conv of ordinary convs concatenates their outputs, and torch-pruning maps that
+    # concatenation's channels wrongly (a pruned model that did not run); its depthwise mixed convs prune.
+    "fa_compress.models.timm_traceable.TraceableMixedPointwise": tuple(str(i) for i in range(8)),
 }
+
+
+# Blocks torch-pruning cannot group at all, by class path -> why; a model holding one is refused before
+# any training (`unprunable`).
+_REFUSED: dict[str, str] = {
+    # timm's RexNet adds its shortcut into a slice of the block's channels (x[:, :in_channels] + shortcut,
+    # concatenated with the rest); grouping the slices did not finish in 15 min on timm:rexnet_100.
+    "timm.models.rexnet.LinearBottleneck": ("adds its shortcut into a slice of its channels, which "
+                                            "torch-pruning's dependency graph cannot group in bounded time"),
+}
+
+
+def unprunable(model: nn.Module) -> tuple[str, str] | None:
+    """(name, why) of the first block of `model` torch-pruning cannot group, or None."""
+    for name, module in model.named_modules():
+        for cls in type(module).__mro__:
+            reason = _REFUSED.get(f"{cls.__module__}.{cls.__qualname__}")
+            if reason is not None:
+                return name, f"{type(module).__name__} {reason}"
+    return None
 
 
 def register_keep_whole(class_path: str, sublayers: tuple[str, ...]) -> None:

@@ -8,7 +8,8 @@ A pruned model's weights no longer fit the architecture `build_model` makes. Sav
 >>> model.load_state_dict(state_dict, strict=True)
 
 Covered layers: Conv2d, BatchNorm (1d/2d/3d) and affine InstanceNorm, Linear, GroupNorm, LayerNorm
-over one dimension (channels), PReLU. Subclasses (Lite0's `Conv2dStaticSamePadding`, gated
+over one dimension (channels), PReLU, and a block's own per-channel scale (ConvNeXt's `layer_scale`, a
+(C, 1, 1) parameter of the block itself). Subclasses (Lite0's `Conv2dStaticSamePadding`, gated
 BatchNorms) are recorded and resized like their base classes and keep their own class. Pruning
 that resizes any other layer is refused by `check_rebuildable` before a file is written.
 """
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 Structure = dict[str, dict[str, int | str]]
-COVERED = "Conv2d, BatchNorm, InstanceNorm (affine), Linear, GroupNorm, LayerNorm (one dimension) and PReLU"
+COVERED = ("Conv2d, BatchNorm, InstanceNorm (affine), Linear, GroupNorm, LayerNorm (one dimension), PReLU and "
+           "per-channel scales")
 
 
 def _record(module: nn.Module) -> dict[str, int | str] | None:
@@ -46,7 +48,15 @@ def _record(module: nn.Module) -> dict[str, int | str] | None:
         return {"kind": "ln", "features": int(module.normalized_shape[0])}
     if isinstance(module, nn.PReLU):
         return {"kind": "prelu", "features": int(module.num_parameters)}
+    own = list(module.named_parameters(recurse=False))
+    if len(own) == 1 and _per_channel(own[0][1]):
+        return {"kind": "scale", "param": own[0][0], "features": int(own[0][1].shape[0])}
     return None
+
+
+def _per_channel(p: torch.Tensor) -> bool:
+    """A (C,), (C, 1) or (C, 1, 1) tensor: one value per channel (a layer scale)."""
+    return p.dim() >= 1 and p.shape[0] > 1 and all(d == 1 for d in p.shape[1:])
 
 
 def describe_structure(model: nn.Module) -> Structure:
@@ -64,7 +74,7 @@ def describe_structure(model: nn.Module) -> Structure:
 
 
 _COUNTS = {"conv": ("in", "out", "groups"), "bn": ("features",), "linear": ("in", "out"),
-           "gn": ("groups", "features"), "ln": ("features",), "prelu": ("features",)}
+           "gn": ("groups", "features"), "ln": ("features",), "prelu": ("features",), "scale": ("features",)}
 
 
 def check_structure(structure: object, state: Mapping[str, torch.Tensor]) -> None:
@@ -80,7 +90,10 @@ def check_structure(structure: object, state: Mapping[str, torch.Tensor]) -> Non
         if not all(type(c) is int and c >= 1 for c in counts):
             raise CheckpointError(f"structure entry {name!r} has channel counts that are not positive integers")
         want = _leading_shape(kind, entry)
-        tensor = state.get(f"{name}.weight", state.get(f"{name}.running_mean"))
+        if kind == "scale" and not (isinstance(entry.get("param"), str) and entry["param"].isidentifier()):
+            raise CheckpointError(f"structure entry {name!r} names no parameter of its layer")
+        key = f"{name}.{entry['param']}" if kind == "scale" else f"{name}.weight"
+        tensor = state.get(key, state.get(f"{name}.running_mean"))
         if tensor is None or tuple(tensor.shape[:len(want)]) != want:
             got = "no weight" if tensor is None else f"weights of shape {tuple(tensor.shape)}"
             raise CheckpointError(f"structure entry {name!r} says {want} channels but the file holds {got}")
@@ -145,6 +158,9 @@ def _resize_channels(name: str, module: nn.Module, kind: str, entry: dict) -> No
         module.num_groups, module.num_channels = groups, features
     elif kind == "ln":
         module.normalized_shape = (features,)
+    elif kind == "scale":
+        param = getattr(module, str(entry["param"]))
+        _set_tensor(module, str(entry["param"]), (features, *param.shape[1:]))  # (C, 1, 1) -> (C', 1, 1)
     else:
         module.num_parameters = features
 

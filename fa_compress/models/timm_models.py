@@ -1,4 +1,5 @@
-"""`timm:NAME`: any timm CNN with BatchNorm, by its timm name (`timm:resnet50`, `timm:resnet18.a1_in1k`).
+"""`timm:NAME`: any timm CNN (BatchNorm'd, ConvNeXt-style or norm-free), by its timm name
+(`timm:resnet50`, `timm:resnet18.a1_in1k`).
 
 timm is optional (`pip install 'facompress[timm]'`) and imported only here, inside functions.
 Normalisation and input size come from the model's own `pretrained_cfg`, which timm knows without
@@ -47,11 +48,13 @@ def _offline_message(arch: str, exc: BaseException) -> str:
 
 def _builder(arch: str) -> Callable[[bool], nn.Module]:
     def build(imagenet: bool) -> nn.Module:
+        from .timm_traceable import make_traceable  # torch: loaded only when a model is built
+
         timm = _timm(f"model {PREFIX}{arch}")
         if not imagenet:
-            return timm.create_model(arch, pretrained=False)
+            return make_traceable(timm.create_model(arch, pretrained=False))
         try:
-            return timm.create_model(arch, pretrained=True)
+            return make_traceable(timm.create_model(arch, pretrained=True))
         except (OSError, RuntimeError, ValueError) as exc:  # hub unreachable, nothing cached, no weights tag
             raise NotFoundError(_offline_message(arch, exc)) from exc
 
@@ -61,15 +64,16 @@ def _builder(arch: str) -> Callable[[bool], nn.Module]:
 
 def resolve(name: str) -> ModelSpec:
     """The spec of `timm:ARCH`: head found on a meta-device build, facts from timm's pretrained config."""
-    from ._discover import build_on_meta, count_batchnorms, find_head
+    from ._discover import build_on_meta, find_head, why_not_gated
 
     arch = name[len(PREFIX):]
     timm = _timm(f"model {name}")
     _check_name(timm, arch)
     model = build_on_meta(lambda: timm.create_model(arch, pretrained=False))
-    if count_batchnorms(model) == 0:
-        raise ConfigError(f"{name} has no BatchNorm2d layers, where facompress puts its gates; timm CNNs "
-                          f"with BatchNorm work (timm:resnet50, timm:efficientnet_b0, timm:regnety_008, ...)")
+    reason = why_not_gated(model)
+    if reason:
+        raise ConfigError(f"{name} {reason}; timm CNNs work (timm:resnet50, timm:efficientnet_b0, "
+                          f"timm:convnext_tiny, ...)")
     cfg = dict(getattr(model, "pretrained_cfg", None) or {})
     size = int(cfg.get("input_size", (3, 224, 224))[-1])
     min_size = size if cfg.get("fixed_input_size") else 32

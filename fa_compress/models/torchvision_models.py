@@ -8,7 +8,7 @@ smallest input come from torchvision's own weight enum (`get_model_weights(name)
 ImageNet weights come from torchvision's download cache: `~/.cache/torch/hub/checkpoints/` holds
 them after one download. Offline, with nothing cached, the download fails with `URLError` (an
 `OSError`); a corrupt cache file gives a `RuntimeError`. Both become a `NotFoundError` saying what to
-do instead. Models without BatchNorm2d (where the gates go) are refused with a line saying so.
+do instead. Models with no place for a gate, and the vision transformers, are refused with a line saying so.
 """
 
 from __future__ import annotations
@@ -25,20 +25,25 @@ if TYPE_CHECKING:
     from torch import nn
 
 # Checked against a meta-device build of every name in torchvision 0.29 (tests/models/test_zoo.py):
-# these have no nn.BatchNorm2d at all (LayerNorm transformers, ConvNeXt, or no normalisation).
+# these have no nn.BatchNorm2d at all. ConvNeXt gates its LayerNorms over channels; VGG, AlexNet and
+# SqueezeNet gate their convs (fa_compress/gates/sites.py); the transformers below stay refused.
 NO_BATCHNORM = frozenset({
     "alexnet", "convnext_base", "convnext_large", "convnext_small", "convnext_tiny", "squeezenet1_0",
     "squeezenet1_1", "swin_b", "swin_s", "swin_t", "swin_v2_b", "swin_v2_s", "swin_v2_t", "vgg11", "vgg13",
     "vgg16", "vgg19", "vit_b_16", "vit_b_32", "vit_h_14", "vit_l_16", "vit_l_32",
 })
-# BatchNorm'd, but facompress cannot take them (name -> reason); none at present. ShuffleNetV2 and MaxViT
-# prune with the layers torch-pruning cannot follow kept whole (keep_whole.py), ShuffleNetV2 with its
-# channel shuffle made traceable (shufflenet.py).
-UNSUPPORTED: dict[str, str] = {}
-_NO_BN_REASON = "has no BatchNorm2d layers, where facompress puts its gates"
-# VGG pools to 7x7 (AdaptiveAvgPool2d((7, 7))); ONNX export of that needs a feature map 7 divides,
-# i.e. 224 px inputs (at 32 px the exporter stops: "output size that are not factor of input size").
-_MIN_SIZE = {f"vgg{depth}_bn": 224 for depth in (11, 13, 16, 19)}
+TRANSFORMER_REASON = ("is a vision transformer: its channels are mixed by attention over tokens, which "
+                      "facompress's channel gates and pruning do not cover")
+# facompress cannot take these (name -> reason). ShuffleNetV2 and MaxViT prune with the layers
+# torch-pruning cannot follow kept whole (keep_whole.py), ShuffleNetV2 with its channel shuffle made
+# traceable (shufflenet.py).
+UNSUPPORTED: dict[str, str] = {name: TRANSFORMER_REASON for name in NO_BATCHNORM
+                               if name.startswith(("vit_", "swin_"))}
+
+# VGG pools to 7x7 (AdaptiveAvgPool2d((7, 7))), AlexNet to 6x6; ONNX export of that needs a feature map
+# 7 (6) divides, i.e. 224 px inputs (at 32 px the exporter stops: "output size that are not factor of
+# input size").
+_MIN_SIZE = {**{f"vgg{depth}{bn}": 224 for depth in (11, 13, 16, 19) for bn in ("", "_bn")}, "alexnet": 224}
 # googlenet / inception_v3: one logits tensor in training too (no auxiliary heads), and the same
 # input transform with and without ImageNet weights, so a reloaded model computes what was saved.
 _EXTRA_KWARGS = {"googlenet": {"aux_logits": False, "transform_input": True},
@@ -55,13 +60,11 @@ def zoo_names() -> tuple[str, ...]:
 
 def refusal(name: str) -> str | None:
     """Why facompress refuses the torchvision model `name` (without building it), or None."""
-    if name in NO_BATCHNORM:
-        return _NO_BN_REASON
     return UNSUPPORTED.get(name)
 
 
 def supported_names() -> list[str]:
-    """torchvision names facompress builds: BatchNorm'd and traceable."""
+    """torchvision names facompress builds: gated and traceable."""
     return [n for n in zoo_names() if refusal(n) is None]
 
 
@@ -136,22 +139,23 @@ def _builder(name: str) -> Callable[[bool], nn.Module]:
 
 
 def _refused(name: str, reason: str) -> ConfigError:
-    return ConfigError(f"torchvision model {name} {reason}; facompress cannot gate and prune it. BatchNorm'd "
-                       f"CNNs work (resnet50, regnet_y_400mf, mobilenet_v3_large, efficientnet_b0, densenet121, "
+    return ConfigError(f"torchvision model {name} {reason}; facompress cannot gate and prune it. CNNs "
+                       f"work (resnet50, regnet_y_400mf, mobilenet_v3_large, efficientnet_b0, densenet121, "
                        f"..., see `facompress models`), as do timm:NAME CNNs")
 
 
 def resolve(name: str) -> ModelSpec:
     """The spec of torchvision model `name`: head found on a meta-device build, facts from its weights."""
-    from ._discover import build_on_meta, count_batchnorms, find_head
+    from ._discover import build_on_meta, find_head, why_not_gated
 
     reason = refusal(name)
     if reason:
         raise _refused(name, reason)
     norm, crop, min_size = weights_facts(name)
     model = build_on_meta(lambda: _construct(name, imagenet=False))
-    if count_batchnorms(model) == 0:
-        raise _refused(name, _NO_BN_REASON)
+    reason = why_not_gated(model)
+    if reason:
+        raise _refused(name, reason)
     head = find_head(model, max(min_size, 32), f"torchvision {name}")
     return ModelSpec(name, _builder(name), head, norm, crop, offline_weights=False, min_img_size=min_size,
                      source="torchvision")

@@ -144,15 +144,15 @@ def _require_trust(name: str) -> None:
 
 def resolve(name: str) -> ModelSpec:
     """The spec of a user factory (needs `trust_code()`): the factory runs once to find its classifier."""
-    from ._discover import count_batchnorms, find_head
+    from ._discover import find_head, why_not_gated
 
     _require_trust(name)
     if name in _SPECS:
         return _SPECS[name]
     model = _call(name)
-    if count_batchnorms(model) == 0:
-        raise ConfigError(f"model {name} has no nn.BatchNorm2d layers, where facompress puts its gates; "
-                          f"add BatchNorm2d after the convolutions")
+    reason = why_not_gated(model)
+    if reason:
+        raise ConfigError(f"model {name} {reason}; add BatchNorm2d after the convolutions")
     head = find_head(model, DISCOVERY_IMG_SIZE, f"model {name}")
     spec = ModelSpec(name, _builder(name), head, IMAGENET_NORMALIZATION, DISCOVERY_IMG_SIZE,
                      min_img_size=16, source="user")

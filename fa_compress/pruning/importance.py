@@ -19,9 +19,9 @@ import torch_pruning as tp
 from torch import nn
 
 from ..errors import unknown_name
-from ..gates import GatedBatchNorm2d
+from ..gates import ChannelGate
 from ..gates.costs import group_channel_costs
-from ..gates.graph import GATE_PRUNER, GATE_PRUNERS
+from ..gates.graph import GATE_PRUNERS, is_gate_output
 from ..errors import InternalError
 
 REDUCTIONS = ("mean", "max", "sum", "prod")
@@ -39,7 +39,7 @@ DEFAULT_GATE_SCORE = "taylor"  # chosen by benchmarks/prune_pareto.py on three t
 TIE_BREAK = 1e-6
 
 
-def _channel_scores(layer: GatedBatchNorm2d, idxs: list[int], score: str) -> torch.Tensor:
+def _channel_scores(layer: ChannelGate, idxs: list[int], score: str) -> torch.Tensor:
     gate = layer.gate.detach()[idxs].abs().double()
     if score == "taylor":
         taylor = getattr(layer, "taylor_score", None)
@@ -50,13 +50,11 @@ def _channel_scores(layer: GatedBatchNorm2d, idxs: list[int], score: str) -> tor
         ramp = torch.arange(len(idxs), dtype=torch.float64) / max(len(idxs), 1)
         return taylor[idxs].double() + 1e-12 * (gate + 1e-3 * ramp)  # ties: by gate, then index
     if score in ("gate", "value"):
-        gamma = layer.weight.detach()[idxs].abs().double() if layer.affine else torch.ones_like(gate)
+        gamma = layer.channel_gamma()[idxs].double()
         ramp = torch.arange(len(idxs), dtype=torch.float64) / max(len(idxs), 1)
         return gate + TIE_BREAK * gamma / gamma.max().clamp(min=1e-12) + TIE_BREAK * 1e-3 * ramp
     # `scale`: the channel's whole multiplier after normalisation, |gate * gamma / sqrt(var + eps)|
-    gamma = layer.weight.detach()[idxs].abs().double() if layer.affine else torch.ones_like(gate)
-    std = (layer.running_var.detach()[idxs].double() + layer.eps).sqrt()
-    return gate * gamma / std
+    return gate * layer.channel_scale()[idxs].double()
 
 
 class GateImportance(tp.importance.Importance):
@@ -77,7 +75,7 @@ class GateImportance(tp.importance.Importance):
         scores: list[torch.Tensor] = []
         roots: list[list[int]] = []
         for i, (dep, idxs) in enumerate(group):
-            if isinstance(dep.layer, GatedBatchNorm2d) and dep.pruning_fn == GATE_PRUNER.prune_out_channels:
+            if is_gate_output(dep):
                 scores.append(_channel_scores(dep.layer, list(idxs), self.score))
                 roots.append(list(group[i].root_idxs))
         if any(r is None for rs in roots for r in rs):

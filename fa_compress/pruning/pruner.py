@@ -15,7 +15,7 @@ from torch import nn
 from ..errors import ConfigError, NotFoundError, unknown_name
 from ..gates import fold_gates, has_gates
 from ..gates.costs import conv_output_areas
-from ..gates.graph import GATE_PRUNER, GATE_PRUNERS, traceable
+from ..gates.graph import GATE_PRUNERS, graph_time_limit, pruner_of, traceable
 from ..models.keep_whole import keep_whole
 from .gate_scores import DEFAULT_SCORE_IMAGES, accumulate_gate_taylor, has_taylor_scores
 from .importance import (DEFAULT_GATE_SCORE, IMPORTANCES, NEEDS_GATES, NEEDS_GRADIENTS, REDUCTIONS,
@@ -131,7 +131,7 @@ def prune_model(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
     importance = make_importance(settings.importance, reduction=reduction_of(settings), score=settings.gate_score,
                                  per_mac=settings.gate_per_mac if settings.importance == "gate" else 0.0,
                                  areas=areas, max_prune=settings.max_layer_prune, round_to=settings.round_to)
-    with traceable(model):
+    with traceable(model), graph_time_limit():
         pruner = tp.pruner.MetaPruner(
             model, example, importance=importance, pruning_ratio=1 - settings.keep,
             global_pruning=settings.scope == "global", max_pruning_ratio=settings.max_layer_prune,
@@ -160,7 +160,7 @@ def cut_channels_exactly(model: nn.Module, example: torch.Tensor, masks: dict[st
     """Remove exactly the channels `masks` marks (gate name -> (C,) bool, True = cut), with everything
     torch-pruning's dependency graph couples to them, then fold the gates; in place. No ranking runs,
     so no tie or rounding can change the set (the masks come from `fade.plan_cut`)."""
-    with traceable(model):
+    with traceable(model), graph_time_limit():
         graph = tp.DependencyGraph().build_dependency(model, example, customized_pruners=GATE_PRUNERS)
     for _, m in iter_gates(model):
         m.channel_origin = torch.arange(m.num_features)
@@ -168,7 +168,7 @@ def cut_channels_exactly(model: nn.Module, example: torch.Tensor, masks: dict[st
         origin = m.channel_origin.tolist()  # a coupled gate pruned earlier in this loop has fewer channels
         idxs = [i for i, o in enumerate(origin) if bool(masks[name][o])]
         if idxs:
-            graph.get_pruning_group(m, GATE_PRUNER.prune_out_channels, idxs).prune()
+            graph.get_pruning_group(m, pruner_of(m).prune_out_channels, idxs).prune()
     for _, m in iter_gates(model):
         m.channel_origin = None
     fold_gates(model)

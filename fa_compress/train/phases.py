@@ -13,7 +13,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import ConfigError
-from ..gates import GatedBatchNorm2d, has_gates
+from ..gates import ChannelGate, has_gates
 
 PHASES = ("head", "gates", "bn", "all")
 
@@ -44,13 +44,13 @@ def configure_phase(model: nn.Module, head: nn.Module, phase: str) -> list[nn.Pa
     model.train(phase == "all")  # frozen phases also switch dropout off
     trainable: list[nn.Parameter] = []
     if phase == "gates":
-        trainable += [m.gate for m in model.modules() if isinstance(m, GatedBatchNorm2d)]
+        trainable += [m.gate for m in model.modules() if isinstance(m, ChannelGate)]
     elif phase == "bn":
         for bn in _bn_modules(model):
             trainable += [p for p in (bn.weight, bn.bias) if p is not None]
     elif phase == "all":
         trainable = [p for n, p in model.named_parameters() if not n.endswith(".gate")]
-        trainable += [m.gate for m in model.modules() if isinstance(m, GatedBatchNorm2d)]
+        trainable += [m.gate for m in model.modules() if isinstance(m, ChannelGate)]
     head_params = list(head.parameters())
     ids = {id(p) for p in trainable}
     trainable += [p for p in head_params if id(p) not in ids]

@@ -67,7 +67,7 @@ FINETUNE = [
     Case("unknown-model", lambda s: ft(model="foo"), "model"),
     Case("unknown-gate-penalty", lambda s: ft("--gate-penalty", "l3"), "gate-penalty"),
     Case("unknown-model-close-match", lambda s: ft(model="resnet19"), "facompress models"),
-    Case("model-without-batchnorm", lambda s: ft(model="alexnet"), "BatchNorm2d"),
+    Case("vision-transformer", lambda s: ft(model="vit_b_16"), "vision transformer"),
     Case("img-size-below-model-minimum", lambda s: ft(model="inception_v3"), "75 px"),
     Case("timm-unknown-name", lambda s: ft(model="timm:resnt18"), "timm"),
     Case("user-code-without-trust-code", lambda s: ft(model=f"{NETS}:norm_zoo"), "--trust-code"),

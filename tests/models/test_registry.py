@@ -18,7 +18,8 @@ def test_model_names_lists_packaged_models_and_the_torchvision_zoo_sorted():
     assert REGISTERED | BEFORE_THE_ZOO <= set(names)
     assert {"regnet_x_400mf", "resnext50_32x4d", "densenet121", "mobilenet_v3_small", "wide_resnet50_2",
             "mnasnet0_5", "efficientnet_b1", "googlenet", "inception_v3", "vgg11_bn"} <= set(names)
-    assert not {"alexnet", "vit_b_16", "swin_t", "convnext_tiny", "vgg16"} & set(names)  # no BatchNorm2d
+    assert {"alexnet", "convnext_tiny", "vgg16", "squeezenet1_1"} <= set(names)  # gated without BatchNorm2d
+    assert not {"vit_b_16", "swin_t", "swin_v2_b"} & set(names)  # vision transformers
     assert names == sorted(names)
     assert set(registered_names()) == REGISTERED
 

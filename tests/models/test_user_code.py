@@ -42,10 +42,22 @@ def test_trusted_factory_builds_with_its_head_found_and_replaced():
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 3)  # (B, 3, H, W) -> (B, classes)
 
 
+@pytest.mark.parametrize("factory", ["ends_in_1x1_conv", "no_batchnorm"])
+def test_a_1x1_conv_classifier_and_a_norm_free_net_are_taken(factory):
+    name = f"{NETS}:{factory}"
+    with trust_code():
+        model = build_model(name, num_classes=3, weights="none").eval()
+        head = get_head(model, name)
+    assert getattr(head, "out_channels", getattr(head, "out_features", None)) == 3
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 3)
+    gated = insert_gates(model)
+    assert head not in [m for _, m in iter_gates(gated)] and len(list(iter_gates(gated))) == 1
+
+
 @pytest.mark.parametrize("name, error, words", [
     (f"{NETS}:not_a_module", ConfigError, "not a torch.nn.Module"),
-    (f"{NETS}:no_batchnorm", ConfigError, "BatchNorm2d"),
-    (f"{NETS}:ends_in_conv", ConfigError, "nn.Linear"),
+    (f"{NETS}:no_gate_site", ConfigError, "BatchNorm2d, a LayerNorm over channels"),
+    (f"{NETS}:ends_in_conv", ConfigError, "nn.Linear layer or a 1x1 conv"),
     (f"{NETS}:nope", NotFoundError, "norm_zoo"),
     ("missing_file.py:net", NotFoundError, "does not exist"),
     ("no_such_package.nets:net", NotFoundError, "cannot import"),

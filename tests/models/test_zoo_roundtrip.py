@@ -12,8 +12,9 @@ from fa_compress.models.saved import load_model, model_meta, save_model
 FAMILIES = {
     "resnet18": 32, "resnext50_32x4d": 32, "regnet_x_400mf": 32, "regnet_y_400mf": 32, "mobilenet_v2": 32,
     "mobilenet_v3_small": 32, "mnasnet0_5": 32, "densenet121": 32, "efficientnet_b0": 32,
-    "efficientnet_v2_s": 32, "googlenet": 32, "inception_v3": 75,
-}  # vgg*_bn (>128 M parameters, a 500 MB file) goes through the chain in benchmarks/zoo.py instead
+    "efficientnet_v2_s": 32, "googlenet": 32, "inception_v3": 75, "squeezenet1_1": 32, "convnext_tiny": 32,
+}  # squeezenet: gates in its convs and a 1x1-conv classifier; convnext: LayerNorm gates and layer scales
+# vgg*_bn (>128 M parameters, a 500 MB file) goes through the chain in benchmarks/zoo.py instead
 SETTINGS = PruneSettings(keep=0.6, gate_score="value")  # random gates: the value ranks them, no data needed
 
 

@@ -59,9 +59,22 @@ def no_batchnorm() -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
 
 
+def no_gate_site() -> nn.Module:
+    """Nothing to gate: no norm, and its only conv is depthwise."""
+    return nn.Sequential(nn.Conv2d(3, 3, 3, groups=3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(3, 4))
+
+
 def ends_in_conv() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Conv2d(8, 4, 1), nn.AdaptiveAvgPool2d(1),
+    """Its output comes from a 3x3 conv: no classifier facompress can replace."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Conv2d(8, 4, 3), nn.AdaptiveAvgPool2d(1),
                          nn.Flatten())
+
+
+def ends_in_1x1_conv() -> nn.Module:
+    """A 1x1-conv classifier after global pooling (as in DLA): found and replaced like a linear one."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Conv2d(8, 4, 1), nn.Flatten())
 
 
 def tiny_maxvit() -> nn.Module:

@@ -1,0 +1,250 @@
+"""Gates where there is no BatchNorm: after a LayerNorm over channels, in a conv no norm follows; 1x1-conv
+classifier heads; BatchNorm models gated exactly as before."""
+
+import copy
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.convnext import CNBlock, LayerNorm2d
+
+from fa_compress.gates import (GatedBatchNorm2d, GatedConv2d, GatedLayerNorm, find_gate_sites, fold_gates,
+                               gate_ranking, has_gates, insert_gates, iter_gates)
+from fa_compress.models import IMAGENET_NORMALIZATION, ModelSpec, build_model, replace_head
+from fa_compress.models._discover import build_on_meta, find_head
+from fa_compress.models.structure import apply_structure, check_rebuildable, describe_structure
+from fa_compress.pruning.gate_scores import accumulate_gate_taylor
+from fa_compress.pruning.pruner import PruneSettings, cut_channels_exactly, prune_model
+from tests.conftest import random_gates
+
+torch.manual_seed(0)
+
+
+def _convnext_like() -> nn.Module:
+    """A ConvNeXt stem (conv + LayerNorm2d), one block (dwconv, permute, LayerNorm, MLP, layer scale) and
+    a classifier that normalises first (as ConvNeXt's does), with non-trivial LayerNorm affines."""
+    model = nn.Sequential(nn.Conv2d(3, 16, 4, stride=4), LayerNorm2d(16), CNBlock(16, 0.5, 0.0), LayerNorm2d(16),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5)).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)
+    return model
+
+
+def _vgg_like() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(16, 5)).eval()
+
+
+def _conv_head() -> nn.Module:
+    """Norm-free features, global pooling, then a 1x1-conv classifier and a flatten (as in DLA)."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Conv2d(16, 5, 1), nn.Flatten()).eval()
+
+
+def _relative_change(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+@pytest.mark.parametrize("build, gates", [(_convnext_like, {"1": GatedLayerNorm, "2.block.2": GatedLayerNorm,
+                                                             "3": GatedLayerNorm}),
+                                          (_vgg_like, {"0": GatedConv2d, "2": GatedConv2d, "5": GatedConv2d}),
+                                          (_conv_head, {"0": GatedConv2d, "2": GatedConv2d})])
+def test_gates_go_where_no_batchnorm_is_and_start_exact(build, gates):
+    model = build()
+    x = torch.randn(2, 3, 32, 32)
+    expected = model(x)
+    gated = insert_gates(copy.deepcopy(model)).eval()
+    assert {name: type(m) for name, m in iter_gates(gated)} == gates  # the classifier is never gated
+    torch.testing.assert_close(gated(x), expected, rtol=0, atol=0)
+    assert set(gated.state_dict()) == set(model.state_dict()) | {f"{n}.gate" for n in gates}
+
+
+@pytest.mark.parametrize("build", [_convnext_like, _vgg_like, _conv_head])
+def test_fold_is_exact_and_restores_the_original_classes(build):
+    model = build()
+    gated = random_gates(insert_gates(copy.deepcopy(model)), seed=2).eval()
+    x = torch.randn(3, 3, 32, 32)
+    before = gated(x)
+    folded = fold_gates(gated)
+    assert not has_gates(folded)
+    assert [type(m) for m in folded.modules()] == [type(m) for m in model.modules()]
+    assert _relative_change(folded(x), before) <= 1e-5
+    assert _relative_change(model(x), before) > 1e-3  # the gates did change the output
+
+
+def test_the_layernorm_gate_scales_the_normalised_channels():
+    ln = LayerNorm2d(6)
+    model = nn.Sequential(nn.Conv2d(3, 6, 1), ln, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 2))
+    gated = insert_gates(model)[1]
+    with torch.no_grad():
+        gated.gate.copy_(torch.arange(1.0, 7.0))
+    x = torch.randn(2, 6, 4, 4)
+    expected = LayerNorm2d(6)(x) * torch.arange(1.0, 7.0).view(1, -1, 1, 1)
+    torch.testing.assert_close(gated(x), expected)
+
+
+def test_fade_drives_a_channel_to_zero_like_a_zero_gate():
+    gated = insert_gates(_vgg_like())
+    conv = gated[2]
+    x = torch.randn(2, 3, 16, 16)
+    conv.fade = torch.ones(16)
+    conv.fade[3] = 0.0
+    faded = gated[:4](x)
+    conv.fade = None
+    assert torch.all(faded[:, 3] == 0) and faded[:, 4].abs().sum() > 0
+    with torch.no_grad():
+        conv.gate[3] = 0.0
+    torch.testing.assert_close(gated[:4](x), faded, rtol=0, atol=0)
+
+
+def test_a_model_mixing_batchnorm_and_norm_free_convs_gates_both():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 16, 3), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4)).eval()
+    x = torch.randn(2, 3, 16, 16)
+    expected = model(x)
+    gated = insert_gates(model).eval()
+    assert {n: type(m) for n, m in iter_gates(gated)} == {"1": GatedBatchNorm2d, "3": GatedConv2d}
+    assert type(gated[0]) is nn.Conv2d  # its BatchNorm carries its gate
+    torch.testing.assert_close(gated(x), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "densenet121", "efficientnet_b0", "maxvit_t"])
+def test_batchnorm_models_keep_exactly_their_batchnorm_gates(name):
+    """Squeeze-and-excitation convs, DenseNet's concatenated convs and MaxViT's attention LayerNorms stay ungated."""
+    model = build_on_meta(lambda: getattr(torchvision.models, name)())
+    sites = find_gate_sites(model)
+    assert sites.layernorms == {} and sites.convs == []
+    assert sites.batchnorms == [n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
+
+
+def test_a_batchnorm_that_applies_its_activation_keeps_it_when_gated_and_folded():
+    timm = pytest.importorskip("timm")
+    model = timm.create_model("efficientnet_b0", pretrained=False, num_classes=4).eval()
+    x = torch.randn(2, 3, 32, 32)
+    expected = model(x)
+    gated = insert_gates(copy.deepcopy(model)).eval()
+    torch.testing.assert_close(gated(x), expected, rtol=0, atol=0)
+    folded = fold_gates(random_gates(gated, seed=3)).eval()
+    assert type(folded.bn1) is type(model.bn1) and isinstance(folded.bn1.act, nn.SiLU)
+
+
+def test_a_1x1_conv_classifier_is_found_and_replaced():
+    model = _conv_head()
+    assert find_head(model, 32, "the test model") == "5"
+    spec = ModelSpec("conv_head", lambda _: _conv_head(), "5", IMAGENET_NORMALIZATION)
+    head = replace_head(model, spec, num_classes=3)
+    assert isinstance(head, nn.Conv2d) and head.out_channels == 3 and model[5] is head
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 3)
+
+
+def test_squeezenet_gets_a_fresh_conv_classifier_for_the_classes_asked():
+    model = build_model("squeezenet1_1", num_classes=7, weights="none").eval()
+    assert model.classifier[1].out_channels == 7 and model(torch.randn(1, 3, 64, 64)).shape == (1, 7)
+    gated = insert_gates(model)
+    assert "classifier.1" not in dict(iter_gates(gated)) and len(list(iter_gates(gated))) == 25
+
+
+def test_taylor_scores_are_non_zero_for_gates_after_layernorm():
+    model = insert_gates(_convnext_like())
+    data = torch.utils.data.TensorDataset(torch.randn(16, 3, 32, 32), torch.randint(0, 5, (16,)))
+    assert accumulate_gate_taylor(model, data, images=16, batch_size=8) == 16
+    for name, gate in iter_gates(model):
+        assert isinstance(gate, GatedLayerNorm)
+        assert gate.taylor_score.shape == (16,) and float(gate.taylor_score.sum()) > 0, name
+
+
+def test_a_gated_convnext_block_prunes_with_its_layer_scale_and_linears():
+    model = random_gates(insert_gates(_convnext_like()), seed=4)
+    example = torch.zeros(1, 3, 32, 32)
+    pruned = prune_model(model, model[6], PruneSettings(keep=0.5, gate_score="value", round_to=4), example)
+    block = pruned[2]
+    width = pruned[0].out_channels
+    assert width < 16 and not has_gates(pruned)
+    assert (pruned[1].weight.shape[0], block.block[0].out_channels, block.block[3].in_features,
+            block.block[5].out_features, block.layer_scale.shape[0], pruned[6].in_features) == (width,) * 6
+    assert pruned(torch.randn(2, 3, 32, 32)).shape == (2, 5)
+    check_rebuildable(pruned, _convnext_like())  # the layer scale is recorded: a file of it loads back
+    rebuilt = _convnext_like()
+    apply_structure(rebuilt, describe_structure(pruned))
+    rebuilt.load_state_dict(pruned.state_dict(), strict=True)
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(rebuilt(x), pruned(x), rtol=0, atol=0)
+
+
+def test_the_exact_cut_of_zeroed_conv_gates_changes_nothing():
+    model = random_gates(insert_gates(_vgg_like()), seed=5)
+    masks = {name: torch.zeros(m.num_features, dtype=torch.bool) for name, m in iter_gates(model)}
+    masks["2"][[1, 4, 9]] = True
+    with torch.no_grad():
+        model[2].gate[masks["2"]] = 0.0
+    x = torch.randn(2, 3, 32, 32)
+    expected = model(x)
+    cut = cut_channels_exactly(model, torch.zeros(1, 3, 32, 32), masks)
+    assert cut[2].out_channels == 13 and cut[5].in_channels == 13 and not has_gates(cut)
+    assert _relative_change(cut(x), expected) <= 1e-5
+
+
+@pytest.mark.slow
+def test_convnext_tiny_runs_finetune_prune_export_with_parity(tmp_path):
+    from fa_compress.export.pipeline import ExportOptions, export_run
+    from fa_compress.pruning.stage import PruneOptions, prune_run
+    from fa_compress.train import TrainConfig, parse_schedule
+    from fa_compress.train.stage import FinetuneOptions, finetune_run
+
+    train = TrainConfig(schedule=parse_schedule("head,gates"), batch_size=4, seed=0)
+    run, _ = finetune_run(FinetuneOptions(model="convnext_tiny", weights="none", data="fake:4", img_size=32,
+                                          limit_train=8, limit_test=4, device="cpu", run=tmp_path / "run",
+                                          train=train, show_progress=False))
+    _, result, _ = prune_run(PruneOptions(settings=PruneSettings(keep=0.6, gate_score="value"), recover_epochs=0,
+                                          run=run.path, device="cpu", show_progress=False))
+    assert result.params_after < 0.8 * result.params_before
+    exported = export_run(run.path, ExportOptions())
+    assert exported.parity.passed and exported.parity.top1_agreement == 1.0
+
+
+def test_the_ranking_names_stages_by_resolution_for_channels_last_gates_too():
+    model = insert_gates(_convnext_like())
+    stages = {r.layer: r.stage for r in gate_ranking(model, img_size=32)}
+    assert stages == {"1": "stride 4 (8x8)", "2.block.2": "stride 4 (8x8)", "3": "stride 4 (8x8)"}
+
+
+def test_a_layernorm_gate_of_zero_computes_the_layernorm_without_that_channel():
+    model = insert_gates(_convnext_like())
+    ln = model[1]
+    with torch.no_grad():
+        ln.gate[[2, 7]] = 0.0
+    x = torch.randn(2, 16, 4, 4)
+    keep = [c for c in range(16) if c not in (2, 7)]
+    cut = LayerNorm2d(14, eps=ln.eps)
+    with torch.no_grad():
+        cut.weight.copy_(ln.weight[keep])
+        cut.bias.copy_(ln.bias[keep])
+    out = ln(x)
+    assert torch.all(out[:, [2, 7]] == 0)
+    torch.testing.assert_close(out[:, keep], cut(x[:, keep]))
+
+
+def test_the_exact_cut_of_a_convnext_block_with_its_gates_at_zero_changes_nothing():
+    model = random_gates(insert_gates(_convnext_like()), seed=6)
+    example = torch.zeros(1, 3, 32, 32)
+    plan = copy.deepcopy(model)
+    for _, m in iter_gates(plan):
+        m.channel_origin = torch.arange(m.num_features)
+    planned = prune_model(plan, plan[6], PruneSettings(keep=0.5, gate_score="value", round_to=4), example)
+    masks = {}
+    for name, m in iter_gates(model):
+        masks[name] = torch.ones(m.num_features, dtype=torch.bool)
+        masks[name][planned.get_submodule(name).channel_origin] = False
+        with torch.no_grad():
+            m.gate[masks[name]] = 0.0
+    assert all(int(mask.sum()) == 8 for mask in masks.values())  # one residual stream: one cut for all
+    x = torch.randn(2, 3, 32, 32)
+    expected = model(x)
+    cut = cut_channels_exactly(model, example, masks)
+    assert cut[0].out_channels == 8
+    assert _relative_change(cut(x), expected) <= 1e-5
