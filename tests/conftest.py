@@ -72,3 +72,15 @@ def tiny_finetuned_run(path, *, model: str = "resnet18", data: str = "fake", lim
         model=model, weights="none", data=data, img_size=32, limit_train=limit_train, limit_test=limit_test,
         run=path, show_progress=False, train=TrainConfig(schedule=schedule, batch_size=batch_size, seed=seed)))
     return run
+
+
+TEST_FLOOR_STEPS = 8
+
+
+@pytest.fixture(autouse=True)
+def _short_step_floor(request, monkeypatch):
+    """Prune's default fade and recovery run at least `FLOOR_STEPS` (400) optimizer steps, a budget for real
+    data; in-process tests prune tiny models on a few dozen images, so the floor drops to `TEST_FLOOR_STEPS`
+    unless the test is marked `real_floor`. Subprocess tests keep the real floor."""
+    if request.node.get_closest_marker("real_floor") is None:
+        monkeypatch.setattr("fa_compress.pruning.steps.FLOOR_STEPS", TEST_FLOOR_STEPS)

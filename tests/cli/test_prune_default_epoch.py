@@ -6,10 +6,13 @@ recorded with the steps and the rule that chose them, and the cut keeps channel 
 import inspect
 import json
 
+import pytest
 import torch
 
 from fa_compress.pruning.steps import FLOOR_STEPS
 from tests.cli.cli_output import cli_output
+
+pytestmark = pytest.mark.real_floor  # the default as a user gets it
 
 
 def test_the_default_epoch_fades_with_the_gate_ranking_and_recovers_with_another(tmp_path, capsys):

@@ -25,6 +25,8 @@ from fa_compress.train.evaluate import Evaluation
 from fa_compress.train.progress import phase_bar
 from tests.conftest import random_gates, randomize_batchnorm, run_cli
 
+pytestmark = pytest.mark.real_floor  # these tests are about the floor itself
+
 IMG = 32
 IMAGES = 40  # one epoch at the default batch of 8: 5 steps
 CTX = init_context("cpu")
