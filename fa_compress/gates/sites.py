@@ -18,6 +18,8 @@ A model with only BatchNorms (every zoo CNN with BatchNorm) is left with exactly
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from dataclasses import dataclass, field
 
 import torch
@@ -119,6 +121,10 @@ def _trace(model: nn.Module, img_size: int) -> _Trace:
         if isinstance(out, torch.Tensor) and out.grad_fn is not None:
             node_of.setdefault(out.grad_fn, name)
 
+    # the caller's own hooks (a counter, a profiler) never see this shapes-only pass: set aside until it ends
+    theirs = {m: (m._forward_pre_hooks, m._forward_hooks) for m in model.modules()}
+    for m in theirs:
+        m._forward_pre_hooks, m._forward_hooks = OrderedDict(), OrderedDict()
     hooks = [h for n, m in weighted.items()
              for h in (m.register_forward_pre_hook(lambda mod, a, n=n: pre(n, mod, a)),
                        m.register_forward_hook(lambda mod, a, o, n=n: post(n, mod, a, o)))]
@@ -132,6 +138,8 @@ def _trace(model: nn.Module, img_size: int) -> _Trace:
     finally:
         for h in hooks:
             h.remove()
+        for m, (pre_hooks, post_hooks) in theirs.items():
+            m._forward_pre_hooks, m._forward_hooks = pre_hooks, post_hooks
         model.train(was_training)
     out = out if isinstance(out, torch.Tensor) else out[0]
     normed = _first_layers(list(norm_inputs.values()), node_of)
