@@ -37,7 +37,8 @@ def as_flags(message: str, options: list[str]) -> str:
         # a one-word name is an ordinary word too: only where it reads as the parameter (`keep 0.05`, `rounds (`,
         # `weights PATH`)
         after = r"(?![\w'-])" if "_" in name else r"(?=\s(?:\(|must\b|takes\b|[0-9]|gate\b|PATH\b|none\b)|[;.]?$)"
-        message = re.sub(rf"(?<![\w'-])`?{re.escape(name)}`?{after}", flag, message)
+        # a name in backticks is always the parameter
+        message = re.sub(rf"(?<![\w'-])(?:`{re.escape(name)}`|{re.escape(name)}{after})", flag, message)
     return message
 
 

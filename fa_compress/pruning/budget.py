@@ -49,7 +49,7 @@ class Budget:
                                 ("target_params", self.target_params)) if v is not None]
         given += ["keep auto"] if self.auto else []
         if len(given) > 1:
-            raise ConfigError(f"give one budget, not {' and '.join(given)}")
+            raise ConfigError(f"give one budget, not {' and '.join(f'`{g}`' for g in given)}")
         for name, value in (("target_macs", self.target_macs), ("target_params", self.target_params)):
             if value is not None and not 0 < value < 1:
                 raise ConfigError(f"{name} must be a fraction of the dense model in (0, 1) (got {value})")
@@ -122,7 +122,7 @@ def parse_budget(keep: str | float | None = None, target_macs: float | None = No
                             ("target_latency_ms", target_latency_ms), ("target_speedup", target_speedup))
              if v is not None]
     if len(given) > 1:
-        raise ConfigError(f"give one budget, not {' and '.join(given)}")
+        raise ConfigError(f"give one budget, not {' and '.join(f'`{g}`' for g in given)}")
     return Budget(keep=value, target_macs=target_macs, target_params=target_params, auto=auto,
                   gate_threshold=gate_threshold)
 

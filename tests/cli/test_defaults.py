@@ -47,6 +47,7 @@ def test_the_shared_defaults_are_the_settings_dataclasses():
     ("the model has no gates", "the model has no gates"),
     ("ImageNet weights for resnet34 are not cached; pass weights PATH, or weights none",
      "ImageNet weights for resnet34 are not cached; pass --weights PATH, or --weights none"),
+    ("give one budget, not `keep` and `target_macs`", "give one budget, not --keep and --target-macs"),
 ])
 def test_the_cli_names_flags_where_the_library_names_parameters(message, expected):
-    assert as_flags(message, ["recover_lr", "keep", "fade_epochs", "importance", "weights"]) == expected
+    assert as_flags(message, ["recover_lr", "keep", "fade_epochs", "importance", "weights", "target_macs"]) == expected

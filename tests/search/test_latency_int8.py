@@ -198,7 +198,7 @@ def _prune(run: Path, *extra: str) -> list[str]:
     (("--target-speedup", "1"), "--target-speedup must be > 1"),
     (("--target-speedup", "0.5", "--int8"), "--target-speedup must be > 1"),
     (("--target-speedup", "2", "--target-latency-ms", "5"), "--target-latency-ms and --target-speedup"),
-    (("--target-speedup", "2", "--keep", "0.5"), "one budget, not keep and --target-speedup"),
+    (("--target-speedup", "2", "--keep", "0.5"), "one budget, not --keep and --target-speedup"),
     (("--target-speedup", "2", "--target-macs", "0.5"), "--target-macs and --target-speedup"),
     (("--int8",), "--target-speedup"),
     (("--target-speedup", "10000", "--int8"), "unreachable"),
