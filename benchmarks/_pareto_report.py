@@ -123,9 +123,9 @@ def recoveries(rows: list[dict]) -> list[str]:
 def verdicts(rows: list[dict]) -> list[str]:
     """Each gate-guided method against the best torch-pruning method at the same training epochs and
     MAC target: final accuracy, mean over the seeds both ran."""
-    out = ["## Gate-guided vs the best torch-pruning method at equal epochs (final accuracy, mean over "
+    out = ["## Gate-guided vs the best torch-pruning method at equal training (final accuracy, mean over "
            "the seeds both ran)", "",
-           "| task | role | target | epochs | gate-guided | seeds | its % | best torch-pruning | its % | ahead by |",
+           "| task | role | target | training | gate-guided | seeds | its % | best torch-pruning | its % | ahead by |",
            "|---|---|---:|---:|---|---|---:|---|---:|---:|"]
     for v in _verdicts(rows):
         out.append(f"| {v['task']} | {v['role']} | {v['target']} | {v['epochs']} | {v['ours']} | "
@@ -142,7 +142,7 @@ def by_role(rows: list[dict]) -> list[str]:
     if not roles:
         return []
     out = ["## Chosen-on tasks against held-out tasks (lead over the best torch-pruning method, points)", "",
-           "| gate-guided | epochs | target | role | tasks | mean lead | worst lead | ahead on |",
+           "| gate-guided | training | target | role | tasks | mean lead | worst lead | ahead on |",
            "|---|---:|---:|---|---:|---:|---:|---:|"]
     for key in dict.fromkeys((v["ours"], v["epochs"], v["target"]) for v in found):
         for role in roles:
