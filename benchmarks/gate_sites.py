@@ -14,7 +14,6 @@ to 0, then `cut_channels_exactly`; it prints the largest output change relative 
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 
 
@@ -24,22 +23,18 @@ def cut_check(name: str, seed: int) -> float:
 
     from fa_compress.gates import insert_gates, iter_gates
     from fa_compress.models import build_model, get_head
-    from fa_compress.pruning.pruner import PruneSettings, cut_channels_exactly, prune_model
+    from fa_compress.pruning.budget import Budget
+    from fa_compress.pruning.fade import plan_cut
+    from fa_compress.pruning.pruner import PruneSettings, cut_channels_exactly
 
     torch.manual_seed(seed)
     model = insert_gates(build_model(name, 4, weights="none")).eval()
     for _, gate in iter_gates(model):
         gate.gate.data.uniform_(0, 1)
     example = torch.zeros(1, 3, 32, 32)
-    plan = copy.deepcopy(model)
-    for _, gate in iter_gates(plan):
-        gate.channel_origin = torch.arange(gate.num_features)
-    planned = prune_model(plan, get_head(plan, name), PruneSettings(keep=0.6, gate_score="value"), example)
-    masks = {}
-    for gate_name, gate in iter_gates(model):
-        masks[gate_name] = torch.ones(gate.num_features, dtype=torch.bool)
-        masks[gate_name][planned.get_submodule(gate_name).channel_origin] = False
-        with torch.no_grad():
+    masks, _ = plan_cut(model, get_head(model, name), PruneSettings(gate_score="value"), example, Budget(keep=0.6))
+    with torch.no_grad():
+        for gate_name, gate in iter_gates(model):
             gate.gate[masks[gate_name]] = 0.0
     x = torch.randn(2, 3, 32, 32)
     expected = model(x).detach()  # (2, 4)

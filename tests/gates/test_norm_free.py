@@ -15,6 +15,8 @@ from fa_compress.models import IMAGENET_NORMALIZATION, ModelSpec, build_model, r
 from fa_compress.models._discover import build_on_meta, find_head
 from fa_compress.models.structure import apply_structure, check_rebuildable, describe_structure
 from fa_compress.pruning.gate_scores import accumulate_gate_taylor
+from fa_compress.pruning.budget import Budget
+from fa_compress.pruning.fade import plan_cut
 from fa_compress.pruning.pruner import PruneSettings, cut_channels_exactly, prune_model
 from tests.conftest import random_gates
 
@@ -232,15 +234,9 @@ def test_a_layernorm_gate_of_zero_computes_the_layernorm_without_that_channel():
 def test_the_exact_cut_of_a_convnext_block_with_its_gates_at_zero_changes_nothing():
     model = random_gates(insert_gates(_convnext_like()), seed=6)
     example = torch.zeros(1, 3, 32, 32)
-    plan = copy.deepcopy(model)
-    for _, m in iter_gates(plan):
-        m.channel_origin = torch.arange(m.num_features)
-    planned = prune_model(plan, plan[6], PruneSettings(keep=0.5, gate_score="value", round_to=4), example)
-    masks = {}
-    for name, m in iter_gates(model):
-        masks[name] = torch.ones(m.num_features, dtype=torch.bool)
-        masks[name][planned.get_submodule(name).channel_origin] = False
-        with torch.no_grad():
+    masks, _ = plan_cut(model, model[6], PruneSettings(gate_score="value", round_to=4), example, Budget(keep=0.5))
+    with torch.no_grad():
+        for name, m in iter_gates(model):
             m.gate[masks[name]] = 0.0
     assert all(int(mask.sum()) == 8 for mask in masks.values())  # one residual stream: one cut for all
     x = torch.randn(2, 3, 32, 32)
