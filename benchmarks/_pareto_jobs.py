@@ -6,7 +6,11 @@ is the smallest piece that shares nothing with another. Each runs as
 rows to its own file under benchmarks/work/pareto-jobs/<name>/ (git-ignored) and its output to a log
 beside it; when one ends, its rows join the parent's and the parent's JSON is rewritten. A unit that
 fails is named on screen with the end of its log and returned; the others go on.
-With `--resume`, a unit's file starts with the rows it already has, so it only runs the missing ones.
+With `--resume`, a unit's file starts with the rows it already has (the parent's, and those its own file
+kept), so it only runs the missing ones.
+Units start first seeds first (every task's first seed, then every task's second, ...), so a run cut short
+by `--deadline-min` still covers every task it reached; at the deadline no unit starts, the running ones are
+stopped, and the rows they finished are kept (the units are returned as unfinished, not failed).
 """
 
 from __future__ import annotations
@@ -59,20 +63,46 @@ def _mine(row: dict, job: _Job) -> bool:
     return row["task"] == job.task and row["seed"] == job.seed
 
 
-def run_units(units: list[Unit], args, rows: list[dict], save: Callable[[], None]) -> list[str]:
+def _resumed(job: _Job, rows: list[dict], rows_to: Path) -> list[dict]:
+    """The rows a resumed unit starts with: the parent's, and those its own file kept from a run that was
+    stopped before the parent saved them."""
+    kept = [r for r in rows if _mine(r, job)]
+    if rows_to.exists():
+        have = {(r["method"], r["target_macs"]) for r in kept}
+        kept += [r for r in json.loads(rows_to.read_text()).get("rows", []) if _mine(r, job)
+                 and (r["method"], r["target_macs"]) not in have]
+    return kept
+
+
+def first_seeds_first(units: list[Unit]) -> list[_Job]:
+    """Every unit's first seed, then every unit's second, and so on (each task in `units` order)."""
+    rounds = max((len(u.seeds) for u in units), default=0)
+    return [_Job(u.task, u.seeds[i], i == 0) for i in range(rounds) for u in units if i < len(u.seeds)]
+
+
+def run_units(units: list[Unit], args, rows: list[dict], save: Callable[[], None]) -> tuple[list[str], list[str]]:
     """Run every (task, seed) of `units` in up to `args.jobs` processes; their rows are added to `rows`.
-    Returns the units that failed (`task-seedN`)."""
+    Returns the units that failed and those the deadline (`args.deadline_min`) stopped or never started
+    (`task-seedN`)."""
     folder = JOBS / args.name.split(",")[0]
     folder.mkdir(parents=True, exist_ok=True)
-    pending = [_Job(u.task, s, s == u.seeds[0]) for u in units for s in u.seeds]
+    pending = first_seeds_first(units)
     running: dict[_Job, tuple[subprocess.Popen, object]] = {}
     failed: list[str] = []
+    unfinished: list[str] = []
+    deadline = time.monotonic() + 60 * args.deadline_min if getattr(args, "deadline_min", None) else None
     while pending or running:
+        if deadline is not None and time.monotonic() > deadline:
+            unfinished += [j.stem for j in pending]
+            pending = []
+            for job, (proc, _) in running.items():
+                proc.terminate()
+                unfinished.append(job.stem)
+                print(f"[jobs] deadline: stopped {job.stem}", flush=True)
         while pending and len(running) < args.jobs:
             job = pending.pop(0)
             rows_to = folder / f"{job.stem}.json"
-            rows_to.write_text(json.dumps({"rows": [r for r in rows if _mine(r, job)] if args.resume else []},
-                                          default=str))
+            rows_to.write_text(json.dumps({"rows": _resumed(job, rows, rows_to) if args.resume else []}, default=str))
             log = open(folder / f"{job.stem}.log", "w")  # noqa: SIM115 -- closed when the process ends
             running[job] = (subprocess.Popen(child_argv(job, args, rows_to), cwd=ROOT, stdout=log,
                                              stderr=subprocess.STDOUT), log)
@@ -84,11 +114,13 @@ def run_units(units: list[Unit], args, rows: list[dict], save: Callable[[], None
             got = json.loads((folder / f"{job.stem}.json").read_text()).get("rows", [])
             rows[:] = [r for r in rows if not _mine(r, job)] + got
             save()
-            if proc.returncode != 0:
+            if job.stem in unfinished:
+                print(f"[jobs] {job.stem} stopped: {len(got)} rows kept", flush=True)
+            elif proc.returncode != 0:
                 tail = (folder / f"{job.stem}.log").read_text().splitlines()[-15:]
                 failed.append(job.stem)
                 print(f"[jobs] {job.stem} FAILED (exit {proc.returncode}), {len(got)} rows kept:\n  "
                       + "\n  ".join(tail), flush=True)
             else:
                 print(f"[jobs] {job.stem} done: {len(got)} rows", flush=True)
-    return failed
+    return failed, unfinished

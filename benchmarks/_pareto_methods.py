@@ -10,6 +10,10 @@ compute. Methods differ in the model they start from and in how channels are ran
   once and recovered for one epoch (`--fade-epochs 0`); `gate-mac0` the plain Taylor scores,
   `gate-mac` divided by the full cost (HALP-style); `gate-value` ranks by the gate values (the
   paper's reading); `taylor`, `bn`, `l1`, `random` are torch-pruning's criteria on the same model.
+- torch-pruning's iterative pruning, `taylor-iter` and `l1-iter`: the cut made in three steps on the
+  schedule of torch-pruning's `iterative_steps` (each step re-scores the model the last one left, and a
+  third of the training follows each), with each step's MACs set by the budget search (1 -> target, linear
+  in MACs) so it ends at the same compute as the others.
 - torch-pruning's own sparse training, given the same number of fine-tuning epochs:
   `bnscale-sparse` (Network Slimming: L1 on BatchNorm scales through `BNScalePruner.regularize`,
   `head,bn,bn,bn`, then ranked by BatchNorm scale) and `group-sparse` (DepGraph's group sparsity,
@@ -64,6 +68,8 @@ class Method:
     fade_batch: int | None = None  # images per fade step; None: the library's (fa_compress.pruning.fade)
     recover: bool = True  # False: no recovery after the cut (the fade epoch took its place)
     recover_epochs: int | None = None  # None: the benchmark's --recover-epochs
+    iterative: int = 1  # cuts in torch-pruning's iterative schedule (re-scored, training between); 1: one cut
+    targets: tuple[float, ...] | None = None  # the MAC targets it runs at (None: every one asked for)
 
 
 # Every stored row but the default's was measured when channel counts were rounded to multiples of 8
@@ -101,13 +107,18 @@ METHODS = {
     # torch-pruning's criteria and sparse-training pruners, in multiples of 8 as they were measured
     "taylor": Method("taylor", "gated", {"importance": "taylor", **R8}),
     "taylor-r16": Method("taylor-r16", "gated", {"importance": "taylor", "round_to": 16}),  # the default's rounding
+    # torch-pruning's iterative pruning (its `iterative_steps`): three cuts, each re-scored on the model the
+    # one before left and followed by a third of the training, for the deep cuts
+    "taylor-iter": Method("taylor-iter", "gated", {"importance": "taylor", **R8}, iterative=3, targets=(0.35, 0.25)),
+    "l1-iter": Method("l1-iter", "gated", {"importance": "l1", **R8}, iterative=3, targets=(0.35, 0.25)),
     "bn": Method("bn", "gated", {"importance": "bn", **R8}),
     "l1": Method("l1", "gated", {"importance": "l1", **R8}),
     "random": Method("random", "gated", {"importance": "random", **R8}),
     "bnscale-sparse": Method("bnscale-sparse", "bnscale", {"importance": "bn", **R8}),
     "group-sparse": Method("group-sparse", "groupnorm", {"importance": "group", **R8}),
 }
-TORCH_PRUNING = ("taylor", "taylor-r16", "bn", "l1", "random", "bnscale-sparse", "group-sparse")
+TORCH_PRUNING = ("taylor", "taylor-r16", "taylor-iter", "bn", "l1", "l1-iter", "random", "bnscale-sparse",
+                 "group-sparse")
 
 
 def _sparse_hook(kind: str | None, model: nn.Module, img_size: int, arch: str = ARCH):

@@ -48,8 +48,10 @@ from fa_compress.accuracy import Accuracy  # noqa: E402
 from fa_compress.errors import ConfigError  # noqa: E402
 from fa_compress.bench.environment import environment  # noqa: E402
 from fa_compress.models import get_head, get_spec  # noqa: E402
-from fa_compress.pruning.budget import Budget  # noqa: E402
-from fa_compress.pruning.chain import ChainOptions, prune_chain  # noqa: E402
+from fa_compress.gates import fold_gates  # noqa: E402
+from fa_compress.models.complexity import count_macs, count_params  # noqa: E402
+from fa_compress.pruning.budget import Budget, BudgetResult, prune_to_budget  # noqa: E402
+from fa_compress.pruning.chain import ChainOptions, chain_scorers, prune_chain  # noqa: E402
 from fa_compress.pruning.pruner import PruneSettings  # noqa: E402
 from fa_compress.pruning.recover import recalibrate_batchnorm, recover  # noqa: E402
 from fa_compress.train.config import TrainConfig  # noqa: E402
@@ -95,20 +97,26 @@ def _row(method: str, target: float, tuned, data, seed: int, task: Task, args) -
     steps = training_steps(args, data)
     options = chain_options(m, steps)
     work = copy.deepcopy(tuned)
+    rec_steps, between = steps * (m.recover_epochs or 1), 0
     t0 = time.perf_counter()
-    chain = prune_chain(work, get_head(work, task.model), settings, example, Budget(target_macs=target), data.train,
-                        TrainConfig(seed=seed), init_context("cpu"), options=options, seed=seed)
+    if m.iterative > 1:
+        pruned, budget, shares = _iterative_cut(work, settings, example, target, data, seed, steps, task, m.iterative)
+        rec_steps, between = shares[-1], sum(shares[:-1])
+        fade = {"iterative_cuts": m.iterative, "steps_between_cuts": between}
+    else:
+        chain = prune_chain(work, get_head(work, task.model), settings, example, Budget(target_macs=target),
+                            data.train, TrainConfig(seed=seed), init_context("cpu"), options=options, seed=seed)
+        pruned, budget = chain.model, chain.budget
+        fade = {} if chain.fade is None else {"fade_steps": options.fade_steps, "fade_until": options.fade_until,
+                                              "fade_batch": m.fade_batch, "fade_s": chain.fade["seconds"],
+                                              "fade_cut_channels": chain.fade["channels"]}
     prune_s = time.perf_counter() - t0
-    pruned, budget = chain.model, chain.budget
-    fade = {} if chain.fade is None else {"fade_steps": options.fade_steps, "fade_until": options.fade_until,
-                                          "fade_batch": m.fade_batch, "fade_s": chain.fade["seconds"],
-                                          "fade_cut_channels": chain.fade["channels"]}
     cut_val, cut_test = _acc(pruned, data.val), _acc(pruned, data.test)
     recoveries, models = {}, {}
     for spec in (args.recoveries.split(",") if m.recover else []):
         models[spec] = model = copy.deepcopy(pruned)
         t0 = time.perf_counter()
-        _recover(model, spec, data, seed, steps * (m.recover_epochs or 1), task.model)
+        _recover(model, spec, data, seed, rec_steps, task.model)
         recoveries[spec] = {"val": _acc(model, data.val), "test": _acc(model, data.test),
                             "seconds": time.perf_counter() - t0}
     if m.recover:
@@ -123,16 +131,42 @@ def _row(method: str, target: float, tuned, data, seed: int, task: Task, args) -
             "settings": {k: v for k, v in asdict(settings).items() if k != "ignore"},
             "macs_fraction": budget.macs_fraction, "params_fraction": budget.params_fraction,
             "search_steps": len(budget.steps), "prune_s": prune_s, "recover_s": recover_s, **fade,
-            "recover_steps": steps * (m.recover_epochs or 1) if m.recover else 0,
-            "train_steps": (options.fade_steps or 0) + (steps * (m.recover_epochs or 1) if m.recover else 0),
+            "recover_steps": rec_steps if m.recover else 0,
+            "train_steps": (options.fade_steps or 0) + between + (rec_steps if m.recover else 0),
             "cut_val": cut_val, "cut_test": cut_test, "rec_val": rec_val, "rec_test": rec_test,
             "kept": kept, "final_test": final, "recoveries": recoveries,
             "_model": models[reported] if kept == "recovered" else pruned}
 
 
+def _iterative_cut(model, settings: PruneSettings, example, target: float, data, seed: int, steps: int, task: Task,
+                   cuts: int) -> tuple[torch.nn.Module, BudgetResult, list[int]]:
+    """torch-pruning's iterative pruning to `target` of the dense MACs: `cuts` cuts, the i-th to
+    1 - i (1 - target) / cuts of them (its iterative_steps schedule, linear, here in MACs so the end is the
+    same compute as a one-shot cut), each scored afresh on the model the one before left; every cut but the
+    last is followed by its share of `steps` of the default recovery. Returns the model after the last cut,
+    what it reached against the dense model, and the shares (the last one is the caller's recovery)."""
+    shares = [steps // cuts + (1 if i < steps % cuts else 0) for i in range(cuts)]
+    dense_macs = count_macs(fold_gates(copy.deepcopy(model)), task.img_size)
+    dense_params = count_params(fold_gates(copy.deepcopy(model)))
+    scorers = chain_scorers(settings, data.train, "cpu")
+    keep, trials = 1.0, []
+    for i in range(1, cuts + 1):
+        goal = 1 - i * (1 - target) / cuts
+        relative = goal * dense_macs / count_macs(fold_gates(copy.deepcopy(model)), task.img_size)
+        seed_everything(seed, "prune scores")
+        model, found = prune_to_budget(model, get_head(model, task.model), settings, example,
+                                       Budget(target_macs=min(relative, 0.999)), *scorers)
+        keep *= found.keep
+        trials += found.steps
+        if i < cuts:
+            _recover(model, "default", data, seed, shares[i - 1], task.model)
+    result = BudgetResult("macs", keep, target, dense_macs, count_macs(model, task.img_size), dense_params,
+                          count_params(model), Budget().tolerance, tuple(trials))
+    return model, result, shares
+
+
 def _keep_model(row: dict, tuned, final_model, task: Task, method: str, target: float, data) -> None:
     """Save the dense and the final pruned model of the first seed (for the latency table)."""
-    from fa_compress.gates import fold_gates
     from fa_compress.models.saved import model_meta, save_model
 
     WORK.mkdir(parents=True, exist_ok=True)
@@ -184,6 +218,7 @@ def run_task(task: Task, seeds: list[int], methods: list[str], targets: list[flo
         for start_name in starts:
             done = [r for r in rows if r["task"] == task.name and r["seed"] == seed and r.get("start") == start_name]
             todo = [(m, t) for t in targets for m in methods if METHODS[m].start == start_name
+                    if METHODS[m].targets is None or t in METHODS[m].targets
                     if not any(r["method"] == m and r["target_macs"] == t for r in done)]
             if not todo:
                 continue
@@ -227,6 +262,9 @@ def _options() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="torch threads (two runs side by side: 1 each)")
     p.add_argument("--jobs", type=int, default=1,
                    help="run the (task, seed) units as this many processes side by side, each with --threads 1")
+    p.add_argument("--deadline-min", type=float, default=None,
+                   help="with --jobs: start no unit after this many minutes and stop the running ones, keeping "
+                        "their finished rows (the results name the unfinished units)")
     p.add_argument("--test-per-class", type=int, default=None,
                    help="cap the test split at this many images of each class (smoke runs; default: all of it)")
     p.add_argument("--recoveries", default="default",
@@ -324,7 +362,9 @@ def main() -> None:
 
     failed: list[str] = []
     if args.jobs > 1:
-        failed = run_units(units, args, rows, save)
+        failed, unfinished = run_units(units, args, rows, save)
+        if unfinished:
+            doc["unfinished"] = unfinished
     else:
         for unit in units:
             run_task(TASKS[unit.task], unit.seeds, methods, targets, args, rows, save)
