@@ -1,7 +1,10 @@
 """Find the largest keep ratio whose *measured* latency meets a target (no MAC-based estimate).
 
 The target is a number of milliseconds, or a speed-up over the dense FP32 model measured in the same
-search (`target_speedup`: target = dense FP32 latency / speed-up). With `int8`, every candidate is
+search (`target_speedup`). A speed-up is judged pair by pair: the dense FP32 model is timed again right
+before each candidate and the candidate meets the target when it is `target_speedup` times faster than
+that reference, so a machine whose speed drifts during the search (other work starting or stopping) moves
+both sides of each comparison alike; the reported target is the median reference / speed-up. With `int8`, every candidate is
 exported to ONNX and quantised to INT8 as `facompress export --int8` writes it, calibrated on training
 images, and that INT8 file is what is timed: the keep is planned for the precision it will be deployed in.
 
@@ -18,6 +21,7 @@ as an injected `SettingsSearch` and never imports export itself.
 from __future__ import annotations
 
 import copy
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
@@ -45,6 +49,7 @@ class SearchStep:
     p90_ms: float
     meets_target: bool
     file: TimedFile | None = None  # the ONNX file timed (None: a PyTorch model)
+    reference_ms: float | None = None  # the dense FP32 model timed right before it (speed-up targets)
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,10 @@ class LatencySearch:
         return next(s for s in self.steps if s.keep == self.best_keep and s.meets_target)
 
     def speedup(self, step: SearchStep) -> float | None:
-        """How many times faster than the dense FP32 model `step` ran."""
-        return None if self.dense_fp32_ms is None else self.dense_fp32_ms / step.median_ms
+        """How many times faster than the dense FP32 model `step` ran (than the reference timed beside it,
+        where there is one)."""
+        reference = step.reference_ms or self.dense_fp32_ms
+        return None if reference is None else reference / step.median_ms
 
     def to_dict(self) -> dict:
         chosen = self.chosen
@@ -188,8 +195,9 @@ def _candidate(model: nn.Module, head_name: str, settings: PruneSettings, keep: 
     return candidate
 
 
-def _step(keep: float, timing: Timing, target_ms: float) -> SearchStep:
-    return SearchStep(round(keep, 4), timing.median_ms, timing.p90_ms, timing.median_ms <= target_ms, timing.file)
+def _step(keep: float, timing: Timing, target_ms: float, reference_ms: float | None = None) -> SearchStep:
+    return SearchStep(round(keep, 4), timing.median_ms, timing.p90_ms, timing.median_ms <= target_ms, timing.file,
+                      reference_ms)
 
 
 def search_keep_for_latency(model: nn.Module, head_name: str, settings: PruneSettings, *,
@@ -202,33 +210,47 @@ def search_keep_for_latency(model: nn.Module, head_name: str, settings: PruneSet
     The channels are scored once (`gradient_fn` / `score_fn`, as `prune_model` takes them, when the
     criterion needs training images) and every candidate is cut from that scored copy. `reference`
     times the dense model in FP32 (default: `measure` itself, whose dense step is then the reference);
-    with `target_speedup` the target is that latency divided by it.
+    with `target_speedup` it times it again before every candidate, and each candidate must be
+    `target_speedup` times faster than the reference timed beside it.
     """
     _check_targets(target_ms, target_speedup)
     model = scored_base(model, settings, gradient_fn, score_fn)
     example = torch.zeros(1, 3, img_size, img_size, device=next(model.parameters()).device)
-    dense = Timing.of(measure(_candidate(model, head_name, settings, 1.0, example)))
-    fp32 = Timing.of(reference(_candidate(model, head_name, settings, 1.0, example))) if reference else dense
-    target = target_ms if target_ms is not None else fp32.median_ms / target_speedup
-    found = LatencySearch(target, (), 1.0, precision=dense.file.precision if dense.file else "fp32",
-                          dense_fp32_ms=fp32.median_ms, target_speedup=target_speedup,
+    dense_model = _candidate(model, head_name, settings, 1.0, example)
+    dense = Timing.of(measure(dense_model))
+    time_reference = reference or measure
+    references = [Timing.of(reference(dense_model)).median_ms if reference else dense.median_ms]
+
+    def target_now() -> float:
+        return target_ms if target_ms is not None else statistics.median(references) / target_speedup
+
+    found = LatencySearch(target_now(), (), 1.0, precision=dense.file.precision if dense.file else "fp32",
+                          dense_fp32_ms=references[0], target_speedup=target_speedup,
                           backend_settings=dense.settings)
 
     def trial(keep: float) -> SearchStep:
-        return _step(keep, Timing.of(measure(_candidate(model, head_name, settings, keep, example))), target)
+        candidate = _candidate(model, head_name, settings, keep, example)
+        if target_speedup is None:
+            return _step(keep, Timing.of(measure(candidate)), target_ms)
+        references.append(Timing.of(time_reference(dense_model)).median_ms)  # beside the candidate
+        return _step(keep, Timing.of(measure(candidate)), references[-1] / target_speedup, references[-1])
 
-    steps = [_step(1.0, dense, target)]
+    def done(steps: list[SearchStep], best_keep: float) -> LatencySearch:
+        return replace(found, steps=tuple(steps), best_keep=best_keep, target_ms=target_now(),
+                       dense_fp32_ms=statistics.median(references))
+
+    steps = [_step(1.0, dense, target_now(), references[0] if target_speedup else None)]
     if steps[-1].meets_target:
-        return replace(found, steps=tuple(steps))
+        return done(steps, 1.0)
     steps.append(trial(min_keep))
     if not steps[-1].meets_target:
-        raise UnreachableTarget(_unreachable(replace(found, steps=tuple(steps))))
+        raise UnreachableTarget(_unreachable(done(steps, 1.0)))
     lo, hi = min_keep, 1.0  # lo meets the target, hi does not
     for _ in range(iterations):
         mid = (lo + hi) / 2
         steps.append(trial(mid))
         lo, hi = (mid, hi) if steps[-1].meets_target else (lo, mid)
-    return replace(found, steps=tuple(steps), best_keep=round(lo, 4))
+    return done(steps, round(lo, 4))
 
 
 def _unreachable(found: LatencySearch) -> str:

@@ -33,6 +33,37 @@ def test_search_finds_largest_keep_meeting_target(gated):
     assert all(m.gate.eq(m.gate).all() for _, m in iter_gates(gated))  # the input model is untouched
 
 
+class _DriftingClock:
+    """1 ms per 10 M MACs on a machine that gets 5% slower between one pair of timings (a reference and its
+    candidate) and the next: other work starting while the search runs."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, model):
+        self.calls += 1
+        ms = _macs_ms(model)[0] * 1.05 ** (self.calls // 2)
+        return ms, ms * 1.1
+
+
+def test_speedup_is_judged_against_the_dense_model_timed_beside_each_candidate(gated):
+    settings = PruneSettings(round_to=1, gate_score="value")
+    steady = search_keep_for_latency(gated, "fc", settings, target_speedup=2, measure=_macs_ms, img_size=32,
+                                     iterations=5)
+    drifting = search_keep_for_latency(gated, "fc", settings, target_speedup=2, measure=_DriftingClock(),
+                                       img_size=32, iterations=5)
+    # the drift slows the reference and the candidate alike, so the pairwise verdicts and the keep are the same
+    assert [s.meets_target for s in drifting.steps] == [s.meets_target for s in steady.steps]
+    assert drifting.best_keep == steady.best_keep and 0.1 < steady.best_keep < 1
+    for step in drifting.steps[1:]:  # every candidate has its own reference, timed just before it
+        assert step.meets_target == (step.median_ms <= step.reference_ms / 2)
+    assert len({s.reference_ms for s in drifting.steps}) == len(drifting.steps)  # timed anew each time
+    # against the first reference alone the later, slower candidates would have failed
+    first = drifting.steps[0].reference_ms
+    assert any(s.meets_target and s.median_ms > first / 2 for s in drifting.steps)
+    assert drifting.chosen.reference_ms / drifting.chosen.median_ms >= 2
+
+
 def test_dense_meeting_target_keeps_everything(gated):
     search = search_keep_for_latency(gated, "fc", PruneSettings(gate_score="value"), target_ms=1e9, measure=_macs_ms, img_size=32)
     assert search.best_keep == 1.0 and len(search.steps) == 1

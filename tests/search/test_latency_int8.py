@@ -89,7 +89,9 @@ def test_int8_search_times_int8_files_and_records_the_chosen_one(tiny, train_ima
 
     fp32 = [t for t in clock.timed if not _is_int8(t)]
     int8 = {t.sha256: t for t in clock.timed if _is_int8(t)}
-    assert len(fp32) == 1 and len(clock.timed) == 1 + len(found.steps) >= 4  # dense FP32, then one file per keep
+    # the dense FP32 reference before the dense INT8 step and again before every candidate, one file per keep
+    assert len({t.sha256 for t in fp32}) == 1 and len(fp32) == len(found.steps) >= 4
+    assert len(clock.timed) == 2 * len(found.steps)
     assert found.precision == "int8" and found.backend == "ort-cpu" and found.batch_size == 1
     assert found.dense_fp32_ms == pytest.approx(fp32[0].size_bytes / 1000)
     assert found.target_ms == pytest.approx(found.dense_fp32_ms / 6)
@@ -97,7 +99,8 @@ def test_int8_search_times_int8_files_and_records_the_chosen_one(tiny, train_ima
         assert step.file.precision == "int8" and step.file.form in ("qdq-u8", "qdq-u8-rr")
         assert int8[step.file.sha256].size_bytes == step.file.size_bytes
         assert step.median_ms == pytest.approx(step.file.size_bytes / 1000)
-        assert step.meets_target == (step.median_ms <= found.target_ms)
+        assert step.meets_target == (step.median_ms <= step.reference_ms / 6)
+        assert step.reference_ms == pytest.approx(fp32[0].size_bytes / 1000)
     assert clock.counts == {(5, 20)}  # the INT8 candidates and the FP32 reference: same warm-up and runs
 
     assert 0.1 < found.best_keep < 1 and settings.keep == found.best_keep
@@ -112,7 +115,8 @@ def test_int8_search_times_int8_files_and_records_the_chosen_one(tiny, train_ima
 
 def test_fp32_speedup_target_is_the_dense_step_divided(tiny, clock):
     _, found = LatencyTarget(target_speedup=2)(tiny, "fc", SETTINGS, 32)
-    assert not any(_is_int8(t) for t in clock.timed) and len(clock.timed) == len(found.steps)
+    # the dense step is the first reference; the dense model is timed again before every other candidate
+    assert not any(_is_int8(t) for t in clock.timed) and len(clock.timed) == 2 * len(found.steps) - 1
     assert found.precision == "fp32" and found.steps[0].keep == 1.0 and not found.steps[0].meets_target
     assert found.target_ms == pytest.approx(found.steps[0].median_ms / 2)
     assert found.chosen.median_ms <= found.target_ms and found.chosen.file.precision == "fp32"
