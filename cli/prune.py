@@ -137,7 +137,8 @@ def _print_too_deep(r, shallower: str) -> None:  # noqa: ANN001 - a PruneResult
     more = (f"more steps with --{'fade' if r.fade else 'recover'}-steps {2 * trained['steps']}" if trained
             else "a recovery with --recover-steps N")
     typer.echo(f"the cut may be too deep: validation {100 * d['final_val']:.1f}% is {d['val_drop_points']:.1f} points "
-               f"below the fine-tuned model's {100 * d['dense_val']:.1f}% (more than {d['threshold_points']:g}); "
+               f"below the fine-tuned model's {100 * d['dense_val']:.1f}% (more than {d['threshold_points']:g}"
+               + (f", McNemar p={d['p_value']:.2g}" if d.get("p_value") is not None else "") + "); "
                f"try {more}, or {shallower}")
 
 

@@ -153,7 +153,7 @@ def _prune_run(run: Run, opts: PruneOptions, search: SettingsSearch | None) -> t
                           prune=asdict(settings))
     path = run.save_model(opts.output, pruned, new_meta)
     final = recovered if kept == "recovered" else cut
-    depth = DepthCheck(dense_val=dense.val.accuracy.value, final_val=final.val.accuracy.value)  # validation only
+    depth = DepthCheck.of(dense.val.correct, final.val.correct)  # validation only
     result = PruneResult(
         params_before=params0, params_after=count_params(pruned), macs_before=macs0,
         macs_after=count_macs(pruned, img), size_mb_before=run.model_path("finetuned").stat().st_size / 1e6,

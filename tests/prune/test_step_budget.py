@@ -163,6 +163,23 @@ def test_the_depth_check():
     assert not DepthCheck(0.80, 0.85).too_deep
 
 
+def _right(n: int, wrong: set[int]) -> list[bool]:
+    return [i not in wrong for i in range(n)]
+
+
+def test_a_drop_within_the_noise_of_a_small_split_is_not_flagged():
+    # 60 validation images: the cut got 6 wrong that dense got right and 2 the other way round, 6.7 points
+    # down (the false alarm a 400-step cut at 0.5 raised, whose test accuracy was 5.9 points above dense)
+    small = DepthCheck.of(_right(60, {0, 1}), _right(60, {2, 3, 4, 5, 6, 7}))
+    assert small.val_drop_points == pytest.approx(6.67) and small.p_value > 0.05 and not small.too_deep
+    # the same 6.7 points on 600 images (60 against 20 disagreements) is beyond noise
+    large = DepthCheck.of(_right(600, set(range(20))), _right(600, set(range(20, 80))))
+    assert large.val_drop_points == pytest.approx(6.67) and large.p_value < 0.05 and large.too_deep
+    # a collapse on a small split is flagged
+    assert DepthCheck.of(_right(30, set()), _right(30, set(range(20)))).too_deep
+    assert set(small.to_dict()) >= {"too_deep", "val_drop_points", "threshold_points", "p_value", "alpha"}
+
+
 @pytest.fixture(scope="module")
 def gated_run(tmp_path_factory):
     from fa_compress.train.stage import FinetuneOptions, finetune_run
@@ -191,7 +208,7 @@ def test_a_cut_that_loses_validation_is_flagged_printed_and_recorded(gated_run, 
     assert ("the cut may be too deep" in out) == too_deep
     if too_deep:
         line = next(x for x in out.splitlines() if "too deep" in x)
-        assert "30.0 points" in line and "--fade-steps 6" in line and "--keep" in line
+        assert "30.0 points" in line and "--fade-steps 6" in line and "--keep" in line and "McNemar p=" in line
     stored = json.loads((gated_run.path / "run.json").read_text())["stages"]["prune"]
     assert stored["too_deep"] is too_deep and stored["fade_steps"] == 3
     depth = stored["metrics"]["depth"]
