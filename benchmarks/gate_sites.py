@@ -3,8 +3,8 @@
     .venv/bin/python -m benchmarks.gate_sites            # one line per model, then the totals
     .venv/bin/python -m benchmarks.gate_sites --cut convnext_tiny timm:mixnet_s    # exact cut check
 
-Prints, per model, how many gates go into BatchNorms, LayerNorms over channels and convs no norm follows
-(`fa_compress.gates.sites`), and checks the promise that a model with BatchNorm gets exactly its
+Prints, per model, how many gates go into BatchNorms, LayerNorms over channels, convs no norm follows and
+ConvNeXt block MLPs (`fa_compress.gates.sites`), and checks the promise that a model with BatchNorm gets exactly its
 BatchNorm gates (the placement it had before norm-free gates existed). `--cut` checks the exact cut
 instead: random weights and gates, a plan keeping 0.6 of the channels by gate value, the planned gates set
 to 0, then `cut_channels_exactly`; it prints the largest output change relative to the largest output
@@ -65,9 +65,11 @@ def main() -> None:
         batchnorms = [n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
         if batchnorms:
             with_bn += 1
-            unchanged += sites.batchnorms == batchnorms and not sites.layernorms and not sites.convs
+            unchanged += (sites.batchnorms == batchnorms and not sites.layernorms and not sites.convs
+                          and not sites.linears)
         print(f"{name:22s} batchnorm {len(sites.batchnorms):4d}  layernorm {len(sites.layernorms):3d}  "
-              f"conv {len(sites.convs):3d}  ({time.perf_counter() - t0:.2f} s)", flush=True)
+              f"conv {len(sites.convs):3d}  mlp {len(sites.linears):3d}  ({time.perf_counter() - t0:.2f} s)",
+              flush=True)
     print(f"models with BatchNorm2d gated exactly at their BatchNorms: {unchanged} of {with_bn}")
 
 

@@ -17,7 +17,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from .graph import GATE_PRUNERS, graph_time_limit, traceable
+from .graph import GATE_PRUNERS, graph_time_limit, is_gate_output, traceable
 from .insert import iter_gates
 
 
@@ -99,7 +99,9 @@ def gate_costs(model: nn.Module, img_size: int, keep_whole: Sequence[str] = ()) 
             continue
         for i in range(len(group)):
             layer, root = group[i].dep.layer, list(group[i].root_idxs)
-            if layer in names and len(root) == len(group[i].idxs):
+            # only where the group cuts the gated channels themselves: a gated conv or Linear is also in the
+            # group of its input channels, whose indices are not its gate's
+            if layer in names and is_gate_output(group[i].dep) and len(root) == len(group[i].idxs):
                 idx = torch.tensor(group[i].idxs, dtype=torch.long)
                 costs[names[layer]][idx] = torch.maximum(costs[names[layer]][idx], cost[torch.tensor(root)])
     return costs

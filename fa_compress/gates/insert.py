@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 import torch
 from torch import nn
 
 from .gate import ChannelGate, GatedBatchNorm2d
-from .norm_free import gate_conv, gate_layernorm
+from .norm_free import gate_conv, gate_layernorm, gate_linear
 from .sites import find_gate_sites
 
 
@@ -18,13 +19,19 @@ def _set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
     setattr(parent, child, new)
 
 
-def insert_gates(model: nn.Module) -> nn.Module:
+def insert_gates(model: nn.Module, like: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
     """Gate every BatchNorm2d (subclasses included, by a `GatedBatchNorm2d`), and, where no BatchNorm
-    is, every LayerNorm over channels and every conv no norm follows (`sites.find_gate_sites`); in place.
+    is, every LayerNorm over channels, every conv no norm follows and the hidden channels of every
+    ConvNeXt block MLP (`sites.find_gate_sites`); in place.
+
+    `like`: the state dict about to be loaded. A file saved before facompress gated ConvNeXt's MLPs holds
+    none of those gates; their Linears then stay plain, so the file loads as it was saved.
 
     >>> model = insert_gates(build_model("resnet18", num_classes=10))
     """
     sites = find_gate_sites(model)
+    if like is not None and not any(f"{name}.gate" in like for name in sites.linears):
+        sites = replace(sites, linears=[])
     modules = dict(model.named_modules())
     for name in sites.batchnorms:
         _set_submodule(model, name, GatedBatchNorm2d.from_batchnorm(modules[name]))
@@ -32,6 +39,8 @@ def insert_gates(model: nn.Module) -> nn.Module:
         gate_layernorm(modules[name], channels_first)
     for name in sites.convs:
         gate_conv(modules[name])
+    for name in sites.linears:
+        gate_linear(modules[name])
     return model
 
 

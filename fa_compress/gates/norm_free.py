@@ -1,14 +1,18 @@
-"""Gates where there is no BatchNorm: in a LayerNorm over channels, or in a conv no norm follows.
+"""Gates where there is no BatchNorm: in a LayerNorm over channels, in a conv no norm follows, or in the
+first Linear of a ConvNeXt block's MLP.
 
 - `GatedLayerNorm` computes `LN(x) * gate` as one LayerNorm with `gamma * gate`, `beta * gate`:
   ConvNeXt's channels-first `LayerNorm2d` (stem, downsampling, classifier) and the channels-last
   `nn.LayerNorm` its blocks apply after a permute. Fold: gamma' = gamma*g, beta' = beta*g.
 - `GatedConv2d` computes `conv(x) * gate` as one conv with `W * gate`, `b * gate` (VGG, AlexNet,
   SqueezeNet). Fold: W' = W*g, b' = b*g.
+- `GatedLinear` computes `linear(x) * gate` as one linear with `W * gate`, `b * gate`: the expansion
+  `Linear(C, 4C)` of a ConvNeXt block (a 1x1 conv on channels-last features), gating its hidden
+  channels before the activation. Fold: W' = W*g (rows), b' = b*g.
 
-Both are made by switching the layer's class in place (`gate_layernorm`, `gate_conv`), so module
-names, parameters and state-dict keys stay those of the original plus `.gate`, and `folded()`
-switches back to the original class. `fa_compress.gates.sites` decides which layers get one.
+All three are made by switching the layer's class in place (`gate_layernorm`, `gate_conv`,
+`gate_linear`), so module names, parameters and state-dict keys stay those of the original plus `.gate`,
+and `folded()` switches back to the original class. `fa_compress.gates.sites` decides which layers get one.
 
 >>> gated = gate_conv(nn.Conv2d(3, 8, 3))
 >>> torch.equal(gated(x), conv(x))          # True at initialisation: the gate starts at 1
@@ -113,6 +117,38 @@ class GatedConv2d(ChannelGate, nn.Conv2d):
         return self.channel_gamma()
 
 
+class GatedLinear(ChannelGate, nn.Linear):
+    """An nn.Linear on channels-last features (..., C_in) with a learnable per-output-feature gate (init 1)
+    on its output: a ConvNeXt block's expansion, so the gate scales each hidden channel before the activation."""
+
+    plain_class: type = nn.Linear
+
+    @property
+    def num_features(self) -> int:
+        return int(self.out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = self.effective_gate()  # (F_out,)
+        weight = self.weight * gate.view(-1, 1)  # (F_out, F_in) * (F_out, 1)
+        bias = self.bias * gate if self.bias is not None else None  # (F_out,)
+        return F.linear(x, weight, bias)  # (..., F_in) -> (..., F_out)
+
+    @torch.no_grad()
+    def folded(self) -> nn.Linear:
+        linear = _plain_copy(self)
+        g = self.gate.detach()
+        linear.weight = nn.Parameter(self.weight.detach() * g.view(-1, 1))
+        if self.bias is not None:
+            linear.bias = nn.Parameter(self.bias.detach() * g)
+        return linear
+
+    def channel_gamma(self) -> torch.Tensor:
+        return self.weight.detach().norm(dim=1)  # (F_out, F_in) -> (F_out,)
+
+    def channel_scale(self) -> torch.Tensor:
+        return self.channel_gamma()
+
+
 def _layer_norm_of(x: torch.Tensor, live: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                    eps: float) -> torch.Tensor:
     """LayerNorm over the last axis with statistics over the `live` (C,) 0/1 channels only."""
@@ -131,6 +167,11 @@ def gate_layernorm(ln: nn.LayerNorm, channels_first: bool) -> GatedLayerNorm:
 def gate_conv(conv: nn.Conv2d) -> GatedConv2d:
     """`conv`, gated in place (its class switched; the original class comes back on folding)."""
     return _add_gate(conv, GatedConv2d, int(conv.out_channels))
+
+
+def gate_linear(linear: nn.Linear) -> GatedLinear:
+    """`linear`, gated in place (its class switched; the original class comes back on folding)."""
+    return _add_gate(linear, GatedLinear, int(linear.out_features))
 
 
 def _add_gate(module: nn.Module, gated_class: type, channels: int, **attrs: object):

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .insert import iter_gates
-from .norm_free import GatedLayerNorm
+from .norm_free import GatedLayerNorm, GatedLinear
 
 NOISE_BELOW = 0.1  # |gate| under this is counted as a noise channel (gates start at 1)
 
@@ -49,8 +49,8 @@ def _stage_names(model: nn.Module, img_size: int) -> dict[str, str]:
 
 
 def _hw(gate: nn.Module, out: torch.Tensor) -> tuple[int, int]:
-    """(H, W) of a gated layer's output: (N, C, H, W), or (N, H, W, C) for a channels-last LayerNorm."""
-    channels_last = isinstance(gate, GatedLayerNorm) and not gate.channels_first
+    """(H, W) of a gated layer's output: (N, C, H, W), or (N, H, W, C) for a channels-last LayerNorm or Linear."""
+    channels_last = isinstance(gate, GatedLinear) or (isinstance(gate, GatedLayerNorm) and not gate.channels_first)
     return tuple(out.shape[1:3]) if channels_last else tuple(out.shape[-2:])
 
 

@@ -7,13 +7,19 @@
 3. An ungrouped `nn.Conv2d` whose output reaches no norm before the next layer with weights (VGG,
    AlexNet, SqueezeNet). Not gated: a conv on a pooled 1x1 map (squeeze-and-excitation, a classifier)
    and a conv whose output reaches the model's output with no weighted layer between (the classifier).
+4. The expansion `nn.Linear` of a ConvNeXt block's MLP: one reading a rule-2 LayerNorm's channels-last
+   (N, H, W, C) output, whose output goes through element-wise activations alone (each 0 at 0: GELU,
+   ReLU, SiLU, ...) into exactly one other Linear and nowhere else. Its hidden channels get the gate;
+   a transformer's MLP (after a LayerNorm over tokens) and a classifier (on pooled (N, C) features,
+   reaching the output) never do.
 
-Rules 2 and 3 follow the autograd graph of the traced pass back from each norm's input and from the
-model's output, through every op that has no weights (activations, adds, concatenations, permutes).
+Rules 2 to 4 follow the autograd graph of the traced pass back from each norm's and Linear's input and from
+the model's output, through every op that has no weights (activations, adds, concatenations, permutes).
 A model with only BatchNorms (every zoo CNN with BatchNorm) is left with exactly rule 1's gates.
 
 >>> sites = find_gate_sites(model)
 >>> sites.convs[:2], sites.layernorms["features.0.1"]    # ['features.0', 'features.3'], True
+>>> sites.linears[0]                                      # 'features.1.0.block.3' (convnext_tiny)
 """
 
 from __future__ import annotations
@@ -43,9 +49,10 @@ class GateSites:
     batchnorms: list[str] = field(default_factory=list)
     layernorms: dict[str, bool] = field(default_factory=dict)  # name -> channels_first
     convs: list[str] = field(default_factory=list)
+    linears: list[str] = field(default_factory=list)  # MLP expansions on channels-last features (ConvNeXt)
 
     def count(self) -> int:
-        return len(self.batchnorms) + len(self.layernorms) + len(self.convs)
+        return len(self.batchnorms) + len(self.layernorms) + len(self.convs) + len(self.linears)
 
 
 def find_gate_sites(model: nn.Module, img_size: int | None = None) -> GateSites:
@@ -62,7 +69,9 @@ def find_gate_sites(model: nn.Module, img_size: int | None = None) -> GateSites:
                   and (class_path(m) in CHANNELS_FIRST_LAYERNORMS or n in trace.permuted_conv)}
     convs = [n for n, m in candidates.items() if isinstance(m, nn.Conv2d) and n in trace.inputs
              and n not in trace.normed and n not in trace.to_output and _spatial(trace.inputs[n]) > 1]
-    return GateSites(batchnorms, layernorms, convs)
+    linears = [n for n, m in model.named_modules() if type(m) is nn.Linear and trace.expansions.get(n)
+               and trace.expansions[n] <= layernorms.keys() and _channels_last_map(m, trace.inputs.get(n))]
+    return GateSites(batchnorms, layernorms, convs, linears)
 
 
 def _norm_free_candidate(m: nn.Module) -> bool:
@@ -81,6 +90,11 @@ def _over_channels(ln: nn.LayerNorm, shape: tuple[int, ...] | None) -> bool:
     return shape[1] == channels if class_path(ln) in CHANNELS_FIRST_LAYERNORMS else shape[-1] == channels
 
 
+def _channels_last_map(linear: nn.Linear, shape: tuple[int, ...] | None) -> bool:
+    """True when `linear` runs on the channels of a channels-last (N, H, W, C) feature map."""
+    return shape is not None and len(shape) == 4 and shape[-1] == linear.in_features
+
+
 def _spatial(shape: tuple[int, ...]) -> int:
     return shape[-2] * shape[-1] if len(shape) == 4 else 0
 
@@ -91,6 +105,7 @@ class _Trace:
     normed: set[str]                    # convs whose output reaches a norm first
     to_output: set[str]                 # convs whose output reaches the model's output first
     permuted_conv: set[str]             # norms whose input is a conv's output, permuted or viewed only
+    expansions: dict[str, set[str]]     # Linear feeding only activations then one Linear -> what its input is
 
 
 def _trace_any(model: nn.Module, sizes: tuple[int, ...]) -> _Trace:
@@ -110,12 +125,15 @@ def _trace(model: nn.Module, img_size: int) -> _Trace:
     inputs: dict[str, tuple[int, ...]] = {}
     node_of: dict[object, str] = {}     # autograd node of a layer's output -> layer name
     norm_inputs: dict[str, object] = {}  # norm name -> autograd node of its input
+    linear_inputs: dict[str, object] = {}  # Linear name -> autograd node of its input
 
     def pre(name, module, args):
         if args and isinstance(args[0], torch.Tensor):
             inputs.setdefault(name, tuple(args[0].shape))
             if isinstance(module, _NORMS) and args[0].grad_fn is not None:
                 norm_inputs.setdefault(name, args[0].grad_fn)
+            if isinstance(module, nn.Linear) and args[0].grad_fn is not None:
+                linear_inputs.setdefault(name, args[0].grad_fn)
 
     def post(name, _module, _args, out):
         if isinstance(out, torch.Tensor) and out.grad_fn is not None:
@@ -146,12 +164,53 @@ def _trace(model: nn.Module, img_size: int) -> _Trace:
     to_output = _first_layers([out.grad_fn], node_of)
     permuted_conv = {n for n, fn in norm_inputs.items()
                      if any(isinstance(weighted[c], nn.Conv2d) for c in _first_layers([fn], node_of, _SHAPE_ONLY))}
-    return _Trace(inputs, normed, to_output, permuted_conv)
+    uses = _uses(out.grad_fn)
+    firsts = {_expansion_of(fn, node_of, uses) for fn in linear_inputs.values()}
+    expansions = {n: _first_layers([linear_inputs[n]], node_of, _SHAPE_ONLY) for n in firsts
+                  if n in linear_inputs and isinstance(weighted[n], nn.Linear)}
+    return _Trace(inputs, normed, to_output, permuted_conv, expansions)
 
 
 # Autograd nodes that move or view values without mixing channels.
 _SHAPE_ONLY = ("PermuteBackward", "ViewBackward", "UnsafeViewBackward", "ReshapeAliasBackward", "CloneBackward",
                "TransposeBackward")
+
+
+# Element-wise activations that map 0 to 0, so a hidden channel whose gate is 0 reaches the next layer as 0
+# and cutting it changes nothing (a sigmoid's 0.5 would).
+_ZERO_AT_ZERO = ("GeluBackward", "ReluBackward", "SiluBackward", "HardswishBackward", "HardtanhBackward",
+                 "EluBackward", "LeakyReluBackward", "MishBackward", "TanhBackward")
+
+
+def _uses(root: object) -> dict[object, int]:
+    """How many times each autograd node reachable from `root` is an input of another (its forward uses)."""
+    uses: dict[object, int] = {}
+    seen: set[object] = set()
+    stack = [root] if root is not None else []
+    while stack:
+        fn = stack.pop()
+        if fn in seen:
+            continue
+        seen.add(fn)
+        for nxt, _ in getattr(fn, "next_functions", ()):
+            if nxt is not None:
+                uses[nxt] = uses.get(nxt, 0) + 1
+                stack.append(nxt)
+    return uses
+
+
+def _expansion_of(fn: object, node_of: dict[object, str], uses: dict[object, int]) -> str | None:
+    """The layer whose output reaches `fn` (a Linear's input) through one or more `_ZERO_AT_ZERO`
+    activations alone, each result used once (by the next), or None when the path is anything else."""
+    activations = 0
+    while fn is not None and fn not in node_of:
+        nxt = [n for n, _ in getattr(fn, "next_functions", ()) if n is not None]
+        if not fn.name().startswith(_ZERO_AT_ZERO) or uses.get(fn) != 1 or len(nxt) != 1:
+            return None
+        fn, activations = nxt[0], activations + 1
+    if fn is None or activations == 0 or uses.get(fn) != 1:
+        return None
+    return node_of[fn]
 
 
 def _first_layers(starts: list[object], node_of: dict[object, str], through: tuple[str, ...] | None = None) -> set[str]:

@@ -45,7 +45,7 @@ def load_model(path: Path, data: bytes | None = None, self_check: bool = True) -
     model = build_model(meta["arch"], meta["num_classes"], weights="none")
     apply_structure(model, meta["structure"])
     if meta.get("gated"):
-        insert_gates(model)
+        insert_gates(model, like=state)
     try:
         model.load_state_dict(with_versions(model, state), strict=True)  # MNASNet checks its version
     except RuntimeError as exc:

@@ -66,7 +66,7 @@ def recover(model: nn.Module, head: nn.Module, train_ds: Dataset, val_loader: Da
 
     `all`: BatchNorm statistics re-estimated, then everything trains (backbone at `lr`).
     `gates`: fresh gates (at 1) train with the classifier, BatchNorm frozen; then they fold away.
-    `bn`: BatchNorm affine terms and the classifier train.
+    `bn`: the affine terms of the normalisation layers (BatchNorm, LayerNorm, GroupNorm) and the classifier train.
     `loss_fn`: the loss in place of the cross-entropy (a `train.distill.Distillation` from the dense model).
     """
     if phase not in RECOVER_PHASES:

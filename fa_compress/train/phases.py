@@ -1,11 +1,14 @@
 """Phase schedules: what each phase of fine-tuning trains and what it freezes.
 
-| phase   | trains                         | BatchNorm statistics |
-|---------|--------------------------------|----------------------|
-| `head`  | the classifier                 | frozen (eval)        |
-| `gates` | the attention gates + head     | frozen (eval)        |
-| `bn`    | BatchNorm affine + head        | frozen (eval)        |
-| `all`   | everything (the conventional baseline) | updated (train) |
+| phase   | trains                                    | BatchNorm statistics |
+|---------|-------------------------------------------|----------------------|
+| `head`  | the classifier                            | frozen (eval)        |
+| `gates` | the attention gates + head                | frozen (eval)        |
+| `bn`    | normalisation-layer affine + head         | frozen (eval)        |
+| `all`   | everything (the conventional baseline)    | updated (train)      |
+
+`bn` trains the scale and shift of every BatchNorm, LayerNorm and GroupNorm (gated ones included, their
+gates not): ConvNeXt's LayerNorms, a ResNet's BatchNorms. A model with none (VGG) is refused.
 """
 
 from __future__ import annotations
@@ -29,16 +32,30 @@ def parse_schedule(text: str) -> tuple[str, ...]:
     return phases
 
 
-def _bn_modules(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+# Normalisation layers whose affine terms the `bn` phase trains (InstanceNorm shares BatchNorm's base).
+_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
 
 
-def configure_phase(model: nn.Module, head: nn.Module, phase: str) -> list[nn.Parameter]:
-    """Set `requires_grad` and train/eval modes for `phase`; return the parameters to optimise."""
+def _norm_affine(model: nn.Module) -> list[nn.Parameter]:
+    """Scale and shift of every normalisation layer, in module order (a BatchNorm model: its BatchNorms')."""
+    return [p for m in model.modules() if isinstance(m, _NORMS)
+            for p in (getattr(m, "weight", None), getattr(m, "bias", None)) if isinstance(p, nn.Parameter)]
+
+
+def check_phase(model: nn.Module, phase: str) -> None:
+    """`ConfigError` unless `model` can train `phase` (a caller may check a whole schedule before any work)."""
     if phase not in PHASES:
         raise ConfigError(f"unknown phase {phase!r}; phases are {', '.join(PHASES)}")
     if phase == "gates" and not has_gates(model):
         raise ConfigError("phase 'gates' needs a gated model; insert gates or use head/bn/all")
+    if phase == "bn" and not _norm_affine(model):
+        raise ConfigError("phase 'bn' trains normalisation layers (BatchNorm, LayerNorm, GroupNorm), and this "
+                          "model has none with affine terms; use head, gates or all")
+
+
+def configure_phase(model: nn.Module, head: nn.Module, phase: str) -> list[nn.Parameter]:
+    """Set `requires_grad` and train/eval modes for `phase`; return the parameters to optimise."""
+    check_phase(model, phase)
     for p in model.parameters():
         p.requires_grad_(phase == "all")
     model.train(phase == "all")  # frozen phases also switch dropout off
@@ -46,8 +63,7 @@ def configure_phase(model: nn.Module, head: nn.Module, phase: str) -> list[nn.Pa
     if phase == "gates":
         trainable += [m.gate for m in model.modules() if isinstance(m, ChannelGate)]
     elif phase == "bn":
-        for bn in _bn_modules(model):
-            trainable += [p for p in (bn.weight, bn.bias) if p is not None]
+        trainable += _norm_affine(model)
     elif phase == "all":
         trainable = [p for n, p in model.named_parameters() if not n.endswith(".gate")]
         trainable += [m.gate for m in model.modules() if isinstance(m, ChannelGate)]
