@@ -40,22 +40,30 @@ class GatedBatchNormPruner(tp.pruner.function.BatchnormPruner):
     prune_in_channels = prune_out_channels  # a BatchNorm ties its input and output channels
 
 
-class GatedLayerNormPruner(tp.pruner.function.LayernormPruner):
-    """torch-pruning's LayerNorm pruner (over the last axis: the channels), also removing gate entries.
-
-    It keeps the remaining channels in their order itself: torch-pruning 1.6's own `keep_idxs.sort()` sorts a
-    copy, so the channels left came out in a set's order, scrambled whenever few of many were kept (a
-    ConvNeXt block with 12 of its 16 channels cut changed its output by 0.32 of its largest value).
-    """
+class OrderedLayerNormPruner(tp.pruner.function.LayernormPruner):
+    """torch-pruning's LayerNorm pruner over the last axis (the channels), keeping the remaining channels in
+    their order: torch-pruning 1.6's own `keep_idxs.sort()` sorts a copy, so the channels left came out in a
+    set's order, scrambled whenever few of many were kept (a ConvNeXt block with 12 of its 16 channels cut
+    changed its output by 0.32 of its largest value)."""
 
     def prune_out_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
-        _prune_gate(layer, idxs, self)
         keep = sorted(set(range(self.get_out_channels(layer))) - set(idxs))
-        layer.weight = self._prune_parameter_and_grad(layer.weight, keep, 0)  # (C,) -> (C',)
+        if layer.weight is not None:
+            layer.weight = self._prune_parameter_and_grad(layer.weight, keep, 0)  # (C,) -> (C',)
         if layer.bias is not None:
             layer.bias = self._prune_parameter_and_grad(layer.bias, keep, 0)  # (C,) -> (C',)
         layer.normalized_shape = (len(keep),)
         return layer
+
+    prune_in_channels = prune_out_channels  # a LayerNorm ties its input and output channels
+
+
+class GatedLayerNormPruner(OrderedLayerNormPruner):
+    """The ordered LayerNorm pruner, also removing gate entries."""
+
+    def prune_out_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
+        _prune_gate(layer, idxs, self)
+        return super().prune_out_channels(layer, idxs)
 
     prune_in_channels = prune_out_channels  # a LayerNorm ties its input and output channels
 
@@ -86,6 +94,14 @@ class GatedLinearPruner(tp.pruner.function.LinearPruner):
 GATE_PRUNER = GatedBatchNormPruner()
 GATE_PRUNERS = {GatedBatchNorm2d: GATE_PRUNER, GatedLayerNorm: GatedLayerNormPruner(), GatedConv2d: GatedConvPruner(),
                 GatedLinear: GatedLinearPruner()}
+
+
+def layernorm_pruners(model: nn.Module) -> dict[type, tp.pruner.function.BasePruningFunc]:
+    """The ordered pruner for every plain LayerNorm class in `model` (torch-pruning looks pruners up by exact
+    class, so LayerNorm2d subclasses are named one by one), for criteria that prune an ungated model."""
+    ordered = OrderedLayerNormPruner()
+    return {type(m): ordered for m in model.modules() if isinstance(m, nn.LayerNorm) and not isinstance(m, GatedLayerNorm)
+            and len(m.normalized_shape) == 1}
 
 
 def pruner_of(gate: nn.Module) -> tp.pruner.function.BasePruningFunc:

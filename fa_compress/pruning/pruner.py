@@ -15,7 +15,7 @@ from torch import nn
 from ..errors import ConfigError, NotFoundError, unknown_name
 from ..gates import fold_gates, has_gates
 from ..gates.costs import conv_output_areas
-from ..gates.graph import GATE_PRUNERS, graph_time_limit, pruner_of, traceable
+from ..gates.graph import GATE_PRUNERS, graph_time_limit, layernorm_pruners, pruner_of, traceable
 from ..models.keep_whole import keep_whole
 from .gate_scores import DEFAULT_SCORE_IMAGES, accumulate_gate_taylor, has_taylor_scores
 from .importance import (DEFAULT_GATE_SCORE, IMPORTANCES, NEEDS_GATES, NEEDS_GRADIENTS, REDUCTIONS,
@@ -136,7 +136,7 @@ def prune_model(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
             model, example, importance=importance, pruning_ratio=1 - settings.keep,
             global_pruning=settings.scope == "global", max_pruning_ratio=settings.max_layer_prune,
             round_to=settings.round_to if settings.round_to > 1 else None, ignored_layers=ignored,
-            customized_pruners=GATE_PRUNERS if settings.importance == "gate" else None)
+            customized_pruners={**layernorm_pruners(model), **GATE_PRUNERS})
     if settings.importance in NEEDS_GRADIENTS:
         if gradient_fn is not None:
             model.zero_grad()

@@ -371,6 +371,21 @@ def test_pruning_a_gated_layernorm_keeps_its_remaining_channels_in_order():
     assert ln.gate.tolist() == [102, 107, 113, 115]
 
 
+@pytest.mark.parametrize("importance", ["l1", "taylor"])
+def test_torch_pruning_criteria_keep_a_plain_layernorm_in_channel_order(importance):
+    model = _convnext_like()
+    stem_w, stem_ln = model[0].weight.detach().clone(), model[1].weight.detach().clone()  # (16, 3, 4, 4), (16,)
+    if importance == "taylor":
+        nn.functional.cross_entropy(model(torch.randn(4, 3, 32, 32)), torch.tensor([0, 1, 2, 3])).backward()
+    prune_model(model, model[6], PruneSettings(importance=importance, keep=0.25, round_to=1, max_layer_prune=0.8),
+                torch.zeros(1, 3, 32, 32))
+    # which dense channels the stem kept, read from its surviving filters; the LayerNorm after it must hold
+    # exactly those channels' scales, in the same order
+    kept = [next(i for i in range(16) if torch.equal(stem_w[i], w)) for w in model[0].weight.detach()]
+    assert 0 < len(kept) < 16 and kept == sorted(kept)
+    assert model[1].weight.detach().tolist() == stem_ln[kept].tolist()
+
+
 def test_the_exact_cut_of_a_convnext_block_with_its_gates_at_zero_changes_nothing():
     model = random_gates(insert_gates(_convnext_like()), seed=6)
     example = torch.zeros(1, 3, 32, 32)
