@@ -136,7 +136,7 @@ def prune_model(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
             model, example, importance=importance, pruning_ratio=1 - settings.keep,
             global_pruning=settings.scope == "global", max_pruning_ratio=settings.max_layer_prune,
             round_to=settings.round_to if settings.round_to > 1 else None, ignored_layers=ignored,
-            customized_pruners={**layernorm_pruners(model), **GATE_PRUNERS})
+            customized_pruners=GATE_PRUNERS if settings.importance == "gate" else layernorm_pruners(model))
     if settings.importance in NEEDS_GRADIENTS:
         if gradient_fn is not None:
             model.zero_grad()
