@@ -111,25 +111,9 @@ class GateImportance(tp.importance.Importance):
         return out
 
 
-# What a channel that must stay scores: above any global threshold.
-LIFTED = torch.finfo(torch.float64).max
-
-
-def split_slices(group, n: int) -> list[torch.Tensor]:
-    """Root indices of every layer in `group` that holds only some of its `n` channels, once each: the
-    convs of a split (MixNet's mixed depthwise conv runs one conv per kernel size over a slice of the
-    channels), or a layer reading one half of a chunk."""
-    seen: set[tuple[int, ...]] = set()
-    for i in range(len(group)):
-        root = tuple(group[i].root_idxs)
-        if 0 < len(root) < n and None not in root:
-            seen.add(root)
-    return [torch.tensor(root, dtype=torch.long) for root in sorted(seen)]
-
-
 class FlooredImportance(tp.importance.Importance):
-    """Any criterion, with each group's best channels, and each layer's in it, made unprunable, so no
-    layer loses more than `max_prune` of its channels.
+    """Any criterion, with each group's best channels made unprunable, so no layer loses more than
+    `max_prune` of its channels.
 
     torch-pruning's global ranking applies its `max_pruning_ratio` only before ranking: a group whose
     channels all score under the global threshold would be emptied, so torch-pruning skips it and
@@ -138,13 +122,6 @@ class FlooredImportance(tp.importance.Importance):
     group's top `ceil((1 - max_prune) * n)` channels (at least `round_to` of them) above any threshold
     makes the cap real: such a group is pruned down to that floor instead of skipped, and
     `feasible_ratio` keeps the global ratio within what the floors allow.
-
-    A group can span layers that each hold a slice of its channels (`split_slices`), and torch-pruning
-    skips the whole group, silently, when its cut would empty any one of them. Scores that differ by
-    slice put whole slices under the threshold: tied gates divided by each channel's MAC cost rank
-    every channel of MixNet's 9x9 depthwise slice below its 3x3 slice, and timm:mixnet_s lost no
-    channel at keep 0.6. So each slice's top `ceil((1 - max_prune) * n)` channels (at least one) are
-    lifted too; a group without slices is floored exactly as before.
     """
 
     def __init__(self, base: tp.importance.Importance, max_prune: float, round_to: int = 1) -> None:
@@ -155,40 +132,12 @@ class FlooredImportance(tp.importance.Importance):
         (torch-pruning rounds what remains *down* to a multiple of `round_to`, so fewer would empty it)."""
         return min(n, max(self.round_to, math.ceil((1 - self.max_prune) * n - 1e-9)))
 
-    def slice_floor(self, n: int) -> int:
-        """Channels of an `n`-channel slice of a group that always stay: the cap, and at least one
-        (rounding applies to the group, not to its slices)."""
-        return min(n, max(1, math.ceil((1 - self.max_prune) * n - 1e-9)))
-
-    def kept(self, group) -> int:
-        """At most how many channels of `group` always stay: its floor, or with slices, its floor plus
-        theirs, rounded up to a multiple of `round_to`."""
-        n = len(group[0].idxs)
-        slices = split_slices(group, n)
-        if not slices:
-            return self.floor(n)
-        return self._rounded_up(self.floor(n) + sum(self.slice_floor(len(s)) for s in slices), n)
-
-    def _rounded_up(self, count: int, n: int) -> int:
-        return min(n, -(-count // self.round_to) * self.round_to)
-
     def __call__(self, group) -> torch.Tensor | None:
         imp = self.base(group)
         if imp is None or imp.numel() == 0:
             return imp
         out = imp.clone().double()
-        n = out.numel()
-        out[torch.topk(out, self.floor(n)).indices] = LIFTED
-        slices = split_slices(group, n)
-        if not slices:
-            return out
-        for idx in slices:  # channels the group floor lifted count towards a slice's
-            out[idx[torch.topk(out[idx], self.slice_floor(len(idx))).indices]] = LIFTED
-        # torch-pruning rounds what remains down to a multiple of `round_to` by cutting the lowest-ranked
-        # channels, lifted ones too once the free ones run out, and one of those may be a slice's last.
-        # With a multiple lifted, what remains rounds down to no fewer than them.
-        lifted = int((out == LIFTED).sum())
-        out[torch.topk(out, self._rounded_up(lifted, n)).indices] = LIFTED
+        out[torch.topk(out, self.floor(out.numel())).indices] = torch.finfo(torch.float64).max
         return out
 
 
@@ -198,7 +147,8 @@ def feasible_ratio(pruner, importance: FlooredImportance, ratio: float) -> float
     total = kept = 0
     for group in pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers,
                                           root_module_types=pruner.root_module_types):
-        total, kept = total + len(group[0].idxs), kept + importance.kept(group)
+        n = len(group[0].idxs)
+        total, kept = total + n, kept + importance.floor(n)
     if total == 0:
         return ratio
     return min(ratio, max(0.0, 1 - kept / total - 0.5 / total))
