@@ -7,10 +7,13 @@ shows up):
     max_abs_err   = max over images and classes of |onnx - torch|
     max_rel_err   = max_abs_err / max over images and classes of |torch|
     top1_agreement = share of (image, batch size) pairs whose argmax class is the same
+    near_ties      = pairs whose class changed between two classes PyTorch scored within
+                     tolerance.tie_margin * max |torch| of each other
 
 `max_rel_err` is relative to the largest logit magnitude, not element-wise: element-wise ratios
 explode on logits near zero, which carry no decision. A file passes when `max_rel_err <=
-tolerance.max_rel_err` and `top1_agreement >= tolerance.min_top1_agreement`.
+tolerance.max_rel_err` and `(agreeing pairs + near_ties) / pairs >= tolerance.min_top1_agreement`:
+a class change the reference model itself could not decide is not evidence of a broken file.
 
 >>> report = check_parity(model, Path("model.onnx"), images)   # FP32 tolerance
 >>> enforce(report)                                             # raises ParityError if not passed
@@ -37,6 +40,9 @@ class Tolerance:
 
     max_rel_err: float  # of max |logit|
     min_top1_agreement: float  # 0..1
+    # of max |logit|: a changed class that the reference scored within this of its own top class is a
+    # near-tie, counted as agreeing. 0 counts every changed class against the file.
+    tie_margin: float = 0.0
 
 
 # Float32 has nothing to lose: only op-ordering noise (~1e-6 relative) is allowed, and no changed class.
@@ -48,8 +54,11 @@ FP16_TOLERANCE = Tolerance(max_rel_err=1e-2, min_top1_agreement=0.97)
 # INT8 logits legitimately move by a large fraction of the top logit on small, heavily pruned
 # models (pruned Lite0 on Fashion-MNIST: 0.54 at 88-91% top-1 agreement), so the INT8 gate only
 # catches a broken quantisation through top-1 agreement; the accuracy drop on the test split is
-# measured and recorded separately by the export pipeline.
-INT8_TOLERANCE = Tolerance(max_rel_err=1.0, min_top1_agreement=0.80)
+# measured and recorded separately by the export pipeline. A model trained on a few dozen images
+# scores many images as near-ties (pruned Lite0 on 27 photos: 6 of 9 test images within 4% of the
+# largest logit), and INT8 noise (9% of it there) flips those without the file being wrong; a flip
+# between classes the reference scored within 5% of its largest logit is therefore not held against it.
+INT8_TOLERANCE = Tolerance(max_rel_err=1.0, min_top1_agreement=0.80, tie_margin=0.05)
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,7 @@ class ParityReport:
     max_abs_err: float
     max_rel_err: float  # max_abs_err / max |torch logit|
     top1_agreement: float  # 0..1, over all batch sizes
+    near_ties: int  # (image, batch size) pairs whose class changed between near-tied classes
     batch_sizes: tuple[int, ...]
     n_images: int
     passed: bool
@@ -88,20 +98,28 @@ def compare_logits(references: Sequence[np.ndarray], candidates: Sequence[np.nda
 
     Used for PyTorch vs onnxruntime here, and for onnxruntime vs a TensorRT engine in `tensorrt.py`.
     """
-    abs_errs, scales, agreements = [], [], []
     for ref, got in zip(references, candidates, strict=True):
         if got.shape != ref.shape:
             raise ParityError(f"{path} returns logits of shape {got.shape}; the reference has {ref.shape}")
-        abs_errs.append(float(np.max(np.abs(got - ref))) if np.isfinite(got).all() else float("inf"))
-        scales.append(float(np.max(np.abs(ref))))
-        agreements.append(np.argmax(got, axis=1) == np.argmax(ref, axis=1))  # (N,)
-    max_abs = max(abs_errs)
-    max_rel = max_abs / max(max(scales), float(np.finfo(np.float32).tiny))
-    top1 = float(np.mean(np.concatenate(agreements)))
-    passed = max_rel <= tolerance.max_rel_err and top1 >= tolerance.min_top1_agreement
+    finite = all(np.isfinite(got).all() for got in candidates)
+    max_abs = float("inf")
+    if finite:
+        max_abs = max(float(np.max(np.abs(got - ref))) for ref, got in zip(references, candidates))
+    scale = max(max(float(np.max(np.abs(ref))) for ref in references), float(np.finfo(np.float32).tiny))
+    max_rel = max_abs / scale
+    agree, tied = [], []
+    for ref, got in zip(references, candidates):
+        rows = np.arange(len(ref))
+        pick, top = np.argmax(got, axis=1), np.argmax(ref, axis=1)  # (N,), (N,)
+        gap = ref[rows, top] - ref[rows, pick]  # (N,) how far the reference scores the pick below its top class
+        agree.append(pick == top)
+        tied.append((pick != top) & (gap <= tolerance.tie_margin * scale) & finite)
+    agree, tied = np.concatenate(agree), np.concatenate(tied)
+    top1 = float(np.mean(agree))
+    passed = max_rel <= tolerance.max_rel_err and float(np.mean(agree | tied)) >= tolerance.min_top1_agreement
     return ParityReport(path=Path(path), max_abs_err=max_abs, max_rel_err=float(max_rel),
-                        top1_agreement=top1, batch_sizes=tuple(batch_sizes), n_images=len(references[0]),
-                        passed=bool(passed), tolerance=tolerance)
+                        top1_agreement=top1, near_ties=int(tied.sum()), batch_sizes=tuple(batch_sizes),
+                        n_images=len(references[0]), passed=bool(passed), tolerance=tolerance)
 
 
 def enforce(report: ParityReport, *, discard_file: bool = False) -> ParityReport:
@@ -118,10 +136,18 @@ def enforce(report: ParityReport, *, discard_file: bool = False) -> ParityReport
     raise ParityError(
         f"{report.path.name} does not match the PyTorch model: max relative error {report.max_rel_err:.3g} "
         f"(allowed {tol.max_rel_err:.3g}), max absolute error {report.max_abs_err:.3g}, top-1 agreement "
-        f"{report.top1_agreement:.2%} (required {tol.min_top1_agreement:.2%}) on {report.n_images} images at batch "
-        f"sizes {', '.join(map(str, report.batch_sizes))}; the file was {fate}. Re-export, or check for "
+        f"{report.top1_agreement:.2%}{_ties(report)} (required {tol.min_top1_agreement:.2%}) on {report.n_images} "
+        f"images at batch sizes {', '.join(map(str, report.batch_sizes))}; the file was {fate}. Re-export, or check for "
         "operators the exporter mistranslates"
     )
+
+
+def _ties(report: ParityReport) -> str:
+    """', plus N near-tie changes' where near-ties counted towards the agreement, else ''."""
+    if not report.tolerance.tie_margin:
+        return ""
+    return (f" plus {report.near_ties} change(s) between classes the model scores within "
+            f"{report.tolerance.tie_margin:.0%} of its largest logit")
 
 
 def _torch_logits(model: nn.Module, images: torch.Tensor, batch_size: int) -> np.ndarray:

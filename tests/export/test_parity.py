@@ -11,7 +11,7 @@ import torch
 
 from fa_compress.errors import ConfigError, MissingDependencyError, ParityError
 from fa_compress.export import FP32_TOLERANCE, check_parity, enforce, to_record
-from fa_compress.export.parity import Tolerance, compare_logits
+from fa_compress.export.parity import INT8_TOLERANCE, Tolerance, compare_logits
 
 
 def test_float32_export_passes_on_real_images(exported, real_images):
@@ -20,7 +20,8 @@ def test_float32_export_passes_on_real_images(exported, real_images):
     assert report.passed and report.top1_agreement == 1.0
     assert report.max_rel_err <= FP32_TOLERANCE.max_rel_err and report.max_abs_err < 1e-3
     assert report.n_images == 16 and report.batch_sizes == (1, 8)
-    assert to_record(report)["tolerance"] == {"max_rel_err": 1e-4, "min_top1_agreement": 1.0}
+    assert to_record(report)["tolerance"] == {"max_rel_err": 1e-4, "min_top1_agreement": 1.0, "tie_margin": 0.0}
+    assert report.near_ties == 0
 
 
 def test_perturbed_model_is_refused_with_its_figures(exported, tmp_path):
@@ -61,3 +62,23 @@ def test_bad_inputs_are_refused(exported):
         check_parity(model, result.path, torch.randn(2, 3, 32, 32), batch_sizes=(0,))
     with pytest.raises(MissingDependencyError, match="NoSuchExecutionProvider.*available here"):
         check_parity(model, result.path, torch.randn(2, 3, 32, 32), providers=["NoSuchExecutionProvider"])
+
+
+def test_a_class_change_between_near_ties_is_not_held_against_an_int8_file():
+    # 10 images; the reference scores classes 0 and 1 within 2% of its largest logit (10) on images 0-2,
+    # and decisively (class 0 by 8) on the rest. The candidate swaps the top class on images 0-2 only.
+    ref = np.tile(np.array([[10.0, 9.8, -5.0]], dtype=np.float32), (10, 1))  # (10, 3)
+    ref[3:, 1] = 2.0
+    got = ref.copy()
+    got[:3, 1] = 10.5
+    strict = compare_logits([ref], [got], path=Path("x.onnx"), batch_sizes=(1,),
+                            tolerance=Tolerance(max_rel_err=1.0, min_top1_agreement=0.8))
+    assert strict.top1_agreement == pytest.approx(0.7) and strict.near_ties == 0 and not strict.passed
+    tied = compare_logits([ref], [got], path=Path("x.onnx"), batch_sizes=(1,), tolerance=INT8_TOLERANCE)
+    assert tied.top1_agreement == pytest.approx(0.7) and tied.near_ties == 3 and tied.passed
+    decisive = got.copy()
+    decisive[3:6, 1] = 11.0  # three decisive images flipped too: 4 of 10 agree, 3 near-ties
+    report = compare_logits([ref], [decisive], path=Path("x.onnx"), batch_sizes=(1,), tolerance=INT8_TOLERANCE)
+    assert report.near_ties == 3 and not report.passed
+    with pytest.raises(ParityError, match=r"top-1 agreement 40\.00% plus 3 change\(s\) between classes .* within 5%"):
+        enforce(report)
