@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from fa_compress.train.config import TrainConfig
+from fa_compress.train.phase_steps import FLOOR_STEPS
 from fa_compress.train.stage import FinetuneOptions
 
 from ._common import user_errors_exit_2
@@ -37,7 +38,8 @@ def finetune(
     limit_train: Annotated[Optional[int], typer.Option(rich_help_panel="Model and data", help="Use N training images, a seeded class-balanced subset (default, or 0: all).")] = OPT["limit_train"],
     limit_test: Annotated[Optional[int], typer.Option(rich_help_panel="Model and data", help="Score on N test images (default, or 0: all, as published figures use). Reported only, never chosen on.")] = OPT["limit_test"],
     val_fraction: Annotated[float, typer.Option(rich_help_panel="Model and data", help="Share of each class's training images held out to choose the phase on, in (0, 0.5]; raised to 20 images per class where training keeps three quarters of it (the dataset's own validation split where it has one).")] = OPT["val_fraction"],
-    schedule: Annotated[str, typer.Option(rich_help_panel="Training", help="Comma-separated phases: head, gates, bn, all (one epoch each).")] = ",".join(TRAIN["schedule"]),
+    schedule: Annotated[str, typer.Option(rich_help_panel="Training", help="Comma-separated phases: head, gates, bn, all (one epoch each, at least --min-phase-steps optimizer steps).")] = ",".join(TRAIN["schedule"]),
+    min_phase_steps: Annotated[Optional[int], typer.Option(rich_help_panel="Training", help=f"Fewest optimizer steps a phase takes: a shorter phase (one epoch of a small dataset) runs on into the next epochs' orders. Default: {FLOOR_STEPS}; 0: one epoch per phase.", show_default=False)] = TRAIN["min_phase_steps"],
     gate_l1: Annotated[float, typer.Option(rich_help_panel="Training", help="Weight of the gate penalty (pushes noise channels to 0).")] = TRAIN["gate_l1"],
     gate_penalty: Annotated[str, typer.Option(rich_help_panel="Training", help="l1 (mean |gate|), cost-l1 (each |gate| weighted by its channel's MACs) or polar (polarisation).")] = TRAIN["gate_penalty"],
     batch_size: Annotated[int, typer.Option(rich_help_panel="Training", help="Images per step (all processes together).")] = TRAIN["batch_size"],
@@ -66,7 +68,7 @@ def finetune(
         raise ConfigError(f"--nproc must be >= 1 (got {nproc})")
     train = TrainConfig(schedule=parse_schedule(schedule), batch_size=batch_size, lr_head=lr_head,
                         lr_head_tuning=lr_head_tuning, lr_gates=lr_gates, lr_all=lr_all, gate_l1=gate_l1,
-                        gate_penalty=gate_penalty, seed=seed,
+                        gate_penalty=gate_penalty, seed=seed, min_phase_steps=min_phase_steps,
                         checkpoint_every=checkpoint_every, memory_format=memory_format)
     model = canonical_name(model)  # file.py:factory with an absolute path, found from any folder later
     opts = FinetuneOptions(model=model, weights=weights, data=data, data_root=data_root, img_size=img_size,
@@ -91,6 +93,7 @@ def finetune(
     if not main_rank:
         return  # rank 0 reports
     typer.echo(f"run: {result_run.path}")
+    typer.echo(f"steps per phase: {_steps_line(result.phases)}")
     if result.best_val is None:
         typer.echo("no validation split evaluated: the last phase was kept")
         return
@@ -100,3 +103,17 @@ def finetune(
     typer.echo(f"  validation {result.best_val.format()}")
     if result.best_test is not None:
         typer.echo(f"  test       {result.best_test.format()}  (reported only)")
+
+
+def _steps_line(phases) -> str:
+    """"1 head: 100 steps (floor; 2 passes over cached features are 8); 2-4 gates: 100 steps (floor; one epoch
+    is 4)": consecutive phases of one kind and budget share an entry (phases checkpointed before the floor: "?")."""
+    groups: list[list] = []
+    for p in phases:
+        text = p.steps.describe() if p.steps is not None else "?"
+        if groups and (groups[-1][1], groups[-1][2]) == (p.phase, text):
+            groups[-1][3] = p.index
+        else:
+            groups.append([p.index, p.phase, text, p.index])
+    return "; ".join(f"{first + 1}{'' if last == first else f'-{last + 1}'} {phase}: {text}"
+                     for first, phase, text, last in groups)

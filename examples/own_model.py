@@ -68,8 +68,8 @@ def main() -> None:
           f"MACs {dense.macs / 1e6:.2f} M -> {small.macs / 1e6:.2f} M ({small.macs / dense.macs:.0%})")
     print(f"val accuracy: gated {fc.evaluate(model, val):.1%}, pruned {fc.evaluate(pruned, val):.1%}")
 
-    fc.finetune(pruned, train, val, schedule="all", batch_size=32)  # a short recovery
-    print(f"val accuracy after one recovery epoch: {fc.evaluate(pruned, val):.1%}")
+    fc.finetune(pruned, train, val, schedule="all", batch_size=32)  # a short recovery: one phase, 100 steps
+    print(f"val accuracy after a one-phase recovery: {fc.evaluate(pruned, val):.1%}")
 
     with tempfile.TemporaryDirectory() as tmp:
         saved = fc.save_pruned(pruned, Path(tmp) / "pruned.safetensors")

@@ -101,7 +101,8 @@ def finetune(model: nn.Module, train_data: Data, val_data: Data | None = None, *
              schedule: Sequence[str] | str = ("head", "gates", "gates", "gates"), batch_size: int = 32,
              head: nn.Module | str | None = None, device: str = "cpu", progress: bool = False,
              after_backward: Callable[[nn.Module], None] | None = None, **train_options: Any) -> FinetuneResult:
-    """Fine-tune `model` in place, one epoch per phase of `schedule`; returns the per-phase results.
+    """Fine-tune `model` in place, one epoch per phase of `schedule` but at least `min_phase_steps` optimizer
+    steps (default 100; 0: one epoch); returns the per-phase results, each with the steps it took.
 
     Phases: `head` (the classifier), `gates` (gates and classifier, L1 pressure on the gates), `bn`,
     `all`. With `val_data`, the model ends with the weights of its best phase on it. Gates are

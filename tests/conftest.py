@@ -79,8 +79,11 @@ TEST_FLOOR_STEPS = 8
 
 @pytest.fixture(autouse=True)
 def _short_step_floor(request, monkeypatch):
-    """Prune's default fade and recovery run at least `FLOOR_STEPS` (400) optimizer steps, a budget for real
-    data; in-process tests prune tiny models on a few dozen images, so the floor drops to `TEST_FLOOR_STEPS`
-    unless the test is marked `real_floor`. Subprocess tests keep the real floor."""
+    """Prune's default fade and recovery run at least `FLOOR_STEPS` (400) optimizer steps, and each fine-tuning
+    phase at least `phase_steps.FLOOR_STEPS` (100): budgets for real data. In-process tests train tiny models
+    on a few dozen images, so prune's floor drops to `TEST_FLOOR_STEPS` and fine-tuning's to 0 (one epoch per
+    phase, as those tests were written for) unless the test is marked `real_floor`. Subprocess tests keep the
+    real floors."""
     if request.node.get_closest_marker("real_floor") is None:
         monkeypatch.setattr("fa_compress.pruning.steps.FLOOR_STEPS", TEST_FLOOR_STEPS)
+        monkeypatch.setattr("fa_compress.train.phase_steps.FLOOR_STEPS", 0)

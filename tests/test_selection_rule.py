@@ -101,7 +101,7 @@ def _finetune(monkeypatch, val: list[torch.Tensor], schedule=("head", "gates", "
     monkeypatch.setattr(loop, "evaluate_detailed", lambda model, loader, ctx, cfg=None: _evaluation(next(queue)))
     saved: list[int] = []
     with phase_bar(False) as bar:
-        result = loop.finetune(nn.Linear(2, 2), nn.Linear(2, 2), None, "val", TrainConfig(schedule=schedule),
+        result = loop.finetune(nn.Linear(2, 2), nn.Linear(2, 2), range(32), "val", TrainConfig(schedule=schedule),
                                Context(torch.device("cpu")), bar,
                                on_best=lambda model, phase: saved.append(phase.index))
     return result, saved

@@ -34,6 +34,7 @@ from ..report.bench_stage import MAX_IMG_SIZE, MIN_IMG_SIZE, bench_run, default_
 from ..search.latency import LatencyTarget, check_latency_options, latency_target
 from ..train.config import TrainConfig
 from ..train.distributed import pick_device
+from ..train.phase_steps import FLOOR_STEPS as PHASE_FLOOR_STEPS
 from ..train.phases import parse_schedule
 from ..train.stage import FinetuneOptions
 
@@ -100,7 +101,8 @@ def finetune_options(v: dict[str, Any], *, run: Path | None = None, show_progres
     train = TrainConfig(schedule=parse_schedule(v["schedule"]), batch_size=v["batch_size"], lr_head=v["lr_head"],
                         lr_head_tuning=v["lr_head_tuning"], lr_gates=v["lr_gates"], lr_all=v["lr_all"],
                         gate_l1=v["gate_l1"], gate_penalty=v["gate_penalty"], seed=v["seed"],
-                        checkpoint_every=v["checkpoint_every"], memory_format=v["memory_format"])
+                        min_phase_steps=v["min_phase_steps"], checkpoint_every=v["checkpoint_every"],
+                        memory_format=v["memory_format"])
     return FinetuneOptions(model=canonical_name(v["model"]), weights=v["weights"], data=v["data"],
                            data_root=Path(v["data_root"]) if v["data_root"] else None, img_size=v["img_size"],
                            limit_train=v["limit_train"] or None, limit_test=v["limit_test"] or None,
@@ -129,6 +131,7 @@ FINETUNE = Section("finetune", (
     Key("limit_test", INT, None, "the whole test split"),
     Key("val_fraction", FLOAT, FinetuneOptions.val_fraction),
     Key("schedule", STR, ",".join(TrainConfig.schedule)),
+    Key("min_phase_steps", INT, None, f"one epoch per phase, but at least {PHASE_FLOOR_STEPS} steps"),
     Key("gate_l1", FLOAT, TrainConfig.gate_l1),
     Key("gate_penalty", STR, TrainConfig.gate_penalty),
     Key("batch_size", INT, TrainConfig.batch_size),

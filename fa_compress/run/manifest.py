@@ -75,6 +75,7 @@ class TrainRecord(_Record):
     weight_decay: float = Field(None, ge=0)
     gate_l1: float = Field(None, ge=0)
     head_feature_epochs: int = Field(None, ge=1)
+    min_phase_steps: int | None = Field(None, ge=0)  # null: the default floor (train/phase_steps.py)
     amp: bool = Field(None)
     channels_last: bool = Field(None)
     checkpoint_every: int = Field(None, ge=0)

@@ -8,6 +8,7 @@ from ..accuracy import Accuracy
 from ..errors import CheckpointError, ConfigError
 from ..run import Run, finetune_options
 from ..gates.penalties import PENALTIES
+from .phase_steps import PhaseSteps, check_min_phase_steps
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class TrainConfig:
     gate_l1: float = 1.0       # weight of the penalty on mean |gate|
     gate_penalty: str = "l1"   # l1, cost-l1 (MorphNet) or polar (Zhuang et al.); fa_compress/gates/penalties.py
     head_feature_epochs: int = 2  # passes over cached features per `head` phase (a less fitted head leaves the gates more)
+    min_phase_steps: int | None = None  # fewest optimizer steps per phase; None: phase_steps.FLOOR_STEPS, 0: none
+    #                                       (a small dataset's epoch is a few steps: docs/decisions/finetune-steps.md)
     seed: int = 0
     amp: bool = True           # bf16 autocast where the device is CUDA; ignored on CPU
     memory_format: str = "auto"  # auto | channels_last | contiguous (docs/decisions/memory-format.md)
@@ -45,6 +48,7 @@ class TrainConfig:
             raise ConfigError(f"gate_l1 must be >= 0 (got {self.gate_l1})")
         if self.head_feature_epochs < 1:
             raise ConfigError(f"head_feature_epochs must be >= 1 (got {self.head_feature_epochs})")
+        check_min_phase_steps(self.min_phase_steps)
         if self.checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every must be >= 0 (got {self.checkpoint_every})")
         from .memory_format import check_memory_format
@@ -59,8 +63,9 @@ class TrainConfig:
         """The inverse of `to_dict` (JSON turns the schedule tuple into a list).
 
         Runs recorded before `memory_format` carry `channels_last` (True: channels_last on CUDA only,
-        now `auto`; False: contiguous everywhere)."""
-        d = dict(d)
+        now `auto`; False: contiguous everywhere). Runs recorded before `min_phase_steps` ran one epoch per
+        phase (0)."""
+        d = {"min_phase_steps": 0, **d}
         legacy = d.pop("channels_last", None)
         if legacy is not None and "memory_format" not in d:
             d["memory_format"] = "auto" if legacy else "contiguous"
@@ -81,6 +86,7 @@ class PhaseResult:
     mean_gate: float | None
     val: Accuracy | None = None  # what the best phase is chosen on
     test: Accuracy | None = None  # test_acc with its image count and 95% interval
+    steps: PhaseSteps | None = None  # the optimizer steps it took and the rule that chose them
 
     @property
     def val_acc(self) -> float | None:
@@ -95,6 +101,7 @@ class PhaseResult:
         d = {k: v for k, v in d.items() if k != "val_acc"}
         for key in ("val", "test"):
             d[key] = Accuracy(**d[key]) if d.get(key) else None
+        d["steps"] = PhaseSteps(**d["steps"]) if d.get("steps") else None  # none in checkpoints before the floor
         return cls(**d)
 
 

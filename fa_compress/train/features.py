@@ -52,10 +52,17 @@ def extract_features(model: nn.Module, head: nn.Module, dataset: Dataset, cfg: T
     return all_gather_rows(ctx, feats, index, n), all_gather_rows(ctx, y, index, n)
 
 
+def head_feature_steps(images: int, cfg: TrainConfig) -> int:
+    """Optimizer steps of one `head` phase on the cached features of `images` images without a floor:
+    `cfg.head_feature_epochs` passes at `cfg.batch_size` (every rank trains on all features)."""
+    return -(-images // cfg.batch_size) * cfg.head_feature_epochs
+
+
 def train_head_on_features(model: nn.Module, head: nn.Module, dataset: Dataset, cfg: TrainConfig,
-                           ctx: Context, bar: PhaseBar, index: int,
-                           cache: dict | None = None) -> tuple[float, float, float]:
-    """One `head` phase: features once (or from `cache`), then `cfg.head_feature_epochs` passes."""
+                           ctx: Context, bar: PhaseBar, index: int, cache: dict | None = None,
+                           steps: int | None = None) -> tuple[float, float, float]:
+    """One `head` phase: features once (or from `cache`), then `cfg.head_feature_epochs` passes, or
+    exactly `steps` optimizer steps (passes continue the same seeded orders; one learning-rate cycle)."""
     configure_phase(model, head, "head")
     t0 = time.perf_counter()
     if cache is not None and "features" in cache:
@@ -68,14 +75,16 @@ def train_head_on_features(model: nn.Module, head: nn.Module, dataset: Dataset, 
     net = head  # every rank holds all features and trains the same head deterministically
     n = feats.shape[0]
     steps_per_pass = -(-n // cfg.batch_size)
+    total = steps if steps is not None else head_feature_steps(n, cfg)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr_head, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr_head, pct_start=0.15,
-                                                total_steps=steps_per_pass * cfg.head_feature_epochs)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr_head, pct_start=0.15, total_steps=total)
     g = torch.Generator().manual_seed(cfg.seed * 7919 + index)
-    bar.start(f"{index + 1}:head", total=cfg.head_feature_epochs)
-    for _ in range(cfg.head_feature_epochs):
-        loss_sum = correct = 0.0
-        for idx in torch.randperm(n, generator=g).split(cfg.batch_size):
+    passes = -(-total // steps_per_pass)
+    bar.start(f"{index + 1}:head", total=passes)
+    taken = 0
+    for _ in range(passes):
+        loss_sum = correct = seen = 0.0
+        for idx in torch.randperm(n, generator=g).split(cfg.batch_size)[:total - taken]:
             logits = net(feats[idx.to(feats.device)])  # (B, classes)
             loss = F.cross_entropy(logits, labels[idx.to(labels.device)])
             opt.zero_grad(set_to_none=True)
@@ -84,6 +93,8 @@ def train_head_on_features(model: nn.Module, head: nn.Module, dataset: Dataset, 
             sched.step()
             loss_sum += float(loss.detach()) * idx.numel()
             correct += float((logits.argmax(1) == labels[idx.to(labels.device)]).sum())
-        bar.update(loss=loss_sum / n, acc=correct / n, images_per_s=n / (time.perf_counter() - t0))
+            seen += idx.numel()
+            taken += 1
+        bar.update(loss=loss_sum / seen, acc=correct / seen, images_per_s=n / (time.perf_counter() - t0))
     head.eval()
-    return loss_sum / n, correct / n, n / (time.perf_counter() - t0)
+    return loss_sum / seen, correct / seen, n / (time.perf_counter() - t0)

@@ -1,4 +1,5 @@
-"""The fine-tuning loop: phases of one epoch each, AdamW + one-cycle LR, evaluation after each phase."""
+"""The fine-tuning loop: phases of one epoch each but at least a floor of optimizer steps (`phase_steps.py`),
+AdamW + one-cycle LR, evaluation after each phase."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from ..models.keep_whole import keep_whole
 from .config import FinetuneResult, PhaseResult, TrainConfig
 from .distributed import Context, all_reduce_sum, rank_batch_size
 from .evaluate import evaluate_detailed
-from .features import train_head_on_features
+from .features import head_feature_steps, train_head_on_features
 from .phase_choice import first_kept, next_kept, selection_record
 from .memory_format import prepare, to_format
+from .phase_steps import PhaseSteps, phase_steps
 from .phases import configure_phase
 from .progress import PhaseBar
 from ..data import make_loader
@@ -100,8 +102,8 @@ def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, t
                     label: str | None = None, loss_fn: LossFn | None = None,
                     steps: int | None = None) -> tuple[float, float, float]:
     """One epoch of `phase` over images, or exactly `steps` optimizer steps (running on into the next
-    epochs' orders, one learning-rate cycle over them all; not resumable); returns (loss, accuracy,
-    images/s) of this rank's share.
+    epochs' orders, one learning-rate cycle over them all); returns (loss, accuracy, images/s) of this
+    rank's share.
 
     `after_backward(model)` runs between backward and the optimizer step (a sparse-training
     regulariser such as torch-pruning's `pruner.regularize`, or the fade of a planned cut).
@@ -119,7 +121,7 @@ def run_image_phase(model: nn.Module, head: nn.Module, phase: str, index: int, t
         steps = sampler.batches_per_epoch()
     else:
         sampler = StepSampler(len(train_ds), batch_size=per_rank, steps=steps, seed=cfg.seed, epoch=index,
-                              rank=ctx.rank, world=ctx.world)
+                              rank=ctx.rank, world=ctx.world, start_batch=start)
     loader = make_loader(train_ds, per_rank, shuffle=False, sampler=sampler, device=ctx.device.type,
                          seed=cfg.seed)
     # Any earlier phase fitted the classifier. A fresh one at lr_head_tuning stayed unfitted: one
@@ -186,22 +188,27 @@ def finetune(model: nn.Module, head: nn.Module, train_ds: Dataset, val_loader: D
         phase = cfg.schedule[index]
         mid = resume if resume and resume.get("step") and index == first else None
         t0 = time.perf_counter() - (mid["phase_elapsed_s"] if mid else 0.0)
-        if phase == "head" and isinstance(head, nn.Linear):  # a conv head's output is not yet the logits
-            loss, acc, rate = train_head_on_features(model, head, train_ds, cfg, ctx, bar, index, cache)
+        on_features = phase == "head" and isinstance(head, nn.Linear)  # a conv head's output is not yet the logits
+        budget = phase_budget(on_features, len(train_ds), cfg, ctx)
+        floored = budget.steps if budget.rule == "floor" else None  # else the unchanged one-epoch path
+        if on_features:
+            loss, acc, rate = train_head_on_features(model, head, train_ds, cfg, ctx, bar, index, cache,
+                                                     steps=floored)
         else:
             cache.clear()
             loss, acc, rate = run_image_phase(
                 model, head, phase, index, train_ds, cfg, ctx, bar, resume=mid,
                 on_checkpoint=_with_context(on_checkpoint, results, best, t_start, t0),
-                after_backward=after_backward, loss_fn=loss_fn)
+                after_backward=after_backward, loss_fn=loss_fn, steps=floored)
         seconds = time.perf_counter() - t0
         scored = evaluate_detailed(model, val_loader, ctx, cfg) if val_loader is not None else None
         val = scored.accuracy if scored is not None else None
         test = evaluate_detailed(model, test_loader, ctx, cfg).accuracy if test_loader is not None else None
         result = PhaseResult(index, phase, loss, acc, test.value if test else None, seconds, rate,
-                             _mean_gate(model), val, test)
+                             _mean_gate(model), val, test, budget)
         results.append(result)
-        bar.log(f"phase {index + 1}/{len(cfg.schedule)} {phase}: train loss {loss:.3f} acc {acc:.1%}"
+        bar.log(f"phase {index + 1}/{len(cfg.schedule)} {phase}: {budget.describe()}, "
+                f"train loss {loss:.3f} acc {acc:.1%}"
                 + (f", validation {val.value:.2%}" if val is not None else "")
                 + (f", test {test.value:.2%}" if test is not None else "") + f" ({seconds:.0f}s)")
         best = next_kept(best, index, scored)  # the newest phase unless the kept one is better beyond noise
@@ -214,6 +221,18 @@ def finetune(model: nn.Module, head: nn.Module, train_ds: Dataset, val_loader: D
     return FinetuneResult(tuple(results), best["index"], chosen.test_acc if chosen else None,
                           time.perf_counter() - t_start, chosen.val if chosen else None,
                           chosen.test if chosen else None, selection_record(best))
+
+
+def phase_budget(on_features: bool, images: int, cfg: TrainConfig, ctx: Context) -> PhaseSteps:
+    """The optimizer steps of one phase: its own length (one epoch of `images`, or the passes over cached
+    features of a `head` phase), raised to the floor (`cfg.min_phase_steps`; None: `FLOOR_STEPS`) where shorter."""
+    if on_features:
+        own = "1 pass" if cfg.head_feature_epochs == 1 else f"{cfg.head_feature_epochs} passes"
+        return phase_steps(own_steps=head_feature_steps(images, cfg), own=f"{own} over cached features",
+                           floor=cfg.min_phase_steps)
+    epoch = ResumableSampler(images, batch_size=rank_batch_size(cfg.batch_size, ctx), seed=cfg.seed, epoch=0,
+                             rank=ctx.rank, world=ctx.world).batches_per_epoch()
+    return phase_steps(own_steps=epoch, own="one epoch", floor=cfg.min_phase_steps)
 
 
 def _with_context(fn: CheckpointFn | None, results: list[PhaseResult], best: dict, t_start: float,

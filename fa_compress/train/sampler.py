@@ -54,22 +54,25 @@ class ResumableSampler(Sampler[int]):
 class StepSampler(Sampler[int]):
     """This rank's indices for exactly `steps` batches of `batch_size`, taken from consecutive epochs of
     `ResumableSampler` (`epoch`, `epoch + 1`, ...): a budget in optimizer steps can end inside an epoch
-    or run past one. Batches run across epoch boundaries, so every batch is full."""
+    or run past one. Batches run across epoch boundaries, so every batch is full. `start_batch` skips
+    the batches a resumed run already took."""
 
     def __init__(self, n: int, *, batch_size: int, steps: int, seed: int, epoch: int,
-                 rank: int = 0, world: int = 1) -> None:
+                 rank: int = 0, world: int = 1, start_batch: int = 0) -> None:
         if n < 1:
             raise ConfigError("the training data has no images to take steps on")
         self.n, self.batch_size, self.steps, self.seed, self.epoch = n, batch_size, steps, seed, epoch
-        self.rank, self.world = rank, world
+        self.rank, self.world, self.start_batch = rank, world, start_batch
 
     def __iter__(self) -> Iterator[int]:
-        wanted, epoch = len(self), self.epoch
+        wanted, epoch = self.steps * self.batch_size, self.epoch
+        skip = self.start_batch * self.batch_size  # indices a resumed run already trained on
         while wanted > 0:
             chunk = ResumableSampler(self.n, batch_size=self.batch_size, seed=self.seed, epoch=epoch,
                                      rank=self.rank, world=self.world).indices()[:wanted]
-            yield from chunk
+            yield from chunk[skip:]
+            skip = max(0, skip - len(chunk))
             wanted, epoch = wanted - len(chunk), epoch + 1
 
     def __len__(self) -> int:
-        return self.steps * self.batch_size
+        return max(0, self.steps - self.start_batch) * self.batch_size

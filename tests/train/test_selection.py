@@ -37,7 +37,7 @@ def test_best_phase_is_the_best_on_validation_not_on_test(monkeypatch):
     monkeypatch.setattr(loop, "evaluate_detailed", _scripted({"val": [0.5, 0.7, 0.6], "test": [0.9, 0.1, 0.2]}))
     saved = []
     with phase_bar(False) as bar:
-        result = loop.finetune(nn.Linear(2, 2), nn.Linear(2, 2), None, "val", TrainConfig(schedule=("head",) * 3),
+        result = loop.finetune(nn.Linear(2, 2), nn.Linear(2, 2), range(32), "val", TrainConfig(schedule=("head",) * 3),
                                Context(torch.device("cpu")), bar, test_loader="test",
                                on_best=lambda model, phase: saved.append(phase.index))
     assert result.best_index == 1 and saved == [0, 1]
