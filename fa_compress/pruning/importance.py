@@ -111,9 +111,25 @@ class GateImportance(tp.importance.Importance):
         return out
 
 
+# What a channel that must stay scores: above any global threshold.
+LIFTED = torch.finfo(torch.float64).max
+
+
+def split_slices(group, n: int) -> list[torch.Tensor]:
+    """Root indices of every layer in `group` that holds only some of its `n` channels, once each: the
+    convs of a split (MixNet's mixed depthwise conv runs one conv per kernel size over a slice of the
+    channels), or a layer reading one half of a chunk."""
+    seen: set[tuple[int, ...]] = set()
+    for i in range(len(group)):
+        root = tuple(group[i].root_idxs)
+        if 0 < len(root) < n and None not in root:
+            seen.add(root)
+    return [torch.tensor(root, dtype=torch.long) for root in sorted(seen)]
+
+
 class FlooredImportance(tp.importance.Importance):
-    """Any criterion, with each group's best channels made unprunable, so no layer loses more than
-    `max_prune` of its channels.
+    """Any criterion, with each group's best channels, and each layer's in it, made unprunable, so no
+    layer loses more than `max_prune` of its channels.
 
     torch-pruning's global ranking applies its `max_pruning_ratio` only before ranking: a group whose
     channels all score under the global threshold would be emptied, so torch-pruning skips it and
@@ -122,6 +138,13 @@ class FlooredImportance(tp.importance.Importance):
     group's top `ceil((1 - max_prune) * n)` channels (at least `round_to` of them) above any threshold
     makes the cap real: such a group is pruned down to that floor instead of skipped, and
     `feasible_ratio` keeps the global ratio within what the floors allow.
+
+    A group can span layers that each hold a slice of its channels (`split_slices`), and torch-pruning
+    skips the whole group, silently, when its cut would empty any one of them. Scores that differ by
+    slice put whole slices under the threshold: tied gates divided by each channel's MAC cost rank
+    every channel of MixNet's 9x9 depthwise slice below its 3x3 slice, and timm:mixnet_s lost no
+    channel at keep 0.6. So each slice's top `ceil((1 - max_prune) * n)` channels (at least one) are
+    lifted too; a group without slices is floored exactly as before.
     """
 
     def __init__(self, base: tp.importance.Importance, max_prune: float, round_to: int = 1) -> None:
@@ -132,26 +155,67 @@ class FlooredImportance(tp.importance.Importance):
         (torch-pruning rounds what remains *down* to a multiple of `round_to`, so fewer would empty it)."""
         return min(n, max(self.round_to, math.ceil((1 - self.max_prune) * n - 1e-9)))
 
+    def slice_floor(self, n: int) -> int:
+        """Channels of an `n`-channel slice of a group that always stay: the cap, and at least one
+        (rounding applies to the group, not to its slices)."""
+        return min(n, max(1, math.ceil((1 - self.max_prune) * n - 1e-9)))
+
+    def _rounded_up(self, count: int, n: int) -> int:
+        """`count`, rounded up to a multiple of `round_to`, at most `n`."""
+        return min(n, -(-count // self.round_to) * self.round_to)
+
     def __call__(self, group) -> torch.Tensor | None:
         imp = self.base(group)
         if imp is None or imp.numel() == 0:
             return imp
         out = imp.clone().double()
-        out[torch.topk(out, self.floor(out.numel())).indices] = torch.finfo(torch.float64).max
+        n = out.numel()
+        out[torch.topk(out, self.floor(n)).indices] = LIFTED
+        slices = split_slices(group, n)
+        if not slices:
+            return out
+        for idx in slices:  # channels the group floor lifted count towards a slice's
+            out[idx[torch.topk(out[idx], self.slice_floor(len(idx))).indices]] = LIFTED
+        # torch-pruning rounds what remains down to a multiple of `round_to` by cutting the lowest-ranked
+        # channels, lifted ones too once the free ones run out, and one of those may be a slice's last.
+        # With a multiple lifted, what remains rounds down to no fewer than them.
+        lifted = int((out == LIFTED).sum())
+        out[torch.topk(out, self._rounded_up(lifted, n)).indices] = LIFTED
         return out
 
 
 def feasible_ratio(pruner, importance: FlooredImportance, ratio: float) -> float:
-    """`ratio`, lowered to the largest share of channels the floors leave prunable (a little under it,
-    so the global threshold never reaches a floored channel and empties a group)."""
+    """`ratio`, lowered to the largest share of the ranked scores the floors leave prunable (a little under
+    it, so the global threshold never reaches a lifted score and empties a group).
+
+    torch-pruning applies the ratio to the scores it ranks, not to the model's channels: a group the
+    criterion does not score (a conv and GroupNorm with no gate) is not ranked, and a group with channel
+    groups (a GroupNorm's) is ranked by one score per position within a channel group. Counting every
+    channel of every group instead let the threshold reach lifted scores: a gated net with one
+    GroupNorm had every cut refused at any keep, and came back unpruned."""
     total = kept = 0
-    for group in pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers,
-                                          root_module_types=pruner.root_module_types):
-        n = len(group[0].idxs)
-        total, kept = total + n, kept + importance.floor(n)
+    with torch.random.fork_rng(devices=[]):  # the `random` criterion draws; the step's draws stay the same
+        for group in pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers,
+                                              root_module_types=pruner.root_module_types):
+            # the channel grouping torch-pruning's own ranking averages over (torch-pruning is pinned)
+            ranked = _ranked_lifted(importance(group), pruner._get_channel_groups(group))
+            total, kept = total + ranked[0], kept + ranked[1]
     if total == 0:
         return ratio
     return min(ratio, max(0.0, 1 - kept / total - 0.5 / total))
+
+
+def _ranked_lifted(scores: torch.Tensor | None, channel_groups: int) -> tuple[int, int]:
+    """How many scores torch-pruning ranks for a group scored `scores`, and how many of them are lifted.
+
+    With channel groups it ranks each position's mean over the groups, which a lifted channel in any
+    group lifts too."""
+    if scores is None or scores.numel() == 0:
+        return 0, 0  # torch-pruning skips the group
+    lifted = scores == LIFTED  # (n,)
+    if channel_groups > 1:
+        lifted = lifted.view(channel_groups, -1).any(0)  # (n,) -> (groups, n / groups) -> (n / groups,)
+    return lifted.numel(), int(lifted.sum())
 
 
 IMPORTANCES = ("gate", "l1", "bn", "taylor", "random", "group")  # group: DepGraph's group L2 norm

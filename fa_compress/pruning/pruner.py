@@ -6,7 +6,7 @@ import difflib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch_pruning as tp
@@ -148,9 +148,11 @@ def prune_model(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
     if ratio < 1 - settings.keep:  # below what the per-layer cap allows: prune the most it allows
         pruner.per_step_pruning_ratio = pruner.iterative_pruning_ratio_scheduler(ratio, pruner.iterative_steps)
     if settings.keep < 1:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _refusals(pruner.DG) as refused:
             torch.manual_seed(settings.seed)  # the `random` criterion draws here
             pruner.step()
+        if refused.layers and not refused.cut:  # a model returned unpruned, silently: say why instead
+            raise ConfigError(refused.message(model, settings.keep))
     fold_gates(model)
     _check_runs(model, example)
     return model
@@ -174,6 +176,54 @@ def cut_channels_exactly(model: nn.Module, example: torch.Tensor, masks: dict[st
     fold_gates(model)
     _check_runs(model, example)
     return model
+
+
+@dataclass
+class _Refusals:
+    """The layers torch-pruning refused to empty (skipping their whole group), and the channels it cut."""
+
+    layers: list[nn.Module] = field(default_factory=list)
+    cut: int = 0
+
+    def message(self, model: nn.Module, keep: float) -> str:
+        """What the user is told: the layers each cut would have emptied, and what to change."""
+        names = {m: n for n, m in model.named_modules()}
+        emptied = sorted({names.get(m, type(m).__name__) for m in self.layers})
+        shown = ", ".join(emptied[:3]) + (f" and {len(emptied) - 3} more" if len(emptied) > 3 else "")
+        return (f"keep {keep} removed no channel: torch-pruning refused every cut the ranking chose, as each "
+                f"would empty a layer ({shown}); leave such a layer whole with ignore (e.g. ignore "
+                f"{emptied[0] if emptied else 'LAYER'}) so the cut goes elsewhere, or raise keep")
+
+
+def _channels(graph: tp.DependencyGraph, dep) -> int | None:
+    """Channels of the layer `dep` cuts, on the side it cuts (None where torch-pruning cannot say)."""
+    if graph.is_out_channel_pruning_fn(dep.handler):
+        return graph.get_out_channels(dep.target.module)
+    if graph.is_in_channel_pruning_fn(dep.handler):
+        return graph.get_in_channels(dep.target.module)
+    return None
+
+
+@contextmanager
+def _refusals(graph: tp.DependencyGraph) -> Iterator[_Refusals]:
+    """Record, while inside, the groups torch-pruning's `check_pruning_group` refuses (a cut that would
+    empty a layer, which it then skips silently) and the channels of the groups it accepts."""
+    refusals, check = _Refusals(), graph.check_pruning_group
+
+    def recording(group) -> bool:
+        ok = check(group)
+        if ok:
+            refusals.cut += len(group[0].idxs)
+        else:
+            refusals.layers += [dep.target.module for dep, idxs in group
+                                if (n := _channels(graph, dep)) is not None and len(idxs) >= n]
+        return ok
+
+    graph.check_pruning_group = recording
+    try:
+        yield refusals
+    finally:
+        del graph.check_pruning_group  # the class's method again
 
 
 def _check_runs(model: nn.Module, example: torch.Tensor) -> None:
