@@ -29,8 +29,10 @@ browser:
 	@command -v chromium >/dev/null || $(SUDO) apt-get install -y chromium || \
 	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium) || echo "chromium not installed: browser test skipped"
 
+# One pytest worker per core (tests/conftest.py gives each one thread); a file's tests stay on one worker, so a
+# module's fixtures are built once.
 test: venv data browser
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $(shell nproc) --dist loadfile
 
 demo: venv data
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash examples/demo.sh

@@ -54,6 +54,8 @@ def child_argv(job: _Job, args, rows_to: Path) -> list[str]:
             "--recoveries", args.recoveries, "--threads", "1", "--rows-to", str(rows_to)]
     if args.test_per_class is not None:
         argv += ["--test-per-class", str(args.test_per_class)]
+    if args.finetune_steps is not None:
+        argv += ["--finetune-steps", str(args.finetune_steps)]
     if args.keep_models and job.keep_models:
         argv.append("--keep-models")
     return argv

@@ -138,15 +138,19 @@ def _sparse_hook(kind: str | None, model: nn.Module, img_size: int, arch: str = 
     return lambda m: pruner.regularize(m)
 
 
-def fine_tune(start: Start, data, seed: int, img_size: int, arch: str = ARCH) -> tuple[nn.Module, dict]:
+def fine_tune(start: Start, data, seed: int, img_size: int, arch: str = ARCH, *,
+              min_phase_steps: int | None = None) -> tuple[nn.Module, dict]:
     """Fine-tune `arch` (ImageNet weights) as `start` says, through `fa_compress.finetune` (the path the
-    `finetune` stage trains with); returns the model of the phase with the best validation accuracy."""
+    `finetune` stage trains with); returns the model of the phase with the best validation accuracy.
+    `min_phase_steps`: each phase's step floor (None: the library's)."""
     torch.manual_seed(seed)
     model = build_model(arch, num_classes=len(data.classes), weights="imagenet")
     if start.gated:
         insert_gates(model)
     hook = _sparse_hook(start.sparse, model, img_size, arch)
     result = fc.finetune(model, data.train, DataLoader(data.val, batch_size=128), schedule=start.schedule,
-                         head=get_head(model, arch), device="cpu", after_backward=hook, seed=seed, **start.train)
+                         head=get_head(model, arch), device="cpu", after_backward=hook, seed=seed,
+                         min_phase_steps=min_phase_steps, **start.train)
     return model, {"best_phase": result.best_index, "seconds": result.total_s, "schedule": list(start.schedule),
-                   "train": start.train, "sparse": start.sparse}
+                   "train": start.train, "sparse": start.sparse,
+                   "phase_steps": [p.steps.steps if p.steps is not None else None for p in result.phases]}

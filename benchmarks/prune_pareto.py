@@ -223,7 +223,8 @@ def run_task(task: Task, seeds: list[int], methods: list[str], targets: list[flo
             if not todo:
                 continue
             data = data or load_task(task, norm, seed=seed, test_per_class=args.test_per_class)
-            tuned, info = fine_tune(STARTS[start_name], data, seed, task.img_size, task.model)
+            tuned, info = fine_tune(STARTS[start_name], data, seed, task.img_size, task.model,
+                                    min_phase_steps=args.finetune_steps)
             dense = {"val": _acc(tuned, data.val), "test": _acc(tuned, data.test)}
             print(f"[{task.name} seed {seed}] {start_name}: dense val {dense['val']['value']:.2%} "
                   f"test {Accuracy(**dense['test']).format()} ({info['seconds']:.0f}s)", flush=True)
@@ -259,6 +260,8 @@ def _options() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None,
                    help="optimizer steps every method trains after fine-tuning, as its fade or its recovery (default: "
                         "the library's budget, one epoch but at least its floor; gate-fade-rec trains twice this)")
+    p.add_argument("--finetune-steps", type=int, default=None,
+                   help="fewest optimizer steps per fine-tuning phase (default: the library's floor; 0: one epoch)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (two runs side by side: 1 each)")
     p.add_argument("--jobs", type=int, default=1,
                    help="run the (task, seed) units as this many processes side by side, each with --threads 1")

@@ -10,6 +10,12 @@ from torch import nn
 
 DEVICE = os.environ.get("FACOMPRESS_TEST_DEVICE", "cpu")
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one pytest worker per core: each computes on one thread, and so do the processes
+    # its tests start, or the workers' thread pools contend for the same cores.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 
 def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
     """Give every BatchNorm non-trivial statistics and affine terms (fresh ones are identity-like)."""

@@ -138,6 +138,7 @@ def test_pareto_smoke_over_two_zoo_tasks(tmp_path):
         assert r["test_images"] == 40 * len(task.classes) == r["final_test"]["n"]
         assert abs(r["macs_fraction"] - 0.5) < 0.05 and 0 <= r["final_test"]["value"] <= 1
         assert r["train_steps"] == 20  # the same training after fine-tuning for every method: a fade or a recovery
+        assert len(r["finetune"]["phase_steps"]) == 4 and max(r["finetune"]["phase_steps"]) < 100  # finetune-steps 0
     assert doc["result"]["chose_defaults"] == ["default", "tops4", "shoes3"]
     assert doc["result"]["jobs"] == 2
     md = (tmp_path / f"pareto-zoo-smoke.{doc['cpu_kind']}.md").read_text()

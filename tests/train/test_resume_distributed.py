@@ -12,10 +12,10 @@ import pytest
 
 from fa_compress.run import Run, load_train_state
 
-# at most 512 training images at batch 32: 16 steps an epoch, held to 20 a phase, so the floor's path (steps past
-# an epoch's end, resumed mid-phase, split over ranks) runs here at little cost; the default floor would take 6x longer
+# at most 256 training images at batch 32: 8 steps an epoch, held to 12 a phase, so the floor's path (steps past
+# an epoch's end, resumed mid-phase, split over ranks) runs here at little cost
 ARGS = ["--model", "mobilenet_v2", "--weights", "none", "--data", "fake", "--img-size", "32",
-        "--limit-train", "512", "--limit-test", "256", "--batch-size", "32", "--min-phase-steps", "20", "--quiet"]
+        "--limit-train", "256", "--limit-test", "128", "--batch-size", "32", "--min-phase-steps", "12", "--quiet"]
 
 
 def _cli(*args: str, env_runs: Path) -> subprocess.CompletedProcess:
