@@ -56,6 +56,20 @@ def _isolated_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("FACOMPRESS_RUNS", str(tmp_path / "runs"))
 
 
+@pytest.fixture
+def optimizer_steps(monkeypatch):
+    """One entry per AdamW step taken while the test runs (fine-tuning, fades and recoveries all use AdamW)."""
+    taken: list[int] = []
+    real = torch.optim.AdamW.step
+
+    def counted(self, *args, **kwargs):
+        taken.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", counted)
+    return taken
+
+
 def run_cli(argv: list[str], capsys) -> tuple[object, str, str]:
     """Run `facompress ARGV` in-process: (exit code, stdout, stderr)."""
     from fa_compress.cli.app import main

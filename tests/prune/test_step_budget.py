@@ -44,20 +44,6 @@ def _gated():
     return random_gates(insert_gates(model)).eval()
 
 
-@pytest.fixture
-def optimizer_steps(monkeypatch):
-    """How many optimizer steps ran, and how many images each took, while the test ran."""
-    taken: list[int] = []
-    real = torch.optim.AdamW.step
-
-    def counted(self, *args, **kwargs):
-        taken.append(1)
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.AdamW, "step", counted)
-    return taken
-
-
 # ---- the rule ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("steps, epochs, epoch_steps, expected", [
     (None, None, 34, (FLOOR_STEPS, "floor")),       # a small task: one epoch is too few steps

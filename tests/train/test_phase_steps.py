@@ -35,21 +35,8 @@ def _data(n: int, seed: int = 0) -> TensorDataset:
     return TensorDataset(torch.randn(n, 3, 8, 8, generator=g), torch.randint(0, 2, (n,), generator=g))
 
 
-def _count_steps(monkeypatch) -> list[int]:
-    """Every AdamW step from now on appends to the returned list."""
-    taken: list[int] = []
-    step = torch.optim.AdamW.step
-
-    def counted(self, *args, **kwargs):
-        taken.append(1)
-        return step(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.AdamW, "step", counted)
-    return taken
-
-
-def test_the_floor_reaches_every_phase_on_a_tiny_dataset(monkeypatch):
-    taken, image_steps = _count_steps(monkeypatch), []
+def test_the_floor_reaches_every_phase_on_a_tiny_dataset(optimizer_steps):
+    taken, image_steps = optimizer_steps, []
     # 40 images at batch 32: one epoch is 2 steps, the head's 2 passes over cached features 4
     result = fc.finetune(_net(), _data(40), _data(20, 1), schedule="head,gates,gates", min_phase_steps=7,
                          after_backward=lambda _m: image_steps.append(1))
@@ -60,8 +47,8 @@ def test_the_floor_reaches_every_phase_on_a_tiny_dataset(monkeypatch):
     assert result.phases[0].steps.describe() == "7 steps (floor; 2 passes over cached features are 4)"
 
 
-def test_without_a_floor_each_phase_is_one_epoch(monkeypatch):
-    taken = _count_steps(monkeypatch)
+def test_without_a_floor_each_phase_is_one_epoch(optimizer_steps):
+    taken = optimizer_steps
     result = fc.finetune(_net(), _data(40), schedule="head,gates,gates", min_phase_steps=0)
     assert [(p.steps.steps, p.steps.rule) for p in result.phases] == [(4, "own length"), (2, "own length"),
                                                                       (2, "own length")]
