@@ -28,7 +28,6 @@ import importlib
 import json
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -69,18 +68,6 @@ def cpu_kind(flags: tuple[str, ...] | list[str] | None = None) -> str:
         if need in f:
             return kind
     return "baseline"
-
-
-def revision() -> dict[str, Any]:
-    """The code revision (`git rev-parse --short HEAD`) and whether the work tree had changes."""
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"revision": git("rev-parse", "--short", "HEAD"), "dirty": None if status is None else bool(status)}
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -126,6 +113,8 @@ def run_suite(suite: str, config_path: Path | None, out: Path, extra: list[str])
     from fa_compress.export import to_record
     from fa_compress.machine import cpu_flags, load_average
 
+    from . import _common as C
+
     table = suites()
     if suite not in table:
         raise SystemExit(f"unknown suite {suite!r}; known: {', '.join(table)}")
@@ -140,14 +129,12 @@ def run_suite(suite: str, config_path: Path | None, out: Path, extra: list[str])
     record: dict[str, Any] = {
         "experiment": config["experiment"], "suite": suite, "module": f"benchmarks.{module_name}",
         "command": command, "config": None if config_path is None else str(config_path),
-        "config_args": config.get("args", {}), "argv": argv, **revision(), "cpu_kind": kind, "cpu_flags": flags,
+        "config_args": config.get("args", {}), "argv": argv, **C.revision(), "cpu_kind": kind, "cpu_flags": flags,
         "environment": to_record(environment()), "load_average": {"before": load_average()},
     }
-    from . import _common
-
     with tempfile.TemporaryDirectory(prefix=f"bench-{config['experiment']}-") as tmp:
         scratch = Path(tmp)
-        _common.RESULTS = scratch  # the scripts import RESULTS from _common when they load (below)
+        C.RESULTS = scratch  # the scripts import RESULTS from _common when they load (below)
         module = importlib.import_module(f"benchmarks.{module_name}")
         saved_argv = sys.argv
         sys.argv = [module.__file__, *argv]

@@ -15,6 +15,7 @@ import json
 import os
 import shlex
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ import torch
 from fa_compress.bench.environment import environment
 from fa_compress.export import to_record
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
 THREADS = 2  # this machine has 2 cores; torch and onnxruntime intra-op threads are both set to it
 
 
@@ -127,6 +129,18 @@ def set_threads(threads: int | None = None) -> None:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set once in this process
         pass
+
+
+def revision() -> dict[str, Any]:
+    """The code revision (`git rev-parse --short HEAD`) and whether the work tree had changes."""
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"revision": git("rev-parse", "--short", "HEAD"), "dirty": None if status is None else bool(status)}
 
 
 def load_average() -> list[float]:

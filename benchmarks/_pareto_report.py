@@ -55,6 +55,16 @@ def mean_sd(values: list[float]) -> str:
     return f"{m:.2f} ± {sd:.2f}" if len(values) > 1 else f"{m:.2f}"
 
 
+def revisions(rows: list[dict]) -> str:
+    """Which code revision wrote the rows (`row["revision"]`; rows from before it was recorded: unknown)."""
+    count: dict[str, int] = {}
+    for r in rows:
+        rev = r.get("revision") or "not recorded"
+        rev += " (uncommitted changes)" if r.get("dirty") else ""
+        count[rev] = count.get(rev, 0) + 1
+    return ", ".join(f"`{rev}` ({n} rows)" for rev, n in count.items())
+
+
 def render(doc: dict) -> str:
     """The Markdown tables: per task, method x target, mean ± sd over seeds, then the verdicts."""
     rows = doc["rows"]
@@ -76,6 +86,7 @@ def render(doc: dict) -> str:
         mark = " (held out)" if role == HELD_OUT else " (defaults chosen here)" if role == CHOOSE else ""
         lines += [f"## {task}{mark}: {t0['train_images']} train / {t0['val_images']} val / {t0['test_images']} test "
                   f"images, {px} px, {model}; dense gated {mean_sd(gated_dense)}%", "",
+                  f"Code revision of the rows: {revisions(tr)}.", "",
                   "| method | training | target MACs | MACs reached | params | right after the cut % | "
                   "after recovery % | final (val-chosen) % | seeds |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]

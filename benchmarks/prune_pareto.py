@@ -35,7 +35,7 @@ from pathlib import Path
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from ._common import RESULTS, command_line, load_average  # noqa: E402
+from ._common import RESULTS, command_line, load_average, revision  # noqa: E402
 from ._pareto_jobs import Unit, run_units  # noqa: E402
 from ._pareto_methods import METHODS, STARTS, Method, fine_tune  # noqa: E402
 from ._pareto_report import plot, render  # noqa: E402
@@ -212,6 +212,7 @@ def run_task(task: Task, seeds: list[int], methods: list[str], targets: list[flo
              save) -> None:
     """Every row of `task` for `seeds` that `rows` lacks; --keep-models saves the models of `seeds[0]`."""
     norm = get_spec(task.model).normalization
+    code = revision()
     for seed in seeds:
         starts = list(dict.fromkeys(METHODS[m].start for m in methods))  # in the order the methods are given
         data = None
@@ -236,7 +237,8 @@ def run_task(task: Task, seeds: list[int], methods: list[str], targets: list[flo
                     continue
                 row.update(task=task.name, role=task.role, model=task.model, img_size=task.img_size,
                            start=start_name, dense=dense, finetune=info, train_images=len(data.train),
-                           val_images=len(data.val), test_images=len(data.test), test_per_class=args.test_per_class)
+                           val_images=len(data.val), test_images=len(data.test), test_per_class=args.test_per_class,
+                           revision=code["revision"], dirty=code["dirty"])
                 final_model = row.pop("_model")
                 rows.append(row)
                 save()
