@@ -31,7 +31,7 @@ from fa_compress.export import to_record
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-THREADS = 2  # this machine has 2 cores; torch and onnxruntime intra-op threads are both set to it
+THREADS = 2  # intra-op threads of torch and onnxruntime in the timed suites (the development machines' core count)
 
 
 def add_options(parser: Any, name: bool = True) -> None:
@@ -171,7 +171,7 @@ def ort_session(path: Path, threads: int | None = None, profile_prefix: str | No
     (onnxruntime's default, as `facompress bench` measures: fa_compress/bench/backends/ort.py);
     with `profile_prefix`, onnxruntime's profiler on, writing there (`session.end_profiling()`).
 
-    Results measured before 2026-12-01 18:30 ran with spinning off (their settings say allow_spinning=0).
+    Older stored results ran with spinning off: their recorded settings say allow_spinning=0.
     """
     import onnxruntime as ort
 

@@ -114,7 +114,7 @@ def render(doc: dict) -> str:
 
 
 def allowed_drop(task: str, train_images: int, target: float) -> float | None:
-    """Points below dense the default may lose at `target` (the issue's goals); None: no accuracy goal there."""
+    """Points below dense the default may lose at `target` (the accuracy goals the benchmark reports against); None: no accuracy goal there."""
     if target == 0.5:
         return 0.5 if train_images >= 1000 else 1.5
     if target == 0.35:

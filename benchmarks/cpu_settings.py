@@ -1,5 +1,5 @@
-"""Images/s of Lite0's `gates` and `all` phases (64 px) with facompress's CPU settings before and after
-issue 14: before = contiguous tensors, OpenMP always PASSIVE; after = channels_last (what
+"""Images/s of Lite0's `gates` and `all` phases (64 px) with facompress's old CPU settings and today's:
+before = contiguous tensors, OpenMP always PASSIVE; after = channels_last (what
 `--memory-format auto` picks for Lite0 here) and OpenMP's default spinning (what
 `fa_compress/wait_policy.py` keeps on a quiet machine). The wait policy must be set before torch
 starts, so each measurement is its own process; pairs alternate before/after so slow phases of the
@@ -68,7 +68,7 @@ def main() -> None:
               f"{statistics.median(runs['after']):.1f} img/s, speed-up {statistics.median(ratios):.2f}x "
               f"[{min(ratios):.2f}-{max(ratios):.2f}]", flush=True)
     load = os.getloadavg()
-    lines = ["# Lite0 64 px phases: CPU settings before and after issue 14", "",
+    lines = ["# Lite0 64 px phases: old CPU settings vs today's", "",
              f"Command: `.venv/bin/python benchmarks/cpu_settings.py --pairs {args.pairs} --images {args.images}`; "
              f"{os.cpu_count()} cores, load average after {load[0]:.2f}. Before: contiguous, OMP_WAIT_POLICY=PASSIVE; "
              "after: channels_last, OpenMP spinning (the defaults on a quiet machine). Images/s of the second of "

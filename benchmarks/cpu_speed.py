@@ -1,4 +1,4 @@
-"""CPU speed of every training and inference path, contiguous (NCHW) against channels_last (issue 14).
+"""CPU speed of every training and inference path, contiguous (NCHW) against channels_last.
 
     .venv/bin/python benchmarks/cpu_speed.py --quick                  # calibration, ~2 min
     .venv/bin/python benchmarks/cpu_speed.py                          # phases: ~15-25 min on 2 busy cores
@@ -240,7 +240,7 @@ def _markdown(data: dict[str, Any]) -> str:
     env = data["env"]
     chosen = describe_auto_cpu()
     commands = "\n".join(data.get("commands", []))
-    lines = [C.md_header("CPU speed: contiguous vs channels_last (issue 14)", env, data.get("loads", {}),
+    lines = [C.md_header("CPU speed: contiguous vs channels_last", env, data.get("loads", {}),
                          command=commands, notes=[
         f"ONEDNN_MAX_CPU_ISA={ISA}: oneDNN held to these kernels." if ISA else "oneDNN at the CPU's own ISA.",
         f"CPU flags: {', '.join(data['cpu_flags']) or 'none of ' + ', '.join(FLAGS)}.",
@@ -296,10 +296,10 @@ NOTES = [
     "oneDNN graph fusion (`torch.jit.enable_onednn_fusion`) applies to TorchScript graphs only; facompress "
     "trains and measures eager modules, so it does not apply. Inter-op threads do not run eager convolutions "
     "(they only parallelise independent TorchScript ops), so they were left at torch's default.",
-    "bf16 autocast on this CPU gave no speed-up (issue 14's own measurement) and would change results, so it "
-    "stays CUDA-only.",
-    "The same paths with oneDNN held to AVX2 kernels (`ONEDNN_MAX_CPU_ISA=AVX2`, standing in for the AVX2-only "
-    "EPYC machines): results/cpu_speed.onednn_avx2.md.",
+    "bf16 autocast on this CPU gave no speed-up (measured when the memory format was chosen) and would change "
+    "results, so it stays CUDA-only.",
+    "The same paths with oneDNN held to AVX2 kernels (`ONEDNN_MAX_CPU_ISA=AVX2`, standing in for an AVX2-only "
+    "CPU): results/cpu_speed.onednn_avx2.md.",
 ]
 
 

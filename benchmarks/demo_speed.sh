@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo` before and after issue 14's CPU settings, on the same machine, one after the other: the
+# `make demo` with the old CPU settings and with today's, on the same machine, one after the other: the
 # whole chain as facompress ran it before (--memory-format contiguous, OpenMP always PASSIVE), then
 # with today's defaults (memory format `auto`, OpenMP waiting chosen by fa_compress/wait_policy.py).
 # Prints each wall time, the `facompress finetune` step's own time and the ratios; writes
@@ -29,7 +29,7 @@ done
 ratio=$(echo "scale=3; ${total[contiguous]} / ${total[auto]}" | bc)
 ft_ratio=$(echo "scale=3; ${finetune[contiguous]} / ${finetune[auto]}" | bc)
 {
-  echo "# make demo: before (contiguous, OpenMP PASSIVE) vs today's CPU defaults (issue 14)"
+  echo "# make demo: before (contiguous, OpenMP PASSIVE) vs today's CPU defaults"
   echo
   echo "Command: \`bash benchmarks/demo_speed.sh\` ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores)"
   echo

@@ -1,4 +1,4 @@
-"""Fine-tuning images/s in 1 vs 2 gloo processes, and the cost of a resnet50 checkpoint (issue 6).
+"""Fine-tuning images/s in 1 vs 2 gloo processes, and the cost of a resnet50 checkpoint.
 
     .venv/bin/python benchmarks/distributed_overhead.py           # full: ~3-5 min on 2 busy cores
     .venv/bin/python benchmarks/distributed_overhead.py --quick   # calibration
@@ -170,7 +170,7 @@ def main() -> None:
         "On an idle 2-core machine two processes cannot beat one process that uses both cores well: against the "
         "1-thread and PASSIVE single processes the ratio shows DDP's cost (gloo all-reduce, a second Python "
         "process) and the gain from running the two cores independently. A single 2-thread process with OpenMP's "
-        "default waiting stalls whenever other jobs deschedule one of its threads (this machine is shared).",
+        "default waiting stalls whenever other jobs deschedule one of its threads (on a shared machine).",
         C.EAGER_NOTE,
         "Checkpoint: resnet50 (25.6 M params) training state = model + AdamW state after one step + scheduler + "
         "counters, via fa_compress.run.save_train_state (torch.save to memory, temporary file, fsync, rename); "

@@ -1,4 +1,4 @@
-"""ResNet50 dense and keep 0.6: export time, file size, parity, ORT vs eager, INT8 vs FP32 (issue 4, resnet50 part).
+"""ResNet50 dense and keep 0.6: export time, file size, parity, ORT vs eager, INT8 vs FP32.
 
     .venv/bin/python benchmarks/export_resnet50.py           # full: ~5-8 min on 2 busy cores
     .venv/bin/python benchmarks/export_resnet50.py --quick   # calibration

@@ -1,4 +1,4 @@
-"""Issue 2 benchmark: linear probe vs full fine-tuning vs gate schedules on Lite0 + Fashion-MNIST, at
+"""Linear probe vs full fine-tuning vs gate schedules on Lite0 + Fashion-MNIST, at
 equal epochs and at equal wall time, plus the training-step overhead of the gates.
 
     .venv/bin/python benchmarks/finetune_compare.py            # 6000 train / 2000 test, 64 px (the default run)

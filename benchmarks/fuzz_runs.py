@@ -1,4 +1,4 @@
-"""Random mutations of a real finished run, through every loader and (for a sample) the CLI (issue 13);
+"""Random mutations of a real finished run, through every loader and (for a sample) the CLI;
 and what verifying a model file's checksum costs next to loading it.
 
     .venv/bin/python benchmarks/fuzz_runs.py -n 2000            # the full run (~1 s per mutation on 2 cores)
@@ -189,7 +189,7 @@ def markdown(result: dict, env: dict, loads: dict) -> str:
              f"(seed {result['fuzz']['seed']}) in {result['fuzz']['seconds']:.0f} s, by `{result['fuzz']['command']}`.",
              "Timings on a shared 2-core machine under load from other jobs: noisy; the ratios within a row are "
              "the comparable figures (the library's interleaved rounds, ratio per round: median [95% interval])."]
-    parts = [C.md_header("Fuzzed run directories and checksum cost (issue 13)", env, loads, notes)]
+    parts = [C.md_header("Fuzzed run directories and checksum cost", env, loads, notes)]
     f = result["fuzz"]
     parts.append("## Per mutation (its worst loader outcome), by target file\n")
     rows = [[t, *(f["by_target"][t][o] for o in OUTCOMES), sum(f["by_target"][t].values())] for t in TARGETS]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check for the benchmark suite (issue 5): resnet50 dense vs keep 0.6 on PyTorch CUDA FP32/FP16,
+# GPU check for the benchmark suite: resnet50 dense vs keep 0.6 on PyTorch CUDA FP32/FP16,
 # channels_last, batch 1 and 64, plus an AMP training step; results in benchmarks/results/.
 # A few minutes end to end on an H100. Extra arguments go to gpu_check.py (e.g. --runs 100).
 #

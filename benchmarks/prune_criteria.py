@@ -1,4 +1,4 @@
-"""Issue 3 benchmark: each importance criterion at several keep ratios, accuracy right after
+"""Each importance criterion at several keep ratios, accuracy right after
 pruning and after the same recovery budget, with params and MACs.
 
     .venv/bin/python benchmarks/prune_criteria.py --run runs/<lite0 default run>

@@ -1,4 +1,4 @@
-"""Issue 3 benchmark: how to spend ONE recovery epoch after pruning at keep 0.6.
+"""How to spend ONE recovery epoch after pruning at keep 0.6.
 
     .venv/bin/python benchmarks/prune_recovery.py --run RUN            # a fine-tuned (default) run
     .venv/bin/python benchmarks/prune_recovery.py --run RUN --methods abrupt,fade --keep 0.5

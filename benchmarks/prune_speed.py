@@ -1,4 +1,4 @@
-"""How long pruning resnet50 takes, and how much faster the pruned model runs in PyTorch eager (issue 3).
+"""How long pruning resnet50 takes, and how much faster the pruned model runs in PyTorch eager.
 
     .venv/bin/python benchmarks/prune_speed.py           # full: ~2-4 min on 2 busy cores
     .venv/bin/python benchmarks/prune_speed.py --quick   # calibration

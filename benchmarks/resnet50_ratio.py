@@ -1,4 +1,4 @@
-"""ResNet50 at 224 px, dense vs keep 0.6: onnxruntime CPU latency ratio (issue 5's headline figure).
+"""ResNet50 at 224 px, dense vs keep 0.6: onnxruntime CPU latency ratio, against a torch-pruning random prune.
 
     .venv/bin/python benchmarks/resnet50_ratio.py           # full: ~3-5 min on 2 busy cores
     .venv/bin/python benchmarks/resnet50_ratio.py --quick   # calibration: few runs
@@ -67,7 +67,7 @@ def build_models(seed: int = 0) -> tuple[dict[str, torch.nn.Module], dict[str, f
     gate = prune_model(gated, get_head(gated, ARCH), PruneSettings(keep=KEEP, round_to=ROUND_TO, **GATE_RANKING),
                        example).eval()
     t_gate = time.perf_counter() - t0
-    # Extra, beyond the issue's comparison: the same gates with channel counts in multiples of 16 (one
+    # An extra row: the same gates with channel counts in multiples of 16 (one
     # AVX-512 register of float32); a quick eager check here ran round_to 16 faster than 8.
     t0 = time.perf_counter()
     gate16 = prune_model(gated16, get_head(gated16, ARCH), PruneSettings(keep=KEEP, round_to=16, **GATE_RANKING),
@@ -195,8 +195,8 @@ def main() -> None:
     notes = [
         "Weights: random (`weights none`): no ResNet ImageNet weights are available offline; latency does not "
         "depend on weight values. Gates for `gate` importance drawn uniformly in [0, 1) (seed 0).",
-        f"Prune: keep {KEEP}, global scope, round_to {ROUND_TO} (gate-r16: 16, an extra row beyond the issue's "
-        "comparison), max 90% per layer, classifier outputs kept; all models are plain (gates folded) torchvision "
+        f"Prune: keep {KEEP}, global scope, round_to {ROUND_TO} (gate-r16: 16, an extra row), "
+        "max 90% per layer, classifier outputs kept; all models are plain (gates folded) torchvision "
         "ResNets.",
         f"ORT columns: the {len(models)} ONNX files alone, in interleaved rounds (order shuffled per round; short "
         f"calls repeated to ~10 ms a visit, each visit counted by its fastest call), in {blocks} block(s) of "

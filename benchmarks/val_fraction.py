@@ -1,4 +1,4 @@
-"""How large a validation split does choosing the best fine-tuning phase need? (issue 10, `--val-fraction`)
+"""How large a validation split does choosing the best fine-tuning phase need? (`--val-fraction`)
 
 One fine-tuning of the default task (Lite0, Fashion-MNIST, 6,000 training images, 64 px, the default
 schedule) with the largest fraction measured (0.2: 1,500 validation images carved from the training
