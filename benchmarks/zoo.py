@@ -6,7 +6,8 @@
 
 Each model runs in turn in one process (`--isolate`: each in its own), with random weights on fake data
 (`fake:4`, 16 training and 8 test images) at a small size (32 px, or the model's smallest input):
-`finetune` (schedule head,gates) -> `prune --keep 0.6 --gate-score value` (gate importance, no recovery) -> `export`
+`finetune` (schedule head,gates, one epoch each) -> `prune --keep 0.6 --gate-score value --fade-steps 2` (gate
+importance, a brief fade, no recovery) -> `export`
 (ONNX, checked against PyTorch by onnxruntime at batch 1 and 8), the same library calls the CLI
 makes, run directory and all. Models over 100 M parameters take the object path instead (gates
 inserted and drawn at random, `prune_model`, `export_onnx`, `check_parity`): no multi-GB run files.
@@ -37,6 +38,7 @@ KEEP = 0.6
 # Channels ranked by gate value: the chain's coverage does not depend on which channels go, and the
 # value needs no scoring pass (the Taylor gate score, the CLI's default, adds one on training images).
 SETTINGS = dict(keep=KEEP, gate_score="value")
+FADE_STEPS = 2  # the fade runs (its code is covered) but briefly
 BIG_PARAMS = 100_000_000  # above this, the object path (no run files of several GB)
 TIMEOUT_S = 1800
 TIMM_MODELS = ("resnet18", "resnet50d", "seresnet50", "efficientnet_b0", "mobilenetv2_100",
@@ -68,13 +70,15 @@ def _chain_cli_path(name: str, img: int, workdir: Path) -> dict:
 
     stage = "finetune"
     try:
-        train = TrainConfig(schedule=parse_schedule("head,gates"), batch_size=8, seed=0)
+        # A coverage check, not an accuracy one: one epoch per phase (2 steps) and a 2-step fade, not the floors
+        # that keep small real datasets from training too little (phase_steps.FLOOR_STEPS, pruning.steps).
+        train = TrainConfig(schedule=parse_schedule("head,gates"), batch_size=8, seed=0, min_phase_steps=0)
         run, _ = finetune_run(FinetuneOptions(model=name, weights="none", data="fake:4", img_size=img,
                                               limit_train=16, limit_test=8, device="cpu", run=workdir / "run",
                                               train=train, show_progress=False))
         stage = "prune"
-        _, pr, _ = prune_run(PruneOptions(settings=PruneSettings(**SETTINGS), recover_epochs=0, run=run.path,
-                                          device="cpu", show_progress=False))
+        _, pr, _ = prune_run(PruneOptions(settings=PruneSettings(**SETTINGS), recover_epochs=0, fade_steps=FADE_STEPS,
+                                          run=run.path, device="cpu", show_progress=False))
         stage = "export"
         ex = export_run(run.path, ExportOptions())
     except Exception as exc:  # noqa: BLE001 - the row says where and why
