@@ -1,8 +1,8 @@
 """Every torchvision classification model (and a dozen timm CNNs) through the whole chain.
 
-    nice -n 10 .venv/bin/python benchmarks/zoo.py                 # all: ~1 h on 2 busy cores
-    .venv/bin/python benchmarks/zoo.py --only resnet18 timm:resnet18 --out /tmp/zoo   # a few
-    .venv/bin/python benchmarks/zoo.py --render                   # tables from results/zoo.json
+    python -m benchmarks zoo --config benchmarks/configs/zoo.toml           # all: ~40 min on 2 cores
+    python -m benchmarks.zoo --only resnet18 timm:resnet18 --out /tmp/zoo   # a few
+    python -m benchmarks.zoo --render --out DIR                             # tables from DIR/zoo.json
 
 Each model runs in turn in one process (`--isolate`: each in its own), with random weights on fake data
 (`fake:4`, 16 training and 8 test images) at a small size (32 px, or the model's smallest input):
@@ -17,7 +17,7 @@ see fa_compress/models/torchvision_models.py and keep_whole.py) are listed as re
 as `facompress finetune --model NAME` says it. Prune time is wall time of the
 prune step alone (torch-pruning's graph, step, fold, a check run), on a loaded shared machine.
 
-Writes benchmarks/results/zoo.json and zoo.md.
+Writes zoo.json and zoo.md (through `python -m benchmarks`: results/zoo.<cpu-kind>.{json,md}).
 """
 
 from __future__ import annotations
