@@ -94,7 +94,7 @@ def render(doc: dict[str, Any]) -> str:
              "| target MACs | MACs reached | INT8 file MB (dense FP32 MB) | dense top-1 % | INT8 top-1 % [95%] | "
              "Δ points (p) | " + " | ".join(f"latency × dense, batch {b}" for b in batches) + " | chain s |",
              "|---:|---:|---:|---:|---:|---:|" + "---:|" * len(batches) + "---:|"]
-    for r in rows:
+    for r in sorted(rows, key=lambda r: -r["target_macs"]):  # shallowest cut first, whatever order they ran in
         t, vs = r["top1"], r["vs_dense"]
         delta = "-" if vs is None else f"{vs['points']:+.2f} (p={vs['p_value']:.2g})"
         lines.append(f"| {r['target_macs']} | {r['macs_fraction']:.3f} | {r['size_mb']['int8']:.2f} "
