@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import RESULTS, command_line, load_average, revision
+from ._common import RESULTS, ROOT, command_line, load_average, revision
 
 from fa_compress.bench.environment import environment
 from fa_compress.export import to_record
@@ -114,7 +114,7 @@ def main() -> None:
                    help="options of the fine-tuning this suite runs without --run (default: make demo's)")
     p.add_argument("--prune-args", default="", help="extra options of every `facompress prune`")
     p.add_argument("--bench-args", default="", help="options of every `facompress bench` (default: its own)")
-    p.add_argument("--work", type=Path, default=RESULTS.parent / "work" / "end-to-end",
+    p.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work" / "end-to-end",
                    help="folder for the runs (emptied first)")
     p.add_argument("--name", default="end_to_end", help="results/<name>.{json,md}")
     args = p.parse_args()
