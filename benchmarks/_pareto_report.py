@@ -9,6 +9,7 @@ were chosen on and mark the others held out; the last table sets the two groups 
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from pathlib import Path
 
 from ._pareto_methods import TORCH_PRUNING
@@ -57,11 +58,8 @@ def mean_sd(values: list[float]) -> str:
 
 def revisions(rows: list[dict]) -> str:
     """Which code revision wrote the rows (`row["revision"]`; rows from before it was recorded: unknown)."""
-    count: dict[str, int] = {}
-    for r in rows:
-        rev = r.get("revision") or "not recorded"
-        rev += " (uncommitted changes)" if r.get("dirty") else ""
-        count[rev] = count.get(rev, 0) + 1
+    count = Counter((r.get("revision") or "not recorded") + (" (uncommitted changes)" if r.get("dirty") else "")
+                    for r in rows)
     return ", ".join(f"`{rev}` ({n} rows)" for rev, n in count.items())
 
 
@@ -114,7 +112,7 @@ def render(doc: dict) -> str:
 
 
 def allowed_drop(task: str, train_images: int, target: float) -> float | None:
-    """Points below dense the default may lose at `target` (the accuracy goals the benchmark reports against); None: no accuracy goal there."""
+    """Points below dense the default may lose at `target` (the accuracy goals the report checks); None: no goal."""
     if target == 0.5:
         return 0.5 if train_images >= 1000 else 1.5
     if target == 0.35:

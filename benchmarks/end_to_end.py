@@ -8,9 +8,10 @@ goes through the commands exactly as the README gives them:
     facompress export --int8              # the pruned FP32 ONNX and its INT8 file (the form this CPU runs)
     facompress bench                      # interleaved rounds over several loads, batch 1 and 8, 95% intervals
 
-(at 0.5 with the default options that is `make demo`'s chain), and the table gives, per target: MACs, top-1 of the dense model and of the pruned INT8 file on the run's test
-images (with McNemar's test against dense), and the INT8 file's latency as a fraction of the dense FP32 ONNX's at
-each batch on onnxruntime CPU (median [95% interval] of the per-round ratios, as `facompress bench` computes them).
+(at 0.5 with the default options that is `make demo`'s chain), and the table gives, per target: MACs, top-1 of
+the dense model and of the pruned INT8 file on the run's test images (with McNemar's test against dense), and the
+INT8 file's latency as a fraction of the dense FP32 ONNX's at each batch on onnxruntime CPU (median [95% interval]
+of the per-round ratios, as `facompress bench` computes them).
 
     python -m benchmarks end-to-end --config benchmarks/configs/end-to-end.toml
 """
@@ -30,9 +31,10 @@ from ._common import RESULTS, ROOT, command_line, load_average, revision
 
 from fa_compress.bench.environment import environment
 from fa_compress.export import to_record
+from fa_compress.export.pipeline import INT8_SUFFIX
 from fa_compress.report import load_report
 
-DENSE_ONNX, INT8 = "finetuned.onnx", "pruned.int8-ort.onnx"
+DENSE_ONNX, INT8 = "finetuned.onnx", f"pruned.{INT8_SUFFIX['ort-cpu']}.onnx"  # the names `facompress export` writes
 
 
 def facompress(*args: str, log: Path) -> None:

@@ -1,6 +1,6 @@
 """Every torchvision classification model (and a dozen timm CNNs) through the whole chain.
 
-    python -m benchmarks zoo --config benchmarks/configs/zoo.toml           # all: ~40 min on 2 cores
+    python -m benchmarks zoo --config benchmarks/configs/zoo.toml           # all: ~30 min on 2 cores
     python -m benchmarks.zoo --only resnet18 timm:resnet18 --out /tmp/zoo   # a few
     python -m benchmarks.zoo --render --out DIR                             # tables from DIR/zoo.json
 
