@@ -62,7 +62,9 @@ def accuracy(predict: Callable[[torch.Tensor], torch.Tensor],
             num_classes = logits.shape[1]
             labels = labels.to(logits.device).view(-1, 1)  # (N,) -> (N, 1)
             topk = logits.topk(min(5, num_classes), dim=1).indices  # (N, k)
-            correct1 += (topk[:, 0:1] == labels).view(-1).tolist()  # (N, 1) -> (N,)
+            # top-1 from argmax (the first of tied classes), as training and export score: topk orders ties
+            # its own way, and quantized logits tie often
+            correct1 += (logits.argmax(1, keepdim=True) == labels).view(-1).tolist()  # (N, 1) -> (N,)
             correct5 += int((topk == labels).any(dim=1).sum())
             seen += labels.shape[0]
     if seen == 0:

@@ -69,3 +69,15 @@ def test_size_counts_the_external_data_sidecar(tmp_path):
     assert size_mb(tmp_path / "m.onnx") == pytest.approx(0.001)
     (tmp_path / "m.onnx.data").write_bytes(b"x" * 2_000_000)
     assert size_mb(tmp_path / "m.onnx") == pytest.approx(2.001)
+
+
+def test_top1_breaks_ties_toward_the_first_class_as_export_does():
+    # quantized logits tie often: top-1 must be numpy's argmax (the first tied class), the rule export's
+    # INT8 accuracy uses, or the report and run.json disagree on the same file
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randint(0, 3, (400, 10), generator=gen).float()  # (N, classes), many ties at the top
+    labels = torch.randint(0, 10, (400,), generator=gen)
+    first = logits.numpy().argmax(1)
+    acc = accuracy(lambda images: logits[images[:, 0, 0, 0].long()],
+                   [(torch.arange(400).float().view(-1, 1, 1, 1).expand(-1, 3, 2, 2), labels)])
+    assert acc.correct == tuple(bool(c) for c in first == labels.numpy())
