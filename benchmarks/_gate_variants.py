@@ -36,12 +36,12 @@ def accuracy(model: torch.nn.Module, dataset) -> Accuracy:
 
 
 def gate_row(options: dict[str, Any], target: float, tuned, data, seed: int,
-             img_size: int) -> tuple[dict, ChainResult]:
-    """Prune a copy of `tuned` to `target` of its MACs with the gate ranking and `options` (ChainOptions
-    fields): the row's common fields, and the chain's result for the variant's own."""
+             img_size: int, arch: str = ARCH) -> tuple[dict, ChainResult]:
+    """Prune a copy of `tuned` (an `arch`) to `target` of its MACs with the gate ranking and `options`
+    (ChainOptions fields): the row's common fields, and the chain's result for the variant's own."""
     work = copy.deepcopy(tuned)
     t0 = time.perf_counter()
-    chain = prune_chain(work, get_head(work, ARCH), PruneSettings(seed=seed), torch.zeros(1, 3, img_size, img_size),
+    chain = prune_chain(work, get_head(work, arch), PruneSettings(seed=seed), torch.zeros(1, 3, img_size, img_size),
                         Budget(target_macs=target), data.train, TrainConfig(seed=seed), init_context("cpu"),
                         options=ChainOptions(**options).resolved("gate"), seed=seed)
     row = {"target_macs": target, "seed": seed, "macs_fraction": chain.budget.macs_fraction,
@@ -58,8 +58,8 @@ def run_variants(task: Task, variants: list[str], args, row: Callable[[str, floa
     rows, dense, out = [], {}, RESULTS / f"{args.name}.json"
     record = {"command": command_line(), "task": task.__dict__, "load_before": load_average()}
     for seed in (int(s) for s in args.seeds.split(",")):
-        data = load_task(task, get_spec(ARCH).normalization, seed=seed, test_per_class=args.test_per_class)
-        tuned, info = fine_tune(STARTS["gated"], data, seed, task.img_size)
+        data = load_task(task, get_spec(task.model).normalization, seed=seed, test_per_class=args.test_per_class)
+        tuned, info = fine_tune(STARTS["gated"], data, seed, task.img_size, task.model)
         dense[seed] = {"val": accuracy(tuned, data.val).value, "test": accuracy(tuned, data.test).value,
                        "finetune_s": info["seconds"], "train_images": len(data.train), "val_images": len(data.val),
                        "test_images": len(data.test)}
