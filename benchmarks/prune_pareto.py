@@ -75,10 +75,11 @@ def _acc(model, dataset) -> dict:
     return Accuracy.of(int(c.sum()), c.numel()).to_dict()
 
 
-def training_steps(args, data) -> int:
-    """The optimizer steps every method trains after fine-tuning (a fade or a recovery): --steps, else the
-    library's default budget on this task (one epoch at the recovery batch, at least its floor)."""
-    return ChainOptions(fade_steps=args.steps).fade_budget(len(data.train), init_context("cpu")).steps
+def training_steps(args, data, target: float) -> int:
+    """The optimizer steps every method trains after fine-tuning (a fade or a recovery) for a cut to `target`
+    of the dense MACs: --steps, else the library's default budget on this task (one epoch at the recovery
+    batch, at least its floor, grown for a deep cut as the library grows it)."""
+    return ChainOptions(fade_steps=args.steps).fade_budget(len(data.train), init_context("cpu"), target).steps
 
 
 def chain_options(m: Method, steps: int) -> ChainOptions:
@@ -94,7 +95,7 @@ def _row(method: str, target: float, tuned, data, seed: int, task: Task, args) -
     m = METHODS[method]
     settings = PruneSettings(seed=seed, **m.settings)
     example = torch.zeros(1, 3, task.img_size, task.img_size)
-    steps = training_steps(args, data)
+    steps = training_steps(args, data, target)
     options = chain_options(m, steps)
     work = copy.deepcopy(tuned)
     rec_steps, between = steps * (m.recover_epochs or 1), 0

@@ -14,7 +14,7 @@ import typer
 from fa_compress.pruning.budget import NOISE_GATE
 from fa_compress.pruning.chain import ChainOptions
 from fa_compress.pruning.pruner import PruneSettings
-from fa_compress.pruning.steps import FLOOR_STEPS, StepBudget
+from fa_compress.pruning.steps import DEEP_FROM, DEEP_FULL, FLOOR_STEPS, MAX_DEEP_FACTOR, StepBudget
 
 from ._common import TrustCode, trusting_code, user_errors_exit_2
 
@@ -51,6 +51,7 @@ def prune(
     distill_weight: Annotated[float, _opt("Weight in [0, 1] of distillation from the dense model in the fade's and the recovery's loss (0: labels only).", TRAINING)] = ChainOptions.distill_weight,
     distill_temperature: Annotated[float, _opt("Softmax temperature of the distillation, > 0.", TRAINING)] = ChainOptions.distill_temperature,
     prune_steps: Annotated[int, _opt("Cuts on the way to a --target-macs or --target-params budget, each planned on the model the last one left and faded in; the fade's training is split between them.", TRAINING)] = ChainOptions.prune_steps,
+    deep_cut_factor: Annotated[float, _opt(f"The default fade and recovery steps grow for a cut below {DEEP_FROM} of the dense MACs, to this many times at {DEEP_FULL} and below (linear in between); 1: the same at every depth; in [1, {MAX_DEEP_FACTOR:g}]. Ignored where --fade-steps/--recover-steps or epochs are given.", TRAINING)] = ChainOptions.deep_cut_factor,
     target_latency_ms: Annotated[Optional[float], _opt("Prune to the largest keep whose measured latency meets this many ms.", LATENCY)] = None,
     target_speedup: Annotated[Optional[float], _opt("Prune to the largest keep at least this many times faster than the dense FP32 model measured in the same search (> 1).", LATENCY)] = None,
     int8: Annotated[bool, _opt("Time each candidate as the INT8 ONNX file `facompress export --int8` writes, calibrated on training images.", LATENCY)] = False,
@@ -79,7 +80,8 @@ def prune(
         recover_steps=recover_steps, fade_steps=fade_steps, recover_phase=recover_phase, recover_lr=recover_lr,
         recover_batch_size=recover_batch_size, run=run,
         device=device, show_progress=not quiet, memory_format=memory_format, seed=seed, fade_epochs=fade_epochs,
-        distill_weight=distill_weight, distill_temperature=distill_temperature, prune_steps=prune_steps),
+        distill_weight=distill_weight, distill_temperature=distill_temperature, prune_steps=prune_steps,
+        deep_cut_factor=deep_cut_factor),
         search=target)
     if search is not None and hasattr(search, "target_ms"):
         _print_latency(search)
@@ -127,7 +129,8 @@ def _print_latency(found) -> None:  # noqa: ANN001 - a LatencySearch
 
 def _steps(record: dict) -> str:
     """A fade's or recovery's steps and why: "400 steps (floor; one epoch is 34)"."""
-    return StepBudget(record["steps"], record["rule"], record["epoch_steps"], record["floor_steps"]).describe()
+    return StepBudget(record["steps"], record["rule"], record["epoch_steps"], record["floor_steps"],
+                      record.get("factor", 1.0), record.get("macs_fraction")).describe()
 
 
 def _print_too_deep(r, shallower: str) -> None:  # noqa: ANN001 - a PruneResult

@@ -165,7 +165,8 @@ def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None =
           recover_batch_size: int = ChainOptions.recover_batch_size,
           distill_weight: float = ChainOptions.distill_weight,
           distill_temperature: float = ChainOptions.distill_temperature,
-          prune_steps: int = ChainOptions.prune_steps, train_data: Data | None = None,
+          prune_steps: int = ChainOptions.prune_steps, deep_cut_factor: float = ChainOptions.deep_cut_factor,
+          train_data: Data | None = None,
           val_data: Data | None = None, head: nn.Module | str | None = None, seed: int = 0,
           device: str = "auto", progress: bool = False) -> nn.Module:
     """A pruned, gate-folded copy of `model` (which is left as it was), made by the same chain as
@@ -181,7 +182,8 @@ def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None =
     themselves). `ignore`: layer names kept whole.
     `distill_weight` > 0: the fade and the recovery also learn from the dense model's softened outputs
     (at `distill_temperature`); `prune_steps` > 1: a MAC or params target is reached in that many
-    faded cuts (fa_compress/pruning/gradual.py).
+    faded cuts (fa_compress/pruning/gradual.py). `deep_cut_factor`: the default fade and recovery budgets
+    grow up to this many times for cuts below half the dense MACs (fa_compress/pruning/steps.py).
     """
     from .pruning.budget import Budget
     from .pruning.chain import prune_chain
@@ -207,7 +209,8 @@ def prune(model: nn.Module, example_input: torch.Tensor, *, keep: float | None =
                            else recover_epochs, fade_steps=fade_steps, recover_steps=recover_steps,
                            recover_phase=recover_phase, recover_lr=recover_lr,
                            recover_batch_size=recover_batch_size, distill_weight=distill_weight,
-                           distill_temperature=distill_temperature, prune_steps=prune_steps).resolved(importance)
+                           distill_temperature=distill_temperature, prune_steps=prune_steps,
+                           deep_cut_factor=deep_cut_factor).resolved(importance)
     ctx = init_context(device)
     cfg = TrainConfig(seed=seed)
     work = copy.deepcopy(model).to(ctx.device)

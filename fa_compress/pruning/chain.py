@@ -40,7 +40,9 @@ from .gradual import DEFAULT_PRUNE_STEPS, check_gradual, check_prune_steps, fade
 from .pruner import PruneSettings, cut_channels_exactly, gate_scorer, taylor_gradients
 from .recover import DEFAULT_RECOVER_BATCH, DEFAULT_RECOVER_LR, DEFAULT_RECOVER_PHASE, RECOVER_PHASES, recover
 from .result import Scores, keep_recovery
-from .steps import StepBudget, check_steps, epoch_steps, step_budget
+from .steps import StepBudget, check_deep_factor, check_steps, depth_factor, epoch_steps, step_budget
+
+DEFAULT_DEEP_CUT_FACTOR = 1.0  # the default budget at every depth (docs/decisions/step-budgets.md)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class ChainOptions:
     distill_weight: float = 0.0
     distill_temperature: float = DEFAULT_DISTILL_TEMPERATURE
     prune_steps: int = DEFAULT_PRUNE_STEPS      # cuts on the way to the budget, each faded in (pruning/gradual.py)
+    # the default fade and recovery budgets grow up to this many times for cuts below half the MACs (steps.py)
+    deep_cut_factor: float = DEFAULT_DEEP_CUT_FACTOR
 
     def __post_init__(self) -> None:
         for name in ("fade_epochs", "recover_epochs"):
@@ -83,6 +87,7 @@ class ChainOptions:
             raise ConfigError(f"fade_until must be in (0, 1] (got {self.fade_until})")
         check_distill(self.distill_weight, self.distill_temperature)
         check_prune_steps(self.prune_steps)
+        check_deep_factor(self.deep_cut_factor)
 
     def resolved(self, importance: str) -> ChainOptions:
         """These options with whether the fade and the recovery run decided for `importance`: a training
@@ -109,15 +114,19 @@ class ChainOptions:
         """Whether the chain recovers after the cut (on resolved options)."""
         return self.recover_steps is not None or self.recover_epochs != 0
 
-    def fade_budget(self, images: int, ctx: Context) -> StepBudget:
-        """The fade's steps on `images` training images, and the rule that chose them."""
+    def fade_budget(self, images: int, ctx: Context, macs_fraction: float | None = None) -> StepBudget:
+        """The fade's steps on `images` training images before a cut to `macs_fraction` of the dense MACs
+        (None: depth unknown, no growth), and the rule that chose them."""
         return step_budget("fade_steps", self.fade_steps, self.fade_epochs,
-                           epoch_steps=epoch_steps(images, self.recover_batch_size, ctx))
+                           epoch_steps=epoch_steps(images, self.recover_batch_size, ctx),
+                           factor=depth_factor(macs_fraction, self.deep_cut_factor), macs_fraction=macs_fraction)
 
-    def recover_budget(self, images: int, ctx: Context) -> StepBudget:
-        """The recovery's steps on `images` training images, and the rule that chose them."""
+    def recover_budget(self, images: int, ctx: Context, macs_fraction: float | None = None) -> StepBudget:
+        """The recovery's steps on `images` training images after a cut to `macs_fraction` of the dense
+        MACs (None: depth unknown, no growth), and the rule that chose them."""
         return step_budget("recover_steps", self.recover_steps, self.recover_epochs,
-                           epoch_steps=epoch_steps(images, self.recover_batch_size, ctx))
+                           epoch_steps=epoch_steps(images, self.recover_batch_size, ctx),
+                           factor=depth_factor(macs_fraction, self.deep_cut_factor), macs_fraction=macs_fraction)
 
 
 @dataclass
@@ -172,7 +181,7 @@ def prune_chain(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
         t0 = time.perf_counter()
         masks, found = plan_cut(model, head, settings, example, budget, *scorers)
         plan_s = time.perf_counter() - t0
-        fade = _fade(model, head, masks, train_ds, cfg, ctx, options, seed, progress, teacher)
+        fade = _fade(model, head, masks, train_ds, cfg, ctx, options, seed, progress, teacher, found.macs_fraction)
         seed_everything(seed, "prune scores")
         t0 = time.perf_counter()
         pruned = cut_channels_exactly(model, example, masks)  # ranking the faded model again could keep some
@@ -184,7 +193,7 @@ def prune_chain(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
         prune_s = time.perf_counter() - t0
     cut = score(pruned) if score is not None else None
     recovered_model, recover_s, recovery = _recover(pruned, head_name, train_ds, cfg, ctx, options, seed, val_loader,
-                                                    progress, teacher)
+                                                    progress, teacher, found.macs_fraction)
     recovered = score(recovered_model) if recovered_model is not None and score is not None else None
     # chosen on validation; with no scoring at all (an API call without val_data) a recovery is kept
     kept = "pruned" if recovered_model is None or (cut is not None and not keep_recovery(cut, recovered)) \
@@ -196,10 +205,11 @@ def prune_chain(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
 
 def _fade(model: nn.Module, head: nn.Module, masks: dict[str, torch.Tensor], train_ds: Dataset, cfg: TrainConfig,
           ctx: Context, options: ChainOptions, seed: int, progress: bool,
-          teacher: Distillation | None = None) -> dict[str, Any]:
-    """Fade the masked gates to 0 over `options.fade_budget` steps, in place; what it did (the steps, the
-    rule that chose them, the epochs asked for, the channels faded, seconds)."""
-    steps = options.fade_budget(len(train_ds), ctx)
+          teacher: Distillation | None = None, macs_fraction: float | None = None) -> dict[str, Any]:
+    """Fade the masked gates to 0 over `options.fade_budget` steps (for a cut to `macs_fraction` of the
+    dense MACs), in place; what it did (the steps, the rule that chose them, the epochs asked for, the
+    channels faded, seconds)."""
+    steps = options.fade_budget(len(train_ds), ctx, macs_fraction)
     seed_everything(seed, "fade")
     t0 = time.perf_counter()
     with phase_bar(progress and ctx.is_main) as bar:
@@ -211,12 +221,13 @@ def _fade(model: nn.Module, head: nn.Module, masks: dict[str, torch.Tensor], tra
 
 def _recover(pruned: nn.Module, head_name: str, train_ds: Dataset | None, cfg: TrainConfig, ctx: Context,
              options: ChainOptions, seed: int, val_loader: DataLoader | None, progress: bool,
-             teacher: Distillation | None = None) -> tuple[nn.Module | None, float, dict[str, Any] | None]:
-    """A recovered copy of `pruned`, the seconds it took and its steps with the rule that chose them
-    (None, 0, None when no recovery ran)."""
+             teacher: Distillation | None = None,
+             macs_fraction: float | None = None) -> tuple[nn.Module | None, float, dict[str, Any] | None]:
+    """A recovered copy of `pruned` (cut to `macs_fraction` of the dense MACs), the seconds it took and its
+    steps with the rule that chose them (None, 0, None when no recovery ran)."""
     if not options.recovers:
         return None, 0.0, None
-    steps = options.recover_budget(len(train_ds), ctx)
+    steps = options.recover_budget(len(train_ds), ctx, macs_fraction)
     model = copy.deepcopy(pruned)
     head = model.get_submodule(head_name) if head_name else model
     seed_everything(seed, "recovery")
@@ -234,7 +245,7 @@ def _fade_in_steps(model: nn.Module, head_name: str, settings: PruneSettings, ex
     """`options.prune_steps` planned, faded and exact cuts (pruning/gradual.py), the fade's training
     split evenly between them: (pruned model, what it reached, the last masks, the fades' record, seconds)."""
 
-    total = options.fade_budget(len(train_ds), ctx)
+    total = options.fade_budget(len(train_ds), ctx, budget.target_macs)  # a keep or params target: no growth
 
     def fade_step(m: nn.Module, head: nn.Module, masks: dict[str, torch.Tensor], share: int) -> dict[str, Any]:
         share_options = replace(options, fade_epochs=None, fade_steps=share)

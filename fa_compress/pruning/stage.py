@@ -86,6 +86,7 @@ class PruneOptions:
     distill_weight: float = ChainOptions.distill_weight  # 0: the fade and recovery learn from labels only
     distill_temperature: float = ChainOptions.distill_temperature
     prune_steps: int = ChainOptions.prune_steps
+    deep_cut_factor: float = ChainOptions.deep_cut_factor  # the default budgets' growth for deep cuts (steps.py)
 
     def __post_init__(self) -> None:
         """Check the options, and decide for the ranking whether the fade and the recovery run (one that
@@ -104,7 +105,8 @@ class PruneOptions:
                             recover_phase=self.recover_phase, recover_lr=self.recover_lr,
                             recover_batch_size=self.recover_batch_size, distill_weight=self.distill_weight,
                             distill_temperature=self.distill_temperature,
-                            prune_steps=self.prune_steps).resolved(self.settings.importance)
+                            prune_steps=self.prune_steps,
+                            deep_cut_factor=self.deep_cut_factor).resolved(self.settings.importance)
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ def _record(run: Run, opts: PruneOptions, settings: PruneSettings, result: Prune
         "fade_epochs": opts.fade_epochs, "fade_steps": opts.fade_steps, "recover_steps": opts.recover_steps,
         "too_deep": result.depth["too_deep"], "distill_weight": opts.distill_weight,
         "distill_temperature": opts.distill_temperature, "prune_steps": opts.prune_steps,
-        "selected_on": "validation",
+        "deep_cut_factor": opts.deep_cut_factor, "selected_on": "validation",
         "dataset": {"validation": bundle.validation.to_dict(), "train_images": len(bundle.train),
                     "val_images": len(bundle.val), "test_images": len(bundle.test)},
         "memory_format": resolve_memory_format(opts.memory_format, ctx.device, pruned).to_dict(),

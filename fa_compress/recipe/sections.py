@@ -163,7 +163,8 @@ def prune_call(v: dict[str, Any], *, run: Path | None = None,
                            recover_lr=v["recover_lr"], recover_batch_size=v["recover_batch_size"], run=run,
                            device=v["device"], show_progress=show_progress, memory_format=v["memory_format"],
                            seed=v["seed"], fade_epochs=v["fade_epochs"], distill_weight=v["distill_weight"],
-                           distill_temperature=v["distill_temperature"], prune_steps=v["prune_steps"])
+                           distill_temperature=v["distill_temperature"], prune_steps=v["prune_steps"],
+                           deep_cut_factor=v["deep_cut_factor"])
     return options, latency
 
 
@@ -196,6 +197,7 @@ PRUNE = Section("prune", (
     Key("distill_weight", FLOAT, ChainOptions.distill_weight),
     Key("distill_temperature", FLOAT, ChainOptions.distill_temperature),
     Key("prune_steps", INT, ChainOptions.prune_steps),
+    Key("deep_cut_factor", FLOAT, ChainOptions.deep_cut_factor),
     Key("target_latency_ms", FLOAT, None, "no latency target"),
     Key("target_speedup", FLOAT, None, "no speed-up target"),
     Key("int8", BOOL, LatencyTarget.int8),

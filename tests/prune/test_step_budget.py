@@ -18,7 +18,8 @@ from fa_compress.pruning.fade import fade_out
 from fa_compress.pruning.pruner import PruneSettings
 from fa_compress.pruning.recover import recover
 from fa_compress.pruning.result import Scores
-from fa_compress.pruning.steps import FLOOR_STEPS, step_budget
+from fa_compress.pruning.budget import Budget
+from fa_compress.pruning.steps import FLOOR_STEPS, depth_factor, step_budget
 from fa_compress.train.config import TrainConfig
 from fa_compress.train.distributed import init_context
 from fa_compress.train.evaluate import Evaluation
@@ -142,6 +143,48 @@ def test_asked_steps_or_epochs_override_the_floor(optimizer_steps, options, expe
     assert len(optimizer_steps) == expected[0] and (result.fade["steps"], result.fade["rule"]) == expected
 
 
+# ---- deep cuts: the default budget grows ----------------------------------------------------------------
+@pytest.mark.parametrize("macs, most, expected", [(None, 2.0, 1.0), (0.75, 2.0, 1.0), (0.5, 2.0, 1.0),
+                                                  (0.425, 2.0, 1.5), (0.35, 2.0, 2.0), (0.25, 2.0, 2.0),
+                                                  (0.25, 1.0, 1.0), (0.4, 3.0, 2.333)])
+def test_the_depth_factor(macs, most, expected):
+    assert depth_factor(macs, most) == pytest.approx(expected)
+
+
+def test_depth_grows_the_default_rules_only():
+    grown = step_budget("fade_steps", None, None, epoch_steps=34, factor=2.0, macs_fraction=0.3)
+    assert (grown.steps, grown.rule, grown.factor) == (2 * FLOOR_STEPS, "floor", 2.0)
+    assert grown.describe() == f"{2 * FLOOR_STEPS} steps (floor x2 for a cut to 0.30 of the MACs; one epoch is 34)"
+    assert step_budget("fade_steps", None, None, epoch_steps=750, factor=1.5, macs_fraction=0.425).steps == 1125
+    assert step_budget("fade_steps", 50, None, epoch_steps=34, factor=2.0).steps == 50        # asked: exact
+    assert step_budget("fade_steps", None, 2, epoch_steps=34, factor=2.0).steps == 68         # asked in epochs
+
+
+def _deep_chain(options: ChainOptions, importance: str, target: float):
+    settings = PruneSettings(importance=importance, score_images=16, round_to=1)
+    model = _gated()
+    return prune_chain(model, get_head(model, "resnet18"), settings, torch.zeros(1, 3, IMG, IMG),
+                       Budget(target_macs=target), _data(), CFG, CTX, options=options.resolved(importance), seed=0)
+
+
+@pytest.mark.parametrize("importance, trained", [("gate", "fade"), ("l1", "recovery")])
+@pytest.mark.parametrize("factor, target, expected", [(2.0, 0.3, 24), (1.0, 0.3, 12), (2.0, 0.6, 12)])
+def test_a_deep_cut_trains_the_grown_budget(optimizer_steps, monkeypatch, importance, trained, factor, target,
+                                            expected):
+    monkeypatch.setattr(steps_module, "FLOOR_STEPS", 12)  # above one epoch of 5
+    result = _deep_chain(ChainOptions(deep_cut_factor=factor), importance, target)
+    record = result.fade if trained == "fade" else result.recovery
+    assert len(optimizer_steps) == expected == record["steps"]
+    assert record["factor"] == (factor if target < 0.35 else 1.0)
+    assert result.budget.macs_fraction <= target + 0.01
+
+
+@pytest.mark.parametrize("value", [0.5, 0.0, 11.0, True])
+def test_a_deep_cut_factor_out_of_range_is_refused_by_name(value):
+    with pytest.raises(ConfigError, match=r"deep_cut_factor must be in \[1, 10\]"):
+        ChainOptions(deep_cut_factor=value)
+
+
 # ---- too deep ------------------------------------------------------------------------------------------
 def test_the_depth_check():
     assert DepthCheck(0.80, 0.62).too_deep and DepthCheck(0.80, 0.62).val_drop_points == 18.0
@@ -205,7 +248,8 @@ def test_a_cut_that_loses_validation_is_flagged_printed_and_recorded(gated_run, 
 
 @pytest.mark.parametrize("flags, named", [(["--fade-steps", "0"], "--fade-steps"),
                                           (["--recover-steps", "-2"], "--recover-steps"),
-                                          (["--fade-steps", "5", "--fade-epochs", "1"], "--fade-epochs")])
+                                          (["--fade-steps", "5", "--fade-epochs", "1"], "--fade-epochs"),
+                                          (["--deep-cut-factor", "0.5"], "--deep-cut-factor")])
 def test_bad_steps_exit_2_naming_the_flag_and_write_nothing(gated_run, capsys, flags, named):
     before = (gated_run.path / "run.json").read_text()
     code, out, err = run_cli(["prune", "--run", str(gated_run.path), "--quiet", *flags], capsys)
