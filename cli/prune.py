@@ -139,6 +139,9 @@ def _print_too_deep(r, shallower: str) -> None:  # noqa: ANN001 - a PruneResult
     trained = r.fade or r.recovery
     more = (f"more steps with --{'fade' if r.fade else 'recover'}-steps {2 * trained['steps']}" if trained
             else "a recovery with --recover-steps N")
+    if trained and trained["rule"] in ("floor", "one epoch") and trained.get("factor", 1.0) == 1.0 \
+            and r.macs_after < DEEP_FROM * r.macs_before:
+        more += " (or --deep-cut-factor 2)"
     typer.echo(f"the cut may be too deep: validation {100 * d['final_val']:.1f}% is {d['val_drop_points']:.1f} points "
                f"below the fine-tuned model's {100 * d['dense_val']:.1f}% (more than {d['threshold_points']:g}"
                + (f", McNemar p={d['p_value']:.2g}" if d.get("p_value") is not None else "") + "); "

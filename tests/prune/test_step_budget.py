@@ -185,6 +185,17 @@ def test_a_deep_cut_factor_out_of_range_is_refused_by_name(value):
         ChainOptions(deep_cut_factor=value)
 
 
+def test_a_too_deep_default_budget_suggests_the_deep_cut_factor(gated_run, monkeypatch, capsys):
+    scores = iter([0.90, 0.60])  # dense, then right after the cut (validation)
+    monkeypatch.setattr(stage, "_score", lambda *args: Scores(_evaluation(next(scores)), _evaluation(0.5)))
+    monkeypatch.setattr(steps_module, "FLOOR_STEPS", 4)
+    code, out, err = run_cli(["prune", "--run", str(gated_run.path), "--target-macs", "0.3", "--score-images", "16",
+                              "--quiet"], capsys)
+    assert code == 0, err
+    line = next(x for x in out.splitlines() if "too deep" in x)
+    assert "--fade-steps" in line and "(or --deep-cut-factor 2)" in line
+
+
 # ---- too deep ------------------------------------------------------------------------------------------
 def test_the_depth_check():
     assert DepthCheck(0.80, 0.62).too_deep and DepthCheck(0.80, 0.62).val_drop_points == 18.0
@@ -238,6 +249,7 @@ def test_a_cut_that_loses_validation_is_flagged_printed_and_recorded(gated_run, 
     if too_deep:
         line = next(x for x in out.splitlines() if "too deep" in x)
         assert "30.0 points" in line and "--fade-steps 6" in line and "--keep" in line and "McNemar p=" in line
+        assert "--deep-cut-factor" not in line  # steps given: no default budget to grow
     stored = json.loads((gated_run.path / "run.json").read_text())["stages"]["prune"]
     assert stored["too_deep"] is too_deep and stored["fade_steps"] == 3
     depth = stored["metrics"]["depth"]
