@@ -181,7 +181,7 @@ def prune_chain(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
         t0 = time.perf_counter()
         masks, found = plan_cut(model, head, settings, example, budget, *scorers)
         plan_s = time.perf_counter() - t0
-        fade = _fade(model, head, masks, train_ds, cfg, ctx, options, seed, progress, teacher, found.macs_fraction)
+        fade = _fade(model, head, masks, train_ds, cfg, ctx, options, seed, progress, teacher, _depth(budget, found))
         seed_everything(seed, "prune scores")
         t0 = time.perf_counter()
         pruned = cut_channels_exactly(model, example, masks)  # ranking the faded model again could keep some
@@ -193,7 +193,7 @@ def prune_chain(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
         prune_s = time.perf_counter() - t0
     cut = score(pruned) if score is not None else None
     recovered_model, recover_s, recovery = _recover(pruned, head_name, train_ds, cfg, ctx, options, seed, val_loader,
-                                                    progress, teacher, found.macs_fraction)
+                                                    progress, teacher, _depth(budget, found))
     recovered = score(recovered_model) if recovered_model is not None and score is not None else None
     # chosen on validation; with no scoring at all (an API call without val_data) a recovery is kept
     kept = "pruned" if recovered_model is None or (cut is not None and not keep_recovery(cut, recovered)) \
@@ -201,6 +201,12 @@ def prune_chain(model: nn.Module, head: nn.Module, settings: PruneSettings, exam
     return ChainResult(model=recovered_model if kept == "recovered" else pruned, budget=found, masks=masks,
                        fade=fade, cut=cut, recovered=recovered, kept=kept, prune_s=prune_s, recover_s=recover_s,
                        teacher_s=teacher.seconds if teacher is not None else 0.0, recovery=recovery)
+
+
+def _depth(budget: Budget, found: BudgetResult) -> float:
+    """The depth a default budget grows for: the MAC target as asked (so a benchmark giving every method the
+    target's budget gives the library's), else the MACs the plan reached."""
+    return budget.target_macs if budget.target_macs is not None else found.macs_fraction
 
 
 def _fade(model: nn.Module, head: nn.Module, masks: dict[str, torch.Tensor], train_ds: Dataset, cfg: TrainConfig,
