@@ -1,7 +1,7 @@
 """How many steps a fade needs before a deep cut. Budgets are one epoch (`epoch`), a number of optimizer steps
 (`400`), or a multiple of the library's default budget on the task before any deep-cut growth (`x2`: twice one
-epoch-but-at-least-the-floor);
-the floor `fa_compress.pruning.steps.FLOOR_STEPS` was chosen here. Validation chooses; test is reported.
+epoch but at least the floor). The floor `fa_compress.pruning.steps.FLOOR_STEPS` was chosen here. Validation
+chooses; test is reported.
 
     .venv/bin/python -m benchmarks.step_budget --seeds 0,1 --targets 0.35 --threads 1
     .venv/bin/python -m benchmarks.step_budget --task tops4 --budgets x1,x2,x3 --targets 0.35,0.25
