@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from fa_compress.pruning.budget import NOISE_GATE
-from fa_compress.pruning.chain import ChainOptions
+from fa_compress.pruning.chain import DEFAULT_DEEP_CUT_FACTOR, ChainOptions
 from fa_compress.pruning.pruner import PruneSettings
 from fa_compress.pruning.steps import DEEP_FROM, DEEP_FULL, FLOOR_STEPS, MAX_DEEP_FACTOR, StepBudget, depth_factor
 
@@ -139,9 +139,9 @@ def _print_too_deep(r, shallower: str) -> None:  # noqa: ANN001 - a PruneResult
     trained = r.fade or r.recovery
     more = (f"more steps with --{'fade' if r.fade else 'recover'}-steps {2 * trained['steps']}" if trained
             else "a recovery with --recover-steps N")
-    if trained and trained["rule"] in ("floor", "one epoch") and trained.get("factor", 1.0) == 1.0 \
-            and depth_factor(r.macs_after / r.macs_before, 2.0) > 1:
-        more += " (or --deep-cut-factor 2)"
+    if trained and trained["rule"] in ("floor", "one epoch") \
+            and trained.get("factor", 1.0) < depth_factor(r.macs_after / r.macs_before, DEFAULT_DEEP_CUT_FACTOR):
+        more += f" (or --deep-cut-factor {DEFAULT_DEEP_CUT_FACTOR:g})"  # a factor lowered below the default
     typer.echo(f"the cut may be too deep: validation {100 * d['final_val']:.1f}% is {d['val_drop_points']:.1f} points "
                f"below the fine-tuned model's {100 * d['dense_val']:.1f}% (more than {d['threshold_points']:g}"
                + (f", McNemar p={d['p_value']:.2g}" if d.get("p_value") is not None else "") + "); "

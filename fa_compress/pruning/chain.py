@@ -42,7 +42,7 @@ from .recover import DEFAULT_RECOVER_BATCH, DEFAULT_RECOVER_LR, DEFAULT_RECOVER_
 from .result import Scores, keep_recovery
 from .steps import StepBudget, check_deep_factor, check_steps, depth_factor, epoch_steps, step_budget
 
-DEFAULT_DEEP_CUT_FACTOR = 1.0  # the default budget at every depth (docs/decisions/step-budgets.md)
+DEFAULT_DEEP_CUT_FACTOR = 2.0  # twice the default budget at 0.35 of the MACs and below (docs/decisions/step-budgets.md)
 
 
 @dataclass(frozen=True)

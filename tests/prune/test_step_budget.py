@@ -185,15 +185,20 @@ def test_a_deep_cut_factor_out_of_range_is_refused_by_name(value):
         ChainOptions(deep_cut_factor=value)
 
 
-def test_a_too_deep_default_budget_suggests_the_deep_cut_factor(gated_run, monkeypatch, capsys):
+@pytest.mark.parametrize("factor, suggested", [([], False), (["--deep-cut-factor", "1"], True)])
+def test_a_too_deep_budget_below_the_default_factor_suggests_the_default(gated_run, monkeypatch, capsys, factor,
+                                                                          suggested):
     scores = iter([0.90, 0.60])  # dense, then right after the cut (validation)
     monkeypatch.setattr(stage, "_score", lambda *args: Scores(_evaluation(next(scores)), _evaluation(0.5)))
     monkeypatch.setattr(steps_module, "FLOOR_STEPS", 4)
     code, out, err = run_cli(["prune", "--run", str(gated_run.path), "--target-macs", "0.3", "--score-images", "16",
-                              "--quiet"], capsys)
+                              "--quiet", *factor], capsys)
     assert code == 0, err
+    steps = 6 if factor else 12  # one epoch of 48 images at batch 8, doubled by the default factor at 0.3
+    assert f"fade: {steps} steps (one epoch" in out
     line = next(x for x in out.splitlines() if "too deep" in x)
-    assert "--fade-steps" in line and "(or --deep-cut-factor 2)" in line
+    assert f"--fade-steps {2 * steps}" in line
+    assert ("(or --deep-cut-factor 2)" in line) == suggested
 
 
 # ---- too deep ------------------------------------------------------------------------------------------
