@@ -8,6 +8,7 @@ import json
 
 import torch
 
+from fa_compress.pruning.steps import depth_factor
 from tests.cli.cli_output import cli_output
 
 FLOOR_STEPS = 24  # above one epoch (8 steps) as the real floor (400) is on a small task; cheaper to run
@@ -33,7 +34,9 @@ def test_the_default_epoch_fades_with_the_gate_ranking_and_recovers_with_another
     assert "faded out" not in out and "saved:" in out
     stage = json.loads((run / "run.json").read_text())["stages"]["prune"]
     assert (stage["fade_epochs"], stage["recover_epochs"]) == (0, None)
-    assert (stage["metrics"]["recovery"]["steps"], stage["metrics"]["recovery"]["rule"]) == (FLOOR_STEPS, "floor")
+    recovery = stage["metrics"]["recovery"]  # l1 at keep 0.75 cuts this model below half its MACs: the floor grows
+    assert recovery["rule"] == "floor" and recovery["factor"] == depth_factor(recovery["macs_fraction"], 2.0) > 1
+    assert recovery["steps"] == round(FLOOR_STEPS * recovery["factor"])
     assert stage["metrics"]["acc_recovered"] is not None
 
 
