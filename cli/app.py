@@ -3,10 +3,15 @@
 Bad input ends as one line on stderr (`error: ...`) and exit code 2, usage errors included. Anything
 else that escapes a command is a bug: one line saying so and how to report it, exit code 1, and the
 traceback only with `--debug` (anywhere on the command line) or `FACOMPRESS_DEBUG=1`.
+
+A command's module (and torch, which most of them need) is imported only when that command runs or shows
+its own help: `facompress --help` lists the commands from `SUMMARIES`, the first line of each command's
+docstring (a test keeps the two the same).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -21,35 +26,49 @@ import typer
 
 from fa_compress.errors import UserError
 
-from . import finetune, gates, env
+SUMMARIES = {  # every command, in the order --help lists them: the first line of its docstring
+    "finetune": "Insert a learnable gate per conv channel, fine-tune the schedule, keep the best model.",
+    "gates": "Summarise the gate ranking: per stage and per layer, amplified (>1) and noise (~0) channels.",
+    "prune": "Prune the run's fine-tuned model with torch-pruning and report sizes and accuracies.",
+    "export": "Export the run's model to ONNX, check it against PyTorch, and record it in run.json.",
+    "bench": "Benchmark every artifact of the run on every available backend; write report.md/json/html.",
+    "report": "Regenerate the run's report from its stored benchmark results, without measuring again.",
+    "compress": "Fine-tune, prune, export, benchmark and report in one run, as a recipe and the flags say.",
+    "sweep": "Draw the accuracy-latency-size frontier over keep ratios.",
+    "check": "Check a run: its manifest, every file's size and SHA-256, and that each model file rebuilds.",
+    "models": "List the packaged and torchvision models; timm:NAME and file.py:factory work too (not listed).",
+    "env": "Print versions of facompress, torch and the optional runtimes, and the hardware.",
+}
+_SETTINGS = {"no_args_is_help": True, "pretty_exceptions_enable": False, "add_completion": False}
+
+
+def command(name: str):  # noqa: ANN201 - typer's click command
+    """The click command `facompress NAME` runs, its module imported now (import errors propagate)."""
+    module = importlib.import_module(f"{__package__}.{name}")
+    single = typer.Typer(**_SETTINGS)
+    single.command(name)(getattr(module, name))
+    single.callback()(lambda: None)  # a group, so that the command keeps its name
+    return typer.main.get_group(single).commands[name]
+
+
+class _LazyGroup(typer.core.TyperGroup):
+    """Lists every command by its summary; imports a command's module when the command is resolved."""
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003 - typer's group settings
+        super().__init__(**kwargs)
+        self.commands = {name: typer.core.TyperCommand(name, help=summary) for name, summary in SUMMARIES.items()}
+
+    def resolve_command(self, ctx, args):  # noqa: ANN001, ANN201 - click's signature
+        name, found, rest = super().resolve_command(ctx, args)
+        return name, (command(name) if name in SUMMARIES else found), rest
+
 
 app = typer.Typer(
     name="facompress",
     help="Attention-gated fine-tuning, gate-ranked pruning and deployment of pretrained CNNs.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+    cls=_LazyGroup,
+    **_SETTINGS,
 )
-app.command("finetune")(finetune.finetune)
-app.command("gates")(gates.gates)
-
-
-def _register_optional() -> None:
-    """Commands whose modules may be absent in a partial checkout stay out of the app."""
-    import importlib
-
-    for name in ("prune", "export", "bench", "report", "compress", "sweep", "check", "models"):
-        try:
-            module = importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{name}":
-                raise
-            continue
-        app.command(name)(getattr(module, name))
-
-
-_register_optional()
-app.command("env")(env.env)
 
 DEBUG_FLAG, DEBUG_ENV = "--debug", "FACOMPRESS_DEBUG"
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-import typer
 
-from fa_compress.cli.app import app
+from fa_compress.cli.app import command
 
-COMMANDS = typer.main.get_command(app).commands
+COMMANDS = {name: command(name) for name in ("finetune", "prune", "export", "bench", "compress")}
 
 
 @pytest.mark.parametrize("name", ["finetune", "prune", "export", "bench", "compress"])
