@@ -5,15 +5,17 @@ else that escapes a command is a bug: one line saying so and how to report it, e
 traceback only with `--debug` (anywhere on the command line) or `FACOMPRESS_DEBUG=1`.
 
 A command's module (and torch, which most of them need) is imported only when that command runs or shows
-its own help: `facompress --help` lists the commands from `SUMMARIES`, the first line of each command's
-docstring (a test keeps the two the same).
+its own help: `facompress --help` lists `COMMANDS` with the first paragraph of each command's docstring, read from
+its source file.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 import sys
+from pathlib import Path
 
 # OpenMP spins while waiting (fast on a quiet machine) unless other jobs keep a core busy, when it
 # sleeps instead (fa_compress/machine.py; docs/decisions/openmp-wait.md). Decided before torch is imported;
@@ -26,19 +28,16 @@ import typer
 
 from fa_compress.errors import UserError
 
-SUMMARIES = {  # every command, in the order --help lists them: the first line of its docstring
-    "finetune": "Insert a learnable gate per conv channel, fine-tune the schedule, keep the best model.",
-    "gates": "Summarise the gate ranking: per stage and per layer, amplified (>1) and noise (~0) channels.",
-    "prune": "Prune the run's fine-tuned model with torch-pruning and report sizes and accuracies.",
-    "export": "Export the run's model to ONNX, check it against PyTorch, and record it in run.json.",
-    "bench": "Benchmark every artifact of the run on every available backend; write report.md/json/html.",
-    "report": "Regenerate the run's report from its stored benchmark results, without measuring again.",
-    "compress": "Fine-tune, prune, export, benchmark and report in one run, as a recipe and the flags say.",
-    "sweep": "Draw the accuracy-latency-size frontier over keep ratios.",
-    "check": "Check a run: its manifest, every file's size and SHA-256, and that each model file rebuilds.",
-    "models": "List the packaged and torchvision models; timm:NAME and file.py:factory work too (not listed).",
-    "env": "Print versions of facompress, torch and the optional runtimes, and the hardware.",
-}
+COMMANDS = ("finetune", "gates", "prune", "export", "bench", "report", "compress", "sweep", "check", "models", "env")
+
+
+def summary(name: str) -> str:
+    """The first paragraph of command NAME's docstring, read from its source file without importing it."""
+    tree = ast.parse((Path(__file__).resolve().parent / f"{name}.py").read_text(encoding="utf-8"))
+    function = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    return " ".join(ast.get_docstring(function).split("\n\n")[0].split())
+
+
 _SETTINGS = {"no_args_is_help": True, "pretty_exceptions_enable": False, "add_completion": False}
 
 
@@ -56,11 +55,11 @@ class _LazyGroup(typer.core.TyperGroup):
 
     def __init__(self, **kwargs) -> None:  # noqa: ANN003 - typer's group settings
         super().__init__(**kwargs)
-        self.commands = {name: typer.core.TyperCommand(name, help=summary) for name, summary in SUMMARIES.items()}
+        self.commands = {name: typer.core.TyperCommand(name, help=summary(name)) for name in COMMANDS}
 
     def resolve_command(self, ctx, args):  # noqa: ANN001, ANN201 - click's signature
         name, found, rest = super().resolve_command(ctx, args)
-        return name, (command(name) if name in SUMMARIES else found), rest
+        return name, (command(name) if name in COMMANDS else found), rest
 
 
 app = typer.Typer(
